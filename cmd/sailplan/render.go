@@ -1,0 +1,41 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/schema"
+)
+
+func newRenderCmd() *cobra.Command {
+	var cluster, output, commit string
+	cmd := &cobra.Command{
+		Use:   "render DIR",
+		Short: "Print the Istio objects that the intents in DIR render to",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := schema.ReadDir(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			in, err := schema.Load(files)
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			objs, err := render.Render(in, render.Options{Cluster: cluster, Commit: commit})
+			if err != nil {
+				return err
+			}
+			b, err := render.Encode(objs, output)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "", "render for this fleet cluster")
+	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
+	cmd.Flags().StringVar(&commit, "commit", "", "commit to record in the objects' annotations")
+	return cmd
+}

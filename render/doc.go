@@ -1,0 +1,2 @@
+// Package render turns intents into typed Istio objects; it is pure: no clients, no clocks, no I/O.
+package render

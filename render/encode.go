@@ -1,0 +1,71 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// ToUnstructured converts a rendered object into the form that dynamic
+// clients send. It goes through JSON because Istio's spec types marshal
+// with protobuf's JSON mapping (camelCase fields, oneofs, durations such
+// as "10s"), which reflection-based converters do not know.
+func ToUnstructured(obj Object) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encoding: %w", ref(obj), err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(b); err != nil {
+		return nil, fmt.Errorf("%s: decoding: %w", ref(obj), err)
+	}
+	// Typed objects carry empty status and creationTimestamp fields that
+	// would make sailplan claim ownership of them.
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	return u, nil
+}
+
+// Encode writes objects as a YAML stream ("yaml") or a JSON list ("json").
+// Keys are sorted, so equal objects give equal bytes.
+func Encode(objs []Object, format string) ([]byte, error) {
+	us := make([]map[string]any, 0, len(objs))
+	for _, o := range objs {
+		u, err := ToUnstructured(o)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u.Object)
+	}
+	var buf bytes.Buffer
+	switch format {
+	case "yaml", "":
+		for i, u := range us {
+			b, err := yaml.Marshal(u)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ref(objs[i]), err)
+			}
+			buf.WriteString("---\n")
+			buf.Write(b)
+		}
+	case "json":
+		list := map[string]any{"apiVersion": "v1", "kind": "List", "items": us}
+		b, err := json.MarshalIndent(list, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	default:
+		return nil, fmt.Errorf("output format %q: want yaml or json", format)
+	}
+	return buf.Bytes(), nil
+}
+
+// ref names an object the way errors and logs start: Kind/namespace/name.
+func ref(obj Object) string {
+	return fmt.Sprintf("%s/%s/%s", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName())
+}

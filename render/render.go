@@ -1,0 +1,110 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sailplan/sailplan/schema"
+)
+
+// Labels and annotations that say what manages an object and where it came from.
+const (
+	LabelManagedBy    = "app.kubernetes.io/managed-by"
+	ManagedBy         = "sailplan"
+	LabelService      = "sailplan.dev/service"
+	AnnotationIntent  = "sailplan.dev/intent"
+	AnnotationSource  = "sailplan.dev/source"
+	AnnotationCommit  = "sailplan.dev/commit"
+	annotationUnknown = "unknown"
+)
+
+// Object is a rendered Kubernetes object: a typed istio.io/client-go value.
+type Object interface {
+	runtime.Object
+	metav1.Object
+}
+
+// Options says what to render for.
+type Options struct {
+	// Cluster is the fleet member to render for; per-cluster differences
+	// are decided from it. Empty renders what every cluster has in common.
+	Cluster string
+	// Commit is the Git commit the intents come from, recorded on every
+	// object in the sailplan.dev/commit annotation.
+	Commit string
+}
+
+// Render returns the objects for one cluster in a stable order: by kind,
+// then namespace, then name. The same intents and options always give the
+// same objects.
+func Render(in *schema.Intents, opts Options) ([]Object, error) {
+	if opts.Cluster != "" {
+		if _, ok := in.Fleet.Clusters[opts.Cluster]; !ok {
+			return nil, fmt.Errorf("cluster %q is not in the fleet", opts.Cluster)
+		}
+	}
+	var out []Object
+	for _, name := range sortedKeys(in.Services) {
+		svc := in.Services[name]
+		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
+		meta.Labels[LabelService] = name
+		out = append(out, virtualService(name, svc, meta), destinationRule(name, svc, meta))
+	}
+	sortObjects(out)
+	return out, nil
+}
+
+func objectMeta(name, namespace, intent, source string, opts Options) metav1.ObjectMeta {
+	commit := opts.Commit
+	if commit == "" {
+		commit = annotationUnknown
+	}
+	if source == "" {
+		source = annotationUnknown
+	}
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: namespace,
+		Labels:    map[string]string{LabelManagedBy: ManagedBy},
+		Annotations: map[string]string{
+			AnnotationIntent: intent,
+			AnnotationSource: source,
+			AnnotationCommit: commit,
+		},
+	}
+}
+
+// kindOrder puts objects that others refer to first, so a cluster never
+// routes to a subset before the subset exists.
+var kindOrder = map[string]int{
+	"Gateway":         0,
+	"ServiceEntry":    1,
+	"DestinationRule": 2,
+	"VirtualService":  3,
+}
+
+func sortObjects(objs []Object) {
+	sort.SliceStable(objs, func(i, j int) bool {
+		a, b := objs[i], objs[j]
+		ka, kb := kindOrder[a.GetObjectKind().GroupVersionKind().Kind], kindOrder[b.GetObjectKind().GroupVersionKind().Kind]
+		if ka != kb {
+			return ka < kb
+		}
+		if a.GetNamespace() != b.GetNamespace() {
+			return a.GetNamespace() < b.GetNamespace()
+		}
+		return a.GetName() < b.GetName()
+	})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

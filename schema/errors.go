@@ -1,0 +1,58 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+
+	"cuelang.org/go/cue/token"
+)
+
+// Error is one problem in a repository's intents, located at the place a
+// user has to edit.
+type Error struct {
+	// Pos is the file (relative to the intent root), line and column.
+	Pos token.Position
+	// Path is the field path, such as services.reviews.routes[0].to.
+	Path string
+	// Msg says what is wrong and what was expected.
+	Msg string
+	// Hint says what to do about it; empty when the message says it all.
+	Hint string
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	if e.Pos.IsValid() {
+		b.WriteString(e.Pos.String())
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString(" (hint: ")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Errors is every problem found in one load. A commit with errors must not
+// be applied, and loading it again gives the same errors: it is permanent.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	if len(es) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d errors in intents:\n  %s", len(es), strings.Join(lines, "\n  "))
+}
+
+// Permanent reports that retrying the same input cannot succeed.
+func (Errors) Permanent() bool { return true }

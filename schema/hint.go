@@ -1,0 +1,107 @@
+package schema
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+)
+
+// hint says what to do about a CUE error, in the terms of the schema.
+func (b *builder) hint(e cueerrors.Error, ce Error) string {
+	path := e.Path()
+	switch {
+	case strings.Contains(ce.Msg, "field not allowed") && len(path) > 0:
+		field := path[len(path)-1]
+		allowed := b.allowedFields(path[:len(path)-1])
+		if len(allowed) == 0 {
+			return "remove it"
+		}
+		if s := closest(field, allowed); s != "" {
+			return fmt.Sprintf("did you mean %q? fields allowed here: %s", s, strings.Join(allowed, ", "))
+		}
+		return "fields allowed here: " + strings.Join(allowed, ", ")
+	case strings.Contains(ce.Msg, "field is required but not present"):
+		return "add the field; see docs/intents.md"
+	case strings.Contains(ce.Msg, "incomplete value"):
+		return "give the field a concrete value"
+	}
+	return ""
+}
+
+// allowedFields lists the fields the schema declares at a path of the
+// intents (as CUE reports it, starting with #Intents).
+func (b *builder) allowedFields(path []string) []string {
+	v, err := b.schema()
+	if err != nil {
+		return nil
+	}
+	if len(path) > 0 && path[0] == "#Intents" {
+		path = path[1:]
+	}
+	for _, p := range path {
+		v = step(v, p)
+		if !v.Exists() {
+			return nil
+		}
+	}
+	var out []string
+	it, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		if s := it.Selector(); s.IsString() {
+			out = append(out, s.Unquoted())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// step follows one path element through the schema: a declared field
+// (regular, optional or required), else a pattern such as [Name=string].
+func step(v cue.Value, p string) cue.Value {
+	if isIndex(strings.Trim(p, "[]")) {
+		return v.LookupPath(cue.MakePath(cue.AnyIndex))
+	}
+	for _, s := range []cue.Selector{cue.Str(p), cue.Str(p).Optional(), cue.Str(p).Required()} {
+		if w := v.LookupPath(cue.MakePath(s)); w.Exists() {
+			return w
+		}
+	}
+	return v.LookupPath(cue.MakePath(cue.AnyString))
+}
+
+// closest returns the candidate within two edits of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,20 @@
+package sync
+
+import (
+	"testing"
+
+	"github.com/sailplan/sailplan/testenv"
+)
+
+// env is two real clusters (c1, c2) shared by this package's tests; each
+// test works in a namespace of its own.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, 2, &env) }
+
+func needClusters(t *testing.T) {
+	t.Helper()
+	if env == nil {
+		t.Skip("-short: end-to-end test against real clusters skipped")
+	}
+}
