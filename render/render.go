@@ -47,12 +47,7 @@ func Render(in *schema.Intents, opts Options) ([]Object, error) {
 		}
 	}
 	var out []Object
-	for _, name := range sortedKeys(in.Services) {
-		svc := in.Services[name]
-		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
-		meta.Labels[LabelService] = name
-		out = append(out, virtualService(name, svc, meta), destinationRule(name, svc, meta))
-	}
+	out = append(out, services(in, opts)...)
 	sortObjects(out)
 	return out, nil
 }

@@ -10,6 +10,18 @@ import (
 
 var networkingV1 = networkingv1.SchemeGroupVersion.String()
 
+// services renders a VirtualService and a DestinationRule per service.
+func services(in *schema.Intents, opts Options) []Object {
+	var out []Object
+	for _, name := range sortedKeys(in.Services) {
+		svc := in.Services[name]
+		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
+		meta.Labels[LabelService] = name
+		out = append(out, virtualService(name, svc, meta), destinationRule(name, svc, meta))
+	}
+	return out
+}
+
 func serviceHost(name string, svc *schema.Service) string {
 	if svc.Host != "" {
 		return svc.Host

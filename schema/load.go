@@ -1,7 +1,7 @@
 package schema
 
 import (
-	_ "embed"
+	"embed"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,12 +15,16 @@ import (
 	"cuelang.org/go/cue/token"
 )
 
-//go:embed intents.cue
-var schemaSource []byte
+// The schema is every .cue file of this directory, one CUE package.
+//
+//go:embed *.cue
+var schemaFS embed.FS
 
-// schemaFile is the name that positions inside the embedded schema carry;
-// errors never point a user there when a position in their own files exists.
-const schemaFile = "sailplan/intents.cue"
+// schemaDir prefixes the names of the schema's files in positions; errors
+// never point a user there when a position in their own files exists.
+const schemaDir = "sailplan-schema/"
+
+func inSchema(pos token.Position) bool { return strings.HasPrefix(pos.Filename, schemaDir) }
 
 // Files holds an intent repository's CUE files, keyed by slash-separated
 // path relative to the intent root.
@@ -50,15 +54,29 @@ func (b *builder) schema() (cue.Value, error) {
 	if b.intents.Exists() {
 		return b.intents, nil
 	}
-	f, err := parser.ParseFile(schemaFile, schemaSource)
-	if err == nil {
-		inst := build.NewContext().NewInstance("", nil)
-		err = inst.AddSyntax(f)
-		if err == nil {
-			v := b.ctx.BuildInstance(inst)
-			b.intents, err = v.LookupPath(cue.MakePath(cue.Def("Intents"))), v.Err()
+	err := func() error {
+		entries, err := schemaFS.ReadDir(".")
+		if err != nil {
+			return err
 		}
-	}
+		inst := build.NewContext().NewInstance("", nil)
+		for _, e := range entries {
+			src, err := schemaFS.ReadFile(e.Name())
+			if err != nil {
+				return err
+			}
+			f, err := parser.ParseFile(schemaDir+e.Name(), src)
+			if err != nil {
+				return err
+			}
+			if err := inst.AddSyntax(f); err != nil {
+				return err
+			}
+		}
+		v := b.ctx.BuildInstance(inst)
+		b.intents = v.LookupPath(cue.MakePath(cue.Def("Intents")))
+		return v.Err()
+	}()
 	if err != nil {
 		// The schema is embedded and tested: this is a bug, not bad input.
 		return cue.Value{}, fmt.Errorf("sailplan schema: %w", err)
@@ -181,7 +199,7 @@ func (b *builder) pos(path ...any) token.Position {
 		return token.Position{}
 	}
 	for _, p := range append([]token.Pos{v.Pos()}, userPositions(v)...) {
-		if pp := p.Position(); pp.IsValid() && pp.Filename != schemaFile {
+		if pp := p.Position(); pp.IsValid() && !inSchema(pp) {
 			return pp
 		}
 	}
@@ -255,7 +273,7 @@ func pruneDisjunctions(es Errors) Errors {
 func userPosition(e cueerrors.Error) token.Position {
 	candidates := append([]token.Pos{e.Position()}, e.InputPositions()...)
 	for _, p := range candidates {
-		if pp := p.Position(); pp.IsValid() && pp.Filename != schemaFile {
+		if pp := p.Position(); pp.IsValid() && !inSchema(pp) {
 			return pp
 		}
 	}
