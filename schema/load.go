@@ -104,7 +104,7 @@ func (b *builder) build() (*Intents, error) {
 	if err := b.root.Decode(&in); err != nil {
 		return nil, b.convert(err)
 	}
-	in.Sources = b.sources(&in)
+	in.Sources = b.sources()
 	if errs := validate(&in, b.pos); len(errs) > 0 {
 		return nil, errs
 	}
@@ -171,12 +171,29 @@ func positionOf(p token.Pos, file string) token.Position {
 	return pos
 }
 
-// sources records which file declares each intent.
-func (b *builder) sources(in *Intents) map[string]string {
-	out := make(map[string]string, len(in.Services))
-	for name := range in.Services {
-		if pos := b.pos("services", name); pos.IsValid() {
-			out["services/"+name] = pos.Filename
+// sources records which file declares each intent, keyed "KIND/NAME"
+// (services/reviews, gateways/main, ...), for every named intent under
+// the top level except the fleet.
+func (b *builder) sources() map[string]string {
+	out := map[string]string{}
+	kinds, err := b.root.Fields()
+	if err != nil {
+		return out
+	}
+	for kinds.Next() {
+		kind := kinds.Selector().Unquoted()
+		if kind == "fleet" {
+			continue
+		}
+		names, err := kinds.Value().Fields()
+		if err != nil {
+			continue // a list, such as raw objects: they carry no name here
+		}
+		for names.Next() {
+			name := names.Selector().Unquoted()
+			if pos := b.pos(kind, name); pos.IsValid() {
+				out[kind+"/"+name] = pos.Filename
+			}
 		}
 	}
 	return out
