@@ -1,0 +1,51 @@
+# sailplan: `make demo` and `make test` do all the set-up a fresh machine needs.
+# The first run builds kube-apiserver and etcd from source (about 5 minutes on
+# 2 cores) into the cache ($SAILPLAN_CACHE, else ~/.cache/sailplan); later runs reuse them.
+
+SHELL := /bin/bash
+GO ?= go
+N ?= 2
+KUBEENV := $(GO) run ./testenv/cmd/kubeenv
+TEST_TIMEOUT ?= 60m
+
+.PHONY: all build test vet fmt-check unit demo clusters clusters-down clean deps
+
+all: build
+
+## build: the sailplan binary in bin/
+build:
+	$(GO) build -o bin/sailplan ./cmd/sailplan
+
+## deps: what the tests and the demo need beyond Go (git with http-backend for the test Git server).
+deps:
+	@command -v git >/dev/null && test -x "$$(git --exec-path)/git-http-backend" || { \
+		echo "installing git (Debian package)"; apt-get update -qq && apt-get install -y -qq git; }
+
+## test: every test, including the end-to-end ones against real local clusters.
+test: deps vet fmt-check
+	$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+
+## unit: the tests that need no clusters (end-to-end tests skip with -short).
+unit:
+	$(GO) test ./... -short -count=1
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## demo: two local clusters, a Git repository from examples/quickstart, the daemon, a weight change.
+demo: deps build
+	./scripts/demo.sh
+
+## clusters: N local clusters in the background; kubeconfig in .kubeenv/kubeconfig (contexts c1..cN).
+clusters:
+	$(KUBEENV) up -n $(N) -dir .kubeenv
+
+## clusters-down: stop the clusters started by `make clusters`.
+clusters-down:
+	$(KUBEENV) down -dir .kubeenv
+
+clean: clusters-down
+	rm -rf bin .demo

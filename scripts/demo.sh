@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The main job, end to end: two local clusters, a Git repository made from
+# examples/quickstart, the sailplan daemon following it, and a weight change
+# that must arrive in both clusters. Exits non-zero if anything does not arrive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+root=$PWD
+work=$root/.demo
+sailplan=$root/bin/sailplan
+kubeenv="go run ./testenv/cmd/kubeenv"
+daemon=""
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+cleanup() {
+	code=$?
+	if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+	say "tearing down"
+	$kubeenv down -dir "$work/kubeenv" || true
+	rm -rf "$work/repo"
+	if [ $code -eq 0 ]; then say "demo passed"; else say "demo FAILED (exit $code); daemon log: $work/sailplan.log"; fi
+	exit $code
+}
+trap cleanup EXIT
+
+mkdir -p "$work"
+say "starting two local clusters (c1, c2): etcd + kube-apiserver + Istio CRDs each"
+$kubeenv up -n 2 -dir "$work/kubeenv"
+export KUBECONFIG=$work/kubeenv/kubeconfig
+kubectl=$(./scripts/kubectl.sh)
+
+say "making a Git repository from examples/quickstart"
+rm -rf "$work/repo" && mkdir -p "$work/repo"
+cp -r examples/quickstart/. "$work/repo/"
+git -C "$work/repo" init -q -b main
+git -C "$work/repo" add -A
+git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qm "reviews: 90/10"
+git -C "$work/repo" log --oneline
+
+say "running: sailplan run --repo file://$work/repo --interval 1s"
+"$sailplan" run --repo "file://$work/repo" --interval 1s >"$work/sailplan.log" 2>&1 &
+daemon=$!
+
+# weights CLUSTER: the default route's v1/v2 weights as the apiserver has them.
+weights() {
+	"$kubectl" --context "$1" get virtualservice reviews -n default \
+		-o jsonpath='{range .spec.http[-1:].route[*]}{.destination.subset}={.weight}{" "}{end}' 2>/dev/null || true
+}
+
+# wait_for WANT: until both clusters serve WANT, or fail after 60 s.
+wait_for() {
+	for _ in $(seq 1 120); do
+		if [ "$(weights c1)" = "$1" ] && [ "$(weights c2)" = "$1" ]; then return 0; fi
+		sleep 0.5
+	done
+	echo "weights did not arrive: want '$1', c1 has '$(weights c1)', c2 has '$(weights c2)'" >&2
+	cat "$work/sailplan.log" >&2
+	return 1
+}
+
+show() {
+	for c in c1 c2; do
+		say "cluster $c: VirtualServices and DestinationRules (read back from its apiserver)"
+		"$kubectl" --context "$c" get virtualservices,destinationrules -n default
+		"$kubectl" --context "$c" get virtualservice reviews -n default -o yaml |
+			sed -n '/^spec:/,$p'
+		"$kubectl" --context "$c" get destinationrule reviews -n default -o jsonpath='{"DestinationRule subsets: "}{.spec.subsets[*].name}{"\n"}'
+	done
+}
+
+wait_for "v1=90 v2=10 "
+show
+
+say "committing a weight change: 50/50"
+sed -i 's/{v1: 90, v2: 10}/{v1: 50, v2: 50}/' "$work/repo/reviews.cue"
+git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qam "reviews: 50/50"
+git -C "$work/repo" log --oneline -1
+wait_for "v1=50 v2=50 "
+show
+
+say "what the daemon logged"
+grep -E 'applied|synced|rejected' "$work/sailplan.log" | grep -v 'action=unchanged' || true
