@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
 // ToUnstructured converts a rendered object into the form that dynamic
@@ -26,6 +26,11 @@ func ToUnstructured(obj Object) (*unstructured.Unstructured, error) {
 	// would make sailplan claim ownership of them.
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	if spec, ok := specMessage(obj); ok {
+		if m, ok := u.Object["spec"].(map[string]any); ok {
+			fixInt64(spec.ProtoReflect(), m)
+		}
+	}
 	return u, nil
 }
 
@@ -44,6 +49,8 @@ func Encode(objs []Object, format string) ([]byte, error) {
 	switch format {
 	case "yaml", "":
 		for i, u := range us {
+			// Straight from the map (keys sorted): sigs.k8s.io/yaml would
+			// go through JSON and back first, three times the work.
 			b, err := yaml.Marshal(u)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ref(objs[i]), err)

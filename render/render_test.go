@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/sailplan/sailplan/schema"
 )
@@ -67,7 +68,20 @@ func renderDir(t *testing.T, dir string) []byte {
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
-	objs, err := Render(in, Options{Commit: goldenCommit})
+	b := renderYAML(t, in, Options{Commit: goldenCommit})
+	// Clusters with overrides see other objects: their renders follow.
+	for _, name := range sortedKeys(in.Fleet.Clusters) {
+		if in.Fleet.Clusters[name].HasOverrides {
+			b = append(b, "# cluster: "+name+"\n"...)
+			b = append(b, renderYAML(t, in, Options{Commit: goldenCommit, Cluster: name})...)
+		}
+	}
+	return b
+}
+
+func renderYAML(t *testing.T, in *schema.Intents, opts Options) []byte {
+	t.Helper()
+	objs, err := Render(in, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +140,54 @@ func TestEncodeJSON(t *testing.T) {
 	}
 	if _, err := Encode(objs, "toml"); err == nil {
 		t.Error("Encode toml succeeded, want an error")
+	}
+}
+
+// TestCanaryWeights: the canary's route follows the promotion state of the
+// cluster, and only for the candidate the intent names.
+func TestCanaryWeights(t *testing.T) {
+	files, err := schema.ReadDir(context.Background(), "../examples/header-canary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := schema.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		state  map[string]CanaryState
+		v1, v2 int32
+	}{
+		{"no promotion yet: the candidate gets nothing", nil, 100, 0},
+		{"seed scenario 4: the first step", map[string]CanaryState{"recommendation-service": {Candidate: "v2", Weight: 5}}, 95, 5},
+		{"half way", map[string]CanaryState{"recommendation-service": {Candidate: "v2", Weight: 50}}, 50, 50},
+		{"a state for an older candidate is ignored", map[string]CanaryState{"recommendation-service": {Candidate: "v0", Weight: 50}}, 100, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := Render(in, Options{Canaries: tt.state})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][2]any
+			for _, o := range objs {
+				vs, ok := o.(*networkingv1.VirtualService)
+				if !ok {
+					continue
+				}
+				last := vs.Spec.Http[len(vs.Spec.Http)-1]
+				for _, d := range last.Route {
+					got = append(got, [2]any{d.Destination.Subset, d.Weight})
+				}
+				if first := vs.Spec.Http[1].Route; first[0].Weight != 70 || first[1].Weight != 30 {
+					t.Errorf("the premium route moved: %v", first)
+				}
+			}
+			want := [][2]any{{"v1", tt.v1}, {"v2", tt.v2}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("default route (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

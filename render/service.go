@@ -1,6 +1,11 @@
 package render
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,61 +15,264 @@ import (
 
 var networkingV1 = networkingv1.SchemeGroupVersion.String()
 
-// services renders a VirtualService and a DestinationRule per service.
-func services(in *schema.Intents, opts Options) []Object {
+// services renders per service a VirtualService, a DestinationRule when it
+// has versions or a policy, and a VirtualService per gateway it is
+// exposed through.
+func services(in *schema.Intents, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range sortedKeys(in.Services) {
 		svc := in.Services[name]
 		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
 		meta.Labels[LabelService] = name
-		out = append(out, virtualService(name, svc, meta), destinationRule(name, svc, meta))
+		if svc.ForceConflicts {
+			meta.Annotations[AnnotationForceConflicts] = "true"
+		}
+		r := serviceRenderer{in: in, name: name, svc: svc, weight: canaryWeight(name, svc, opts)}
+		if len(svc.Routes) > 0 {
+			vs, err := r.virtualService(meta)
+			if err != nil {
+				return nil, fmt.Errorf("services.%s: %w", name, err)
+			}
+			out = append(out, vs)
+		}
+		for _, e := range svc.Expose {
+			vs, err := r.exposed(meta, e)
+			if err != nil {
+				return nil, fmt.Errorf("services.%s: expose %s: %w", name, e.Gateway, err)
+			}
+			out = append(out, vs)
+		}
+		if len(svc.Versions) > 0 || len(svc.Policy) > 0 {
+			dr, err := r.destinationRule(meta)
+			if err != nil {
+				return nil, fmt.Errorf("services.%s: %w", name, err)
+			}
+			out = append(out, dr)
+		}
 	}
-	return out
+	return out, nil
 }
 
-func serviceHost(name string, svc *schema.Service) string {
-	if svc.Host != "" {
-		return svc.Host
+// canaryWeight is the candidate's weight in the cluster being rendered:
+// the promotion's current step, or 0 before a promotion of this candidate
+// has started, so a new candidate never takes traffic on its own.
+func canaryWeight(name string, svc *schema.Service, opts Options) int {
+	if svc.Canary == nil {
+		return 0
 	}
-	return name
+	st, ok := opts.Canaries[name]
+	if !ok || st.Candidate != svc.Canary.Candidate {
+		return 0
+	}
+	return st.Weight
 }
 
-// virtualService routes the service's host to its versions.
-func virtualService(name string, svc *schema.Service, meta metav1.ObjectMeta) *networkingv1.VirtualService {
-	host := serviceHost(name, svc)
+type serviceRenderer struct {
+	in     *schema.Intents
+	name   string
+	svc    *schema.Service
+	weight int // the canary candidate's weight
+}
+
+func (r *serviceRenderer) host() string {
+	if r.svc.Host != "" {
+		return r.svc.Host
+	}
+	return r.name
+}
+
+func (r *serviceRenderer) virtualService(meta metav1.ObjectMeta) (*networkingv1.VirtualService, error) {
 	vs := &networkingv1.VirtualService{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "VirtualService"},
 		ObjectMeta: *meta.DeepCopy(),
 	}
-	vs.Spec.Hosts = []string{host}
-	for _, r := range svc.Routes {
-		route := &networkingv1alpha3.HTTPRoute{Name: r.Name}
-		for _, m := range r.Match {
-			route.Match = append(route.Match, httpMatch(m))
+	vs.Spec.Hosts = append([]string{r.host()}, r.svc.Hosts...)
+	vs.Spec.Gateways = gatewayRefs(r.in, r.svc.Gateways)
+	for _, route := range r.svc.Routes {
+		hr, err := r.httpRoute(route)
+		if err != nil {
+			return nil, err
 		}
-		// Sorted by version so that the output does not depend on map order.
-		for _, v := range sortedKeys(r.To) {
-			route.Route = append(route.Route, &networkingv1alpha3.HTTPRouteDestination{
-				Destination: &networkingv1alpha3.Destination{Host: host, Subset: v},
-				Weight:      int32(r.To[v]),
-			})
-		}
-		vs.Spec.Http = append(vs.Spec.Http, route)
+		vs.Spec.Http = append(vs.Spec.Http, hr)
 	}
-	return vs
+	return vs, nil
 }
 
-func httpMatch(m schema.Match) *networkingv1alpha3.HTTPMatchRequest {
-	out := &networkingv1alpha3.HTTPMatchRequest{
-		Uri:    stringMatch(m.URI),
-		Method: stringMatch(m.Method),
+// exposed is the VirtualService that takes a gateway's traffic for the
+// public hosts: the service's own routes, limited to the exposed paths.
+func (r *serviceRenderer) exposed(meta metav1.ObjectMeta, e schema.Expose) (*networkingv1.VirtualService, error) {
+	vs := &networkingv1.VirtualService{
+		TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "VirtualService"},
+		ObjectMeta: *meta.DeepCopy(),
 	}
-	for _, h := range sortedKeys(m.Headers) {
-		if out.Headers == nil {
-			out.Headers = map[string]*networkingv1alpha3.StringMatch{}
+	vs.Name = r.name + "-" + e.Gateway
+	vs.Spec.Hosts = append([]string(nil), e.Hosts...)
+	vs.Spec.Gateways = gatewayRefs(r.in, []string{e.Gateway})
+	for _, route := range r.svc.Routes {
+		hr, err := r.httpRoute(route)
+		if err != nil {
+			return nil, err
 		}
-		sm := m.Headers[h]
-		out.Headers[h] = stringMatch(&sm)
+		hr.Match = limitToPaths(hr.Match, e.Paths)
+		vs.Spec.Http = append(vs.Spec.Http, hr)
+	}
+	return vs, nil
+}
+
+// limitToPaths ANDs each match alternative with "path has one of these
+// prefixes". An alternative that already matches the URI keeps its own.
+func limitToPaths(matches []*networkingv1alpha3.HTTPMatchRequest, paths []string) []*networkingv1alpha3.HTTPMatchRequest {
+	if len(paths) == 0 {
+		return matches
+	}
+	if len(matches) == 0 {
+		matches = []*networkingv1alpha3.HTTPMatchRequest{{}}
+	}
+	var out []*networkingv1alpha3.HTTPMatchRequest
+	for _, m := range matches {
+		if m.Uri != nil {
+			out = append(out, m)
+			continue
+		}
+		for _, p := range paths {
+			c := proto.Clone(m).(*networkingv1alpha3.HTTPMatchRequest)
+			c.Uri = &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Prefix{Prefix: p}}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTTPRoute, error) {
+	hr := &networkingv1alpha3.HTTPRoute{Name: route.Name}
+	for _, m := range route.Match {
+		hr.Match = append(hr.Match, r.httpMatch(m))
+	}
+	switch {
+	case route.Redirect != nil:
+		hr.Redirect = redirect(route.Redirect)
+	case route.To != nil:
+		// Sorted by version so that the output does not depend on map order.
+		for _, v := range sortedKeys(route.To) {
+			hr.Route = append(hr.Route, r.subset(v, route.To[v]))
+		}
+	case route.Destinations != nil:
+		for _, d := range route.Destinations {
+			hr.Route = append(hr.Route, &networkingv1alpha3.HTTPRouteDestination{
+				Destination: destination(d.Host, d.Version, d.Port),
+				Weight:      int32(d.Weight),
+			})
+		}
+	default: // the canary's split
+		c := r.svc.Canary
+		hr.Route = append(hr.Route, r.subset(c.Stable, 100-r.weight), r.subset(c.Candidate, r.weight))
+	}
+	if route.Rewrite != nil {
+		hr.Rewrite = &networkingv1alpha3.HTTPRewrite{Uri: route.Rewrite.URI, Authority: route.Rewrite.Authority}
+		if rx := route.Rewrite.URIRegex; rx != nil {
+			hr.Rewrite.UriRegexRewrite = &networkingv1alpha3.RegexRewrite{Match: rx.Match, Rewrite: rx.Rewrite}
+		}
+	}
+	if h := route.Headers; h != nil {
+		hr.Headers = &networkingv1alpha3.Headers{Request: headerOps(h.Request), Response: headerOps(h.Response)}
+	}
+	timeout, retries := route.Timeout, route.Retries
+	if timeout == "" {
+		timeout = r.svc.Timeout
+	}
+	if retries == nil {
+		retries = r.svc.Retries
+	}
+	if route.Redirect == nil {
+		var err error
+		if hr.Timeout, err = duration(timeout); err != nil {
+			return nil, err
+		}
+		if hr.Retries, err = httpRetry(retries); err != nil {
+			return nil, err
+		}
+	}
+	if f := route.Fault; f != nil {
+		hr.Fault = &networkingv1alpha3.HTTPFaultInjection{}
+		if f.Delay != nil {
+			d, err := duration(f.Delay.FixedDelay)
+			if err != nil {
+				return nil, err
+			}
+			hr.Fault.Delay = &networkingv1alpha3.HTTPFaultInjection_Delay{
+				HttpDelayType: &networkingv1alpha3.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: d},
+				Percentage:    &networkingv1alpha3.Percent{Value: f.Delay.Percent},
+			}
+		}
+		if f.Abort != nil {
+			hr.Fault.Abort = &networkingv1alpha3.HTTPFaultInjection_Abort{
+				ErrorType:  &networkingv1alpha3.HTTPFaultInjection_Abort_HttpStatus{HttpStatus: int32(f.Abort.HTTPStatus)},
+				Percentage: &networkingv1alpha3.Percent{Value: f.Abort.Percent},
+			}
+		}
+	}
+	if m := route.Mirror; m != nil {
+		host := m.Host
+		if host == "" {
+			host = r.host()
+		}
+		port := m.Port
+		if port == 0 && host == r.host() {
+			port = r.svc.Port
+		}
+		hr.Mirror = destination(host, m.Version, port)
+		hr.MirrorPercentage = &networkingv1alpha3.Percent{Value: m.Percent}
+	}
+	if c := route.CORS; c != nil {
+		cp, err := corsPolicy(c)
+		if err != nil {
+			return nil, err
+		}
+		hr.CorsPolicy = cp
+	}
+	return hr, nil
+}
+
+// subset is a weighted destination on a version of this service.
+func (r *serviceRenderer) subset(version string, weight int) *networkingv1alpha3.HTTPRouteDestination {
+	return &networkingv1alpha3.HTTPRouteDestination{
+		Destination: destination(r.host(), version, r.svc.Port),
+		Weight:      int32(weight),
+	}
+}
+
+func destination(host, subset string, port int) *networkingv1alpha3.Destination {
+	d := &networkingv1alpha3.Destination{Host: host, Subset: subset}
+	if port != 0 {
+		d.Port = &networkingv1alpha3.PortSelector{Number: uint32(port)}
+	}
+	return d
+}
+
+func (r *serviceRenderer) httpMatch(m schema.Match) *networkingv1alpha3.HTTPMatchRequest {
+	out := &networkingv1alpha3.HTTPMatchRequest{
+		Uri:             stringMatch(m.URI),
+		Method:          stringMatch(m.Method),
+		Authority:       stringMatch(m.Authority),
+		Headers:         stringMatches(m.Headers),
+		WithoutHeaders:  stringMatches(m.WithoutHeaders),
+		QueryParams:     stringMatches(m.QueryParams),
+		IgnoreUriCase:   m.IgnoreURICase,
+		Port:            uint32(m.Port),
+		SourceLabels:    m.SourceLabels,
+		SourceNamespace: m.SourceNamespace,
+		Gateways:        gatewayRefs(r.in, m.Gateways),
+	}
+	return out
+}
+
+func stringMatches(in map[string]schema.StringMatch) map[string]*networkingv1alpha3.StringMatch {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]*networkingv1alpha3.StringMatch, len(in))
+	for k, v := range in {
+		out[k] = stringMatch(&v)
 	}
 	return out
 }
@@ -83,15 +291,94 @@ func stringMatch(m *schema.StringMatch) *networkingv1alpha3.StringMatch {
 	return nil
 }
 
-// destinationRule declares one subset per version.
-func destinationRule(name string, svc *schema.Service, meta metav1.ObjectMeta) *networkingv1.DestinationRule {
+func redirect(r *schema.Redirect) *networkingv1alpha3.HTTPRedirect {
+	out := &networkingv1alpha3.HTTPRedirect{Uri: r.URI, Authority: r.Authority, Scheme: r.Scheme, RedirectCode: uint32(r.Code)}
+	if r.Port != 0 {
+		out.RedirectPort = &networkingv1alpha3.HTTPRedirect_Port{Port: uint32(r.Port)}
+	}
+	return out
+}
+
+func headerOps(h *schema.HeaderOps) *networkingv1alpha3.Headers_HeaderOperations {
+	if h == nil {
+		return nil
+	}
+	return &networkingv1alpha3.Headers_HeaderOperations{Set: h.Set, Add: h.Add, Remove: h.Remove}
+}
+
+func httpRetry(r *schema.Retries) (*networkingv1alpha3.HTTPRetry, error) {
+	if r == nil {
+		return nil, nil
+	}
+	per, err := duration(r.PerTryTimeout)
+	if err != nil {
+		return nil, err
+	}
+	conds := make([]string, len(r.RetryOn))
+	for i, c := range r.RetryOn {
+		switch c := c.(type) {
+		case float64:
+			conds[i] = strconv.Itoa(int(c))
+		default:
+			conds[i] = fmt.Sprint(c)
+		}
+	}
+	return &networkingv1alpha3.HTTPRetry{Attempts: int32(r.Attempts), PerTryTimeout: per, RetryOn: strings.Join(conds, ",")}, nil
+}
+
+func corsPolicy(c *schema.CORS) (*networkingv1alpha3.CorsPolicy, error) {
+	out := &networkingv1alpha3.CorsPolicy{
+		AllowMethods:  c.AllowMethods,
+		AllowHeaders:  c.AllowHeaders,
+		ExposeHeaders: c.ExposeHeaders,
+	}
+	for _, o := range c.AllowOrigins {
+		switch o := o.(type) {
+		case string:
+			out.AllowOrigins = append(out.AllowOrigins, &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: o}})
+		case map[string]any:
+			var sm schema.StringMatch
+			for k, v := range o {
+				s, _ := v.(string)
+				switch k {
+				case "exact":
+					sm.Exact = &s
+				case "prefix":
+					sm.Prefix = &s
+				case "regex":
+					sm.Regex = &s
+				}
+			}
+			out.AllowOrigins = append(out.AllowOrigins, stringMatch(&sm))
+		}
+	}
+	var err error
+	if out.MaxAge, err = duration(c.MaxAge); err != nil {
+		return nil, err
+	}
+	if c.AllowCredentials != nil {
+		out.AllowCredentials = wrapBool(*c.AllowCredentials)
+	}
+	return out, nil
+}
+
+// destinationRule declares one subset per version and the traffic policy.
+func (r *serviceRenderer) destinationRule(meta metav1.ObjectMeta) (*networkingv1.DestinationRule, error) {
 	dr := &networkingv1.DestinationRule{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "DestinationRule"},
 		ObjectMeta: *meta.DeepCopy(),
 	}
-	dr.Spec.Host = serviceHost(name, svc)
-	for _, v := range sortedKeys(svc.Versions) {
-		dr.Spec.Subsets = append(dr.Spec.Subsets, &networkingv1alpha3.Subset{Name: v, Labels: svc.Versions[v].Labels})
+	dr.Spec.Host = r.host()
+	var err error
+	if dr.Spec.TrafficPolicy, err = trafficPolicy(r.svc.Policy); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
-	return dr
+	for _, v := range sortedKeys(r.svc.Versions) {
+		tp, err := trafficPolicy(r.svc.Versions[v].Policy)
+		if err != nil {
+			return nil, fmt.Errorf("versions.%s.policy: %w", v, err)
+		}
+		dr.Spec.Subsets = append(dr.Spec.Subsets, &networkingv1alpha3.Subset{Name: v, Labels: r.svc.Versions[v].Labels, TrafficPolicy: tp})
+	}
+	return dr, nil
 }

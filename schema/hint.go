@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -12,15 +13,23 @@ import (
 // hint says what to do about a CUE error, in the terms of the schema.
 func (b *builder) hint(e cueerrors.Error, ce Error) string {
 	path := e.Path()
+	for i, p := range path {
+		if u, err := strconv.Unquote(p); err == nil {
+			path[i] = u
+		}
+	}
 	switch {
 	case strings.Contains(ce.Msg, "field not allowed") && len(path) > 0:
 		field := path[len(path)-1]
+		if outlierFields[field] && strings.Contains(strings.Join(path, "."), "connectionPool") {
+			return field + " is an outlier-detection (circuit breaking) setting: move it from connectionPool to outlierDetection, next to connectionPool"
+		}
 		allowed := b.allowedFields(path[:len(path)-1])
 		if len(allowed) == 0 {
 			return "remove it"
 		}
 		if s := closest(field, allowed); s != "" {
-			return fmt.Sprintf("did you mean %q? fields allowed here: %s", s, strings.Join(allowed, ", "))
+			return fmt.Sprintf("did you mean %q?", s)
 		}
 		return "fields allowed here: " + strings.Join(allowed, ", ")
 	case strings.Contains(ce.Msg, "field is required but not present"):
@@ -29,6 +38,14 @@ func (b *builder) hint(e cueerrors.Error, ce Error) string {
 		return "give the field a concrete value"
 	}
 	return ""
+}
+
+// outlierFields are fields of outlierDetection that users put under
+// connectionPool, as in the seed scenarios: the fields sound alike.
+var outlierFields = map[string]bool{
+	"consecutiveErrors": true, "consecutive5xxErrors": true, "consecutiveGatewayErrors": true,
+	"consecutiveLocalOriginFailures": true, "splitExternalLocalOriginErrors": true,
+	"interval": true, "baseEjectionTime": true, "maxEjectionPercent": true, "minHealthPercent": true,
 }
 
 // allowedFields lists the fields the schema declares at a path of the

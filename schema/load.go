@@ -3,11 +3,12 @@ package schema
 import (
 	"embed"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -44,6 +45,7 @@ type builder struct {
 	ctx     *cue.Context
 	files   Files
 	intents cue.Value // #Intents, once compiled
+	user    cue.Value // the user's intents alone
 	root    cue.Value // the user's intents unified with #Intents
 }
 
@@ -96,19 +98,86 @@ func (b *builder) build() (*Intents, error) {
 	if err := user.Err(); err != nil {
 		return nil, b.convert(err)
 	}
-	b.root = schema.Unify(user)
-	if err := b.root.Validate(cue.Concrete(true)); err != nil {
-		return nil, b.convert(err)
-	}
-	var in Intents
-	if err := b.root.Decode(&in); err != nil {
-		return nil, b.convert(err)
+	b.user, b.root = user, schema.Unify(user)
+	in, errs := b.decode(b.root)
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	in.Sources = b.sources()
-	if errs := validate(&in, b.pos); len(errs) > 0 {
+	if errs := b.clusterViews(in); len(errs) > 0 {
+		return nil, errs
+	}
+	return in, nil
+}
+
+// decode validates a value against the schema and the semantic checks,
+// then decodes it.
+func (b *builder) decode(v cue.Value) (*Intents, Errors) {
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		if errs := withoutPartialOverrides(b.convert(err)); len(errs) > 0 {
+			return nil, errs
+		}
+	}
+	var in Intents
+	if err := v.Decode(&in); err != nil {
+		return nil, b.convert(err)
+	}
+	if errs := validate(&in, posIn(v)); len(errs) > 0 {
 		return nil, errs
 	}
 	return &in, nil
+}
+
+// withoutPartialOverrides drops the errors about values that overrides
+// leave open, such as _ in routes: [_, {...}]: they are placeholders, and
+// each cluster's view is validated in full.
+func withoutPartialOverrides(errs Errors) Errors {
+	out := errs[:0]
+	for _, e := range errs {
+		if overridePath.MatchString(e.Path) && strings.HasPrefix(e.Msg, "incomplete value") {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+var overridePath = regexp.MustCompile(`^fleet\.clusters\.[^.]+\.overrides\b`)
+
+// clusterViews evaluates, for every cluster with overrides, the intents
+// unified with its overrides: plain CUE unification, so an override can
+// fill in or narrow a value, or replace a default (*90 | int), but never
+// contradict a concrete value of the base.
+func (b *builder) clusterViews(in *Intents) Errors {
+	var errs Errors
+	for _, name := range sortedKeys(in.Fleet.Clusters) {
+		// From the user's value, not the unified one: there the overrides
+		// are closed by the schema's #Cluster, and they must not be.
+		ov := b.user.LookupPath(cue.MakePath(cue.Str("fleet"), cue.Str("clusters"), cue.Str(name), cue.Str("overrides")))
+		if !ov.Exists() {
+			continue
+		}
+		c := in.Fleet.Clusters[name]
+		c.HasOverrides = true
+		in.Fleet.Clusters[name] = c
+		view, verrs := b.decode(b.root.Unify(ov))
+		for _, e := range verrs {
+			e.Msg = fmt.Sprintf("cluster %s: %s", name, e.Msg)
+			if e.Hint == "" && strings.HasPrefix(e.Msg[len("cluster ")+len(name)+2:], "conflicting values") {
+				e.Hint = "an override can only replace a default: write the base value as *VALUE | TYPE (such as *90 | int)"
+			}
+			errs = append(errs, e)
+		}
+		if view != nil {
+			view.Sources = in.Sources
+			if in.clusters == nil {
+				in.clusters = map[string]*Intents{}
+			}
+			in.clusters[name] = view
+		}
+	}
+	sortErrors(errs)
+	return errs
 }
 
 // parse builds all files as one CUE package. Every .cue file under the
@@ -199,28 +268,61 @@ func (b *builder) sources() map[string]string {
 	return out
 }
 
-// pos finds where a field is declared in the user's files. Selectors are
-// strings (field names) or ints (list indexes).
-func (b *builder) pos(path ...any) token.Position {
-	sels := make([]cue.Selector, 0, len(path))
-	for _, p := range path {
-		switch p := p.(type) {
-		case string:
-			sels = append(sels, cue.Str(p))
-		case int:
-			sels = append(sels, cue.Index(p))
-		}
-	}
-	v := b.root.LookupPath(cue.MakePath(sels...))
-	if !v.Exists() {
+// parentPos finds the closest enclosing field of a CUE error path that the
+// user wrote.
+func (b *builder) parentPos(path []string) token.Position {
+	if !b.root.Exists() {
 		return token.Position{}
 	}
-	for _, p := range append([]token.Pos{v.Pos()}, userPositions(v)...) {
-		if pp := p.Position(); pp.IsValid() && !inSchema(pp) {
-			return pp
+	if len(path) > 0 && path[0] == "#Intents" {
+		path = path[1:]
+	}
+	for n := len(path) - 1; n > 0; n-- {
+		sels := make([]any, n)
+		for i, p := range path[:n] {
+			if u, err := strconv.Unquote(p); err == nil {
+				p = u
+			}
+			if idx, err := strconv.Atoi(strings.Trim(p, "[]")); err == nil {
+				sels[i] = idx
+			} else {
+				sels[i] = p
+			}
+		}
+		if pos := b.pos(sels...); pos.IsValid() {
+			return pos
 		}
 	}
 	return token.Position{}
+}
+
+// pos finds where a field of the intents is declared in the user's files.
+func (b *builder) pos(path ...any) token.Position { return posIn(b.root)(path...) }
+
+// posIn finds where a field of v is declared in the user's files.
+// Selectors are strings (field names) or ints (list indexes).
+func posIn(root cue.Value) posFunc {
+	return func(path ...any) token.Position {
+		sels := make([]cue.Selector, 0, len(path))
+		for _, p := range path {
+			switch p := p.(type) {
+			case string:
+				sels = append(sels, cue.Str(p))
+			case int:
+				sels = append(sels, cue.Index(p))
+			}
+		}
+		v := root.LookupPath(cue.MakePath(sels...))
+		if !v.Exists() {
+			return token.Position{}
+		}
+		for _, p := range append([]token.Pos{v.Pos()}, userPositions(v)...) {
+			if pp := p.Position(); pp.IsValid() && !inSchema(pp) {
+				return pp
+			}
+		}
+		return token.Position{}
+	}
 }
 
 // userPositions lists the positions of the conjuncts that make a value, so
@@ -249,6 +351,11 @@ func (b *builder) convert(err error) Errors {
 			Path: pathString(e.Path()),
 			Msg:  fmt.Sprintf(format, args...),
 		}
+		if !ce.Pos.IsValid() {
+			// A required field that is missing has no position of its
+			// own: point at the struct that lacks it.
+			ce.Pos = b.parentPos(e.Path())
+		}
 		ce.Hint = b.hint(e, ce)
 		key := ce.Error()
 		if seen[key] {
@@ -262,29 +369,85 @@ func (b *builder) convert(err error) Errors {
 	return out
 }
 
-// pruneDisjunctions drops the noise CUE reports for a field with a default
-// (such as wave: *1 | int & >=1): a header counting the failed alternatives,
-// and the conflict with the default when a more telling error exists.
+// pruneDisjunctions turns CUE's report of a value that fits none of the
+// alternatives of a disjunction (an enum such as "ROUND_ROBIN" | "RANDOM",
+// or a field with a default such as wave: *1 | int & >=1) into one error:
+// CUE gives a header counting the alternatives and one conflict per
+// alternative.
 func pruneDisjunctions(es Errors) Errors {
 	disj := map[string]bool{}
-	specific := map[string]bool{}
+	for _, e := range es {
+		if strings.Contains(e.Msg, "errors in empty disjunction") {
+			disj[e.Path] = true
+		}
+	}
+	var out Errors
+	conflicts := map[string][]Error{}
+	var order []string
 	for _, e := range es {
 		switch {
+		case !disj[e.Path]:
+			out = append(out, e)
 		case strings.Contains(e.Msg, "errors in empty disjunction"):
-			disj[e.Path] = true
-		case !strings.HasPrefix(e.Msg, "conflicting values"):
-			specific[e.Path] = true
+		case conflictRE.MatchString(e.Msg):
+			if conflicts[e.Path] == nil {
+				order = append(order, e.Path)
+			}
+			conflicts[e.Path] = append(conflicts[e.Path], e)
+		default: // a bound or a type error: telling on its own
+			out = append(out, e)
+			delete(disj, e.Path)
 		}
 	}
-	out := es[:0]
-	for _, e := range es {
-		if disj[e.Path] && (strings.Contains(e.Msg, "errors in empty disjunction") ||
-			(specific[e.Path] && strings.HasPrefix(e.Msg, "conflicting values"))) {
-			continue
+	for _, path := range order {
+		if !disj[path] {
+			continue // a more telling error for this field is already there
 		}
-		out = append(out, e)
+		out = append(out, mergeConflicts(conflicts[path]))
 	}
 	return out
+}
+
+var conflictRE = regexp.MustCompile(`^conflicting values (.+?) and (.+?)(?: \(mismatched types .*\))?$`)
+
+// mergeConflicts makes one error from "conflicting values A and X", "...
+// B and X", ...: X, the value found in every message, is the user's; the
+// others are what the schema allows.
+func mergeConflicts(es []Error) Error {
+	count := map[string]int{}
+	var seen []string
+	for _, e := range es {
+		m := conflictRE.FindStringSubmatch(e.Msg)
+		for _, v := range m[1:3] {
+			if count[v] == 0 {
+				seen = append(seen, v)
+			}
+			count[v]++
+		}
+	}
+	got := ""
+	var allowed []string
+	for _, v := range seen {
+		if count[v] == len(es) && got == "" && len(es) > 1 {
+			got = v
+			continue
+		}
+		allowed = append(allowed, v)
+	}
+	if got == "" {
+		return es[0]
+	}
+	sort.Strings(allowed)
+	e := es[0]
+	e.Msg = fmt.Sprintf("%s is not allowed here; want one of %s", got, strings.Join(allowed, ", "))
+	var quoted []string
+	for _, a := range allowed {
+		quoted = append(quoted, strings.Trim(a, `"`))
+	}
+	if s := closest(strings.Trim(got, `"`), quoted); s != "" {
+		e.Hint = fmt.Sprintf("did you mean %q?", s)
+	}
+	return e
 }
 
 func userPosition(e cueerrors.Error) token.Position {
@@ -302,22 +465,17 @@ func pathString(p []string) string {
 	if len(p) > 0 && p[0] == "#Intents" {
 		p = p[1:]
 	}
-	var b strings.Builder
-	for _, s := range p {
-		if strings.HasPrefix(s, "[") || (len(s) > 0 && s[0] >= '0' && s[0] <= '9' && isIndex(s)) {
-			b.WriteString("[" + strings.Trim(s, "[]") + "]")
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		if ast.IsValidIdent(s) {
-			b.WriteString(s)
+	path := make([]any, len(p))
+	for i, s := range p {
+		if u, err := strconv.Unquote(s); err == nil {
+			path[i] = u
+		} else if n, err := strconv.Atoi(strings.Trim(s, "[]")); err == nil {
+			path[i] = n
 		} else {
-			b.WriteString(fmt.Sprintf("%q", s))
+			path[i] = s
 		}
 	}
-	return b.String()
+	return pathOf(path)
 }
 
 func isIndex(s string) bool {

@@ -5,9 +5,29 @@ type Intents struct {
 	Fleet    Fleet               `json:"fleet"`
 	Services map[string]*Service `json:"services"`
 
+	// The mesh-wide intents (mesh_types.go).
+	Gateways      map[string]*Gateway       `json:"gateways"`
+	MTLS          map[string]*MTLS          `json:"mtls"`
+	Authorization map[string]*Authorization `json:"authorization"`
+	JWT           map[string]*JWT           `json:"jwt"`
+	External      map[string]*External      `json:"external"`
+	Raw           []RawObject               `json:"raw"`
+
 	// Sources maps an intent ("services/NAME") to the file that declares it,
 	// relative to the repository path, for the objects' annotations.
 	Sources map[string]string `json:"-"`
+
+	// clusters holds the intents as a cluster with overrides sees them.
+	clusters map[string]*Intents
+}
+
+// ForCluster returns the intents as the named cluster sees them: with its
+// overrides unified in, or the shared intents when it has none.
+func (in *Intents) ForCluster(name string) *Intents {
+	if v, ok := in.clusters[name]; ok {
+		return v
+	}
+	return in
 }
 
 // Fleet is the set of clusters the intents apply to.
@@ -19,4 +39,8 @@ type Fleet struct {
 type Cluster struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	Wave   int               `json:"wave"`
+	// HasOverrides says that the cluster has overrides, which are unified
+	// with the intents for it only; see Intents.ForCluster. They are not
+	// decoded themselves: they may be partial, such as [_, {...}].
+	HasOverrides bool `json:"-"`
 }

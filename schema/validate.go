@@ -14,6 +14,7 @@ type posFunc func(path ...any) token.Position
 func validate(in *Intents, pos posFunc) Errors {
 	var errs Errors
 	errs = append(errs, validateServices(in, pos)...)
+	errs = append(errs, validateMesh(in, pos)...)
 	sortErrors(errs)
 	return errs
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The tests run this test binary as the sailplan command, so that exit
+// codes and the split between stdout and stderr are checked for real.
+const asCommand = "SAILPLAN_TEST_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommand) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// sailplan runs the command with args and returns stdout, stderr and the
+// exit code.
+func sailplan(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommand+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestValidate(t *testing.T) {
+	out, stderr, code := sailplan(t, "validate", "../../examples/quickstart")
+	if code != 0 || !strings.Contains(out, "valid: 1 services, 2 clusters") {
+		t.Errorf("validate quickstart: exit %d, stdout %q, stderr %q; want exit 0 and a summary", code, out, stderr)
+	}
+
+	dir := t.TempDir()
+	bad := "package intents\n\nservices: reviews: {\n\tnamespce: \"shop\"\n\tversions: v1: labels: version: \"v1\"\n\troutes: [{to: {v1: 90}}]\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "reviews.cue"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = sailplan(t, "validate", dir)
+	want := `sailplan: reviews.cue:4:2: services.reviews.namespce: field not allowed (hint: did you mean "namespace"?)` + "\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("validate with a typo: exit %d, stdout %q, stderr\n%s\nwant exit 1, nothing on stdout and stderr\n%s", code, out, stderr, want)
+	}
+}
+
+func TestRender(t *testing.T) {
+	out, stderr, code := sailplan(t, "render", "../../examples/fleet", "--cluster", "us-1", "-o", "json", "--commit", "abc1234")
+	if code != 0 {
+		t.Fatalf("render: exit %d: %s", code, stderr)
+	}
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name        string            `json:"name"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+			Spec struct {
+				HTTP []struct {
+					Timeout string `json:"timeout"`
+				} `json:"http"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("render -o json printed no JSON: %v\n%s", err, out)
+	}
+	if list.Kind != "List" || len(list.Items) != 2 {
+		t.Fatalf("got a %s of %d items, want a List of 2", list.Kind, len(list.Items))
+	}
+	vs := list.Items[1]
+	if vs.Kind != "VirtualService" || vs.Spec.HTTP[0].Timeout != "20s" || vs.Metadata.Annotations["sailplan.dev/commit"] != "abc1234" {
+		t.Errorf("us-1's VirtualService: kind %s, timeout %q, commit %q; want the override's 20s and commit abc1234", vs.Kind, vs.Spec.HTTP[0].Timeout, vs.Metadata.Annotations["sailplan.dev/commit"])
+	}
+
+	_, stderr, code = sailplan(t, "render", "../../examples/fleet", "--cluster", "mars-1")
+	if code == 0 || !strings.Contains(stderr, `cluster "mars-1" is not in the fleet`) {
+		t.Errorf("render for an unknown cluster: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = sailplan(t, "render", "../../examples/fleet", "-o", "toml")
+	if code == 0 || !strings.Contains(stderr, `output format "toml": want yaml or json`) {
+		t.Errorf("render -o toml: exit %d, stderr %q", code, stderr)
+	}
+}
