@@ -47,7 +47,6 @@ func meshError(pos posFunc, msg, hint string, path ...any) Error {
 	return Error{Pos: pos(path...), Path: pathOf(path), Msg: msg, Hint: hint}
 }
 
-
 func meshJoin(path []any, more ...any) []any {
 	return append(append([]any(nil), path...), more...)
 }
