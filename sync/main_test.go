@@ -6,11 +6,11 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-// env is two real clusters (c1, c2) shared by this package's tests; each
+// env is three real clusters (c1, c2, c3) shared by this package's tests; each
 // test works in a namespace of its own.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, 2, &env) }
+func TestMain(m *testing.M) { testenv.Main(m, 3, &env) }
 
 func needClusters(t *testing.T) {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"reflect"
 	gosync "sync"
 	"time"
@@ -23,6 +24,53 @@ type Source interface {
 	Fetch(ctx context.Context) (*Revision, error)
 }
 
+// Options tune how the fleet is applied. The zero value is the safe
+// default: stop at a failed wave, refuse to prune more than half of a
+// cluster's inventory at once.
+type Options struct {
+	// ContinueOnWaveFailure applies later waves even when a cluster of an
+	// earlier wave failed. By default a failed wave stops later ones, and
+	// their clusters' status says which wave failed and why.
+	ContinueOnWaveFailure bool
+	// PruneMaxShare is the largest share (0 to 1) of a cluster's inventory
+	// that one sync may prune. A prune that would delete more is refused,
+	// deletes nothing and is reported on every sync until the setting
+	// allows it. 0 means DefaultPruneMaxShare; 1 allows any prune.
+	PruneMaxShare float64
+	// Workers bounds the requests in flight per cluster; 0 means
+	// DefaultWorkers. Objects of one kind are applied concurrently, kinds
+	// one after the other in render's order.
+	Workers int
+	// ParentNamespace and ParentName locate the ApplySet parent ConfigMap
+	// in every cluster; empty means DefaultParentNamespace and
+	// DefaultParentName. Two sailplan instances that manage different
+	// repositories in the same clusters need different parents: each
+	// prunes only its own ApplySet.
+	ParentNamespace, ParentName string
+}
+
+// Defaults for Options.
+const (
+	DefaultPruneMaxShare = 0.5
+	DefaultWorkers       = 16
+)
+
+func (o Options) withDefaults() Options {
+	if o.PruneMaxShare <= 0 {
+		o.PruneMaxShare = DefaultPruneMaxShare
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.ParentNamespace == "" {
+		o.ParentNamespace = DefaultParentNamespace
+	}
+	if o.ParentName == "" {
+		o.ParentName = DefaultParentName
+	}
+	return o
+}
+
 // Reconciler keeps every cluster of the fleet at what the head commit of a
 // source renders to.
 type Reconciler struct {
@@ -33,11 +81,30 @@ type Reconciler struct {
 	Kubeconfig string
 	// Log receives one line per changed object and per cluster.
 	Log *slog.Logger
+	// Options tune waves, pruning and parallelism.
+	Options Options
 
-	mu        gosync.Mutex
-	status    Status
-	fleet     *Fleet
+	// wrapTransport, when set, wraps every cluster's HTTP transport
+	// (tests count and interrupt requests with it).
+	wrapTransport func(cluster string, rt http.RoundTripper) http.RoundTripper
+
+	// syncMu makes syncs one at a time.
+	syncMu gosync.Mutex
+
+	mu      gosync.Mutex
+	status  Status
+	fleet   *Fleet
+	current *prepared
+
+	triggerOnce gosync.Once
+	trigger     chan struct{}
+}
+
+// prepared is a commit rendered for every cluster of its fleet.
+type prepared struct {
+	rev       *Revision
 	fleetDecl schema.Fleet
+	desired   map[string][]*unstructured.Unstructured
 }
 
 // Status is what the reconciler did last.
@@ -50,6 +117,8 @@ type Status struct {
 	RejectedErr error
 	// LastErr is the error of the last sync, nil when it succeeded.
 	LastErr error
+	// Clusters is each cluster's own status, by name.
+	Clusters map[string]ClusterStatus
 }
 
 // Status returns a copy of the reconciler's status; it is safe to call
@@ -57,7 +126,14 @@ type Status struct {
 func (r *Reconciler) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	if r.fleet != nil {
+		st.Clusters = map[string]ClusterStatus{}
+		for _, c := range r.fleet.Clusters() {
+			st.Clusters[c.Name] = c.Status()
+		}
+	}
+	return st
 }
 
 func (r *Reconciler) setStatus(f func(*Status)) {
@@ -66,128 +142,188 @@ func (r *Reconciler) setStatus(f func(*Status)) {
 	f(&r.status)
 }
 
-// Run syncs at once and then every interval until ctx is done. Errors are
-// logged, not returned: the next round tries again.
+func (r *Reconciler) triggerCh() chan struct{} {
+	r.triggerOnce.Do(func() { r.trigger = make(chan struct{}, 1) })
+	return r.trigger
+}
+
+// Trigger asks Run for a sync now, without waiting for it. Calls that
+// come while one is pending are coalesced into that one sync, so a burst
+// of webhook deliveries costs one sync.
+func (r *Reconciler) Trigger() {
+	select {
+	case r.triggerCh() <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs at once, then every interval, on Trigger, and sooner for a
+// cluster that was unreachable (with backoff), until ctx is done. It
+// corrects drift as the watches see it in between. Errors are logged, not
+// returned: the next round tries again. It stops its watches when it
+// returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
+	defer r.Close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	trigger := r.triggerCh()
 	for {
 		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Error("sync failed", "err", err)
 		}
+		var retry <-chan time.Time
+		if d, ok := r.nextRetry(); ok {
+			retry = time.After(d)
+		}
+		r.mu.Lock()
+		if f := r.fleet; f != nil {
+			for _, c := range f.Clusters() {
+				c.startDrift(f.ctx, r.Log)
+			}
+		}
+		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-trigger:
+		case <-retry:
 		}
 	}
 }
 
-// Sync applies the source's head commit to the fleet, if it is new. A
-// commit whose intents do not load, validate or render changes nothing in
-// any cluster: the last good commit stays applied. Such a commit is
-// reported once and not tried again.
+// nextRetry is the time until the earliest retry of an unreachable cluster.
+func (r *Reconciler) nextRetry() (time.Duration, bool) {
+	r.mu.Lock()
+	f := r.fleet
+	r.mu.Unlock()
+	if f == nil {
+		return 0, false
+	}
+	var best time.Duration
+	found := false
+	for _, c := range f.Clusters() {
+		if d, ok := c.retryIn(); ok && (!found || d < best) {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+// Close stops the watches of the fleet's clusters; a later Sync starts
+// them again.
+func (r *Reconciler) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fleet != nil {
+		r.fleet.Close()
+		r.fleet = nil
+	}
+}
+
+// Sync brings every cluster to what the source's head commit renders to.
+// A new head is fetched and rendered for every cluster first; a commit
+// whose intents do not load, validate or render changes nothing in any
+// cluster: it is reported once, not tried again, and the last good commit
+// stays applied. Clusters are then synced against their watch caches even
+// when the head did not move, which catches up clusters that were
+// unreachable and costs no write where nothing changed.
 func (r *Reconciler) Sync(ctx context.Context) error {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
 	err := r.sync(ctx)
 	r.setStatus(func(s *Status) { s.LastErr = err })
 	return err
 }
 
 func (r *Reconciler) sync(ctx context.Context) error {
-	head, err := r.Source.Head(ctx)
-	if err != nil {
-		return err
-	}
-	if st := r.Status(); head == st.Applied || head == st.Rejected {
-		return nil
-	}
-	rev, err := r.Source.Fetch(ctx)
-	if err != nil {
-		return err
-	}
-	if err := r.apply(ctx, rev); err != nil {
-		if isPermanent(err) {
+	head, headErr := r.Source.Head(ctx)
+	r.mu.Lock()
+	cur := r.current
+	rejected := r.status.Rejected
+	r.mu.Unlock()
+	if headErr == nil && (cur == nil || head != cur.rev.Commit) && head != rejected {
+		rev, err := r.Source.Fetch(ctx)
+		if err != nil {
+			return err
+		}
+		next, err := r.prepare(rev)
+		switch {
+		case err != nil && isPermanent(err):
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = rev.Commit, err })
 			r.Log.Error("commit rejected, nothing applied", "commit", rev.Short(), "author", rev.Author, "err", err)
-			return nil
+		case err != nil:
+			return fmt.Errorf("commit %s: %w", rev.Short(), err)
+		default:
+			cur = next
 		}
-		return fmt.Errorf("commit %s: %w", rev.Short(), err)
 	}
-	r.setStatus(func(s *Status) { s.Applied = rev.Commit })
-	return nil
+	if cur == nil {
+		return headErr
+	}
+	fleet, err := r.fleetFor(cur.fleetDecl)
+	if err != nil {
+		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
+	}
+	r.mu.Lock()
+	r.current = cur
+	r.mu.Unlock()
+	if err := r.applyWaves(ctx, fleet, cur); err != nil {
+		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
+	}
+	r.setStatus(func(s *Status) { s.Applied = cur.rev.Commit })
+	// Git being down does not stop the clusters from being kept at the
+	// last commit, but it is still an error to report.
+	return headErr
 }
 
-// Apply loads, renders and applies one revision to the fleet, wave by wave.
-func (r *Reconciler) apply(ctx context.Context, rev *Revision) error {
+// prepare loads and renders one revision for every cluster of the fleet
+// it declares, before anything is applied, so that an error leaves every
+// cluster as it was. Load and render errors are permanent.
+func (r *Reconciler) prepare(rev *Revision) (*prepared, error) {
 	in, err := schema.Load(rev.Files)
 	if err != nil {
-		return err
+		return nil, permanent(err)
 	}
-	fleet, err := r.fleetFor(in.Fleet)
-	if err != nil {
-		return err
+	if len(in.Fleet.Clusters) == 0 {
+		return nil, permanent(fmt.Errorf("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)"))
 	}
-	// Render for every cluster before applying anything, so that a render
-	// error leaves every cluster as it was.
-	desired := map[string][]*unstructured.Unstructured{}
-	for _, wave := range fleet.Waves() {
-		for _, c := range wave {
-			objs, err := renderFor(in, c.Name, rev.Commit)
-			if err != nil {
-				return permanent(fmt.Errorf("cluster %s: %w", c.Name, err))
-			}
-			desired[c.Name] = objs
+	p := &prepared{rev: rev, fleetDecl: in.Fleet, desired: map[string][]*unstructured.Unstructured{}}
+	for name := range in.Fleet.Clusters {
+		objs, err := renderFor(in, name, rev.Commit)
+		if err != nil {
+			return nil, permanent(fmt.Errorf("cluster %s: %w", name, err))
 		}
+		p.desired[name] = objs
 	}
-	for i, wave := range fleet.Waves() {
-		if err := r.applyWave(ctx, rev, wave, desired); err != nil {
-			return fmt.Errorf("wave %d: %w (later waves not applied)", i+1, err)
-		}
-	}
-	return nil
+	return p, nil
 }
 
-// applyWave applies to the clusters of one wave at the same time and
-// waits for all of them.
-func (r *Reconciler) applyWave(ctx context.Context, rev *Revision, wave []*Cluster, desired map[string][]*unstructured.Unstructured) error {
-	errs := make([]error, len(wave))
-	var wg gosync.WaitGroup
-	for i, c := range wave {
-		wg.Go(func() {
-			results, err := c.Applier.Apply(ctx, desired[c.Name])
-			counts := map[Action]int{}
-			for _, res := range results {
-				counts[res.Action]++
-				level := slog.LevelInfo
-				if res.Action == Unchanged {
-					level = slog.LevelDebug
-				}
-				r.Log.Log(ctx, level, "applied", "cluster", c.Name, "object", res.Object, "action", res.Action, "commit", rev.Short())
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("cluster %s: %w", c.Name, err)
-				return
-			}
-			r.Log.Info("cluster synced", "cluster", c.Name, "commit", rev.Short(),
-				"created", counts[Created], "configured", counts[Configured], "unchanged", counts[Unchanged])
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// fleetFor reuses the clients of the previous commit unless the declared
-// fleet changed.
+// fleetFor reuses the clients and watches of the previous commit unless
+// the declared fleet changed.
 func (r *Reconciler) fleetFor(decl schema.Fleet) (*Fleet, error) {
-	if r.fleet != nil && reflect.DeepEqual(decl, r.fleetDecl) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fleet != nil && reflect.DeepEqual(decl, r.fleetDecl()) {
 		return r.fleet, nil
 	}
-	f, err := NewFleet(r.Kubeconfig, decl)
+	f, err := newFleet(fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options, wrapTransport: r.wrapTransport}, decl)
 	if err != nil {
 		return nil, err
 	}
-	r.fleet, r.fleetDecl = f, decl
+	if r.fleet != nil {
+		r.fleet.Close()
+	}
+	r.fleet = f
 	return f, nil
+}
+
+// fleetDecl is the declaration the current fleet was built from.
+func (r *Reconciler) fleetDecl() schema.Fleet {
+	if r.fleet == nil {
+		return schema.Fleet{}
+	}
+	return r.fleet.decl
 }
 
 func renderFor(in *schema.Intents, cluster, commit string) ([]*unstructured.Unstructured, error) {

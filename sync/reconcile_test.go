@@ -25,6 +25,7 @@ const fleetCUE = `package intents
 fleet: clusters: {
 	c1: wave: 1
 	c2: wave: 2
+	c3: wave: 2
 }
 `
 
@@ -64,12 +65,18 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func newReconciler(url string, log *logBuffer) *Reconciler {
-	return &Reconciler{
+// newReconciler returns a reconciler whose ApplySet parent lives in the
+// test's namespace ns, so that tests sharing the clusters never see each
+// other's inventory; its watches stop when the test ends.
+func newReconciler(t *testing.T, url, ns string, log *logBuffer) *Reconciler {
+	r := &Reconciler{
 		Source:     &GitSource{URL: url, Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Options:    Options{ParentNamespace: ns},
 	}
+	t.Cleanup(r.Close)
+	return r
 }
 
 func istioClients(t *testing.T) map[string]istioclient.Interface {
@@ -159,7 +166,7 @@ func TestSpine(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	var log logBuffer
-	r := newReconciler(repo.URL(), &log)
+	r := newReconciler(t, repo.URL(), ns, &log)
 
 	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
 	if err := r.Sync(ctx); err != nil {
@@ -171,7 +178,7 @@ func TestSpine(t *testing.T) {
 			t.Errorf("cluster %s: commit annotation = %q, want %q", name, o.commit, first)
 		}
 	}
-	for _, c := range []string{"c1", "c2"} {
+	for _, c := range []string{"c1", "c2", "c3"} {
 		for _, obj := range []string{"VirtualService/" + ns + "/reviews", "DestinationRule/" + ns + "/reviews"} {
 			if want := fmt.Sprintf("cluster=%s object=%s action=created", c, obj); !strings.Contains(log.String(), want) {
 				t.Errorf("log lacks %q:\n%s", want, log.String())
@@ -235,7 +242,7 @@ func TestRunFollowsBranch(t *testing.T) {
 	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 100, 0)}, "all on v1")
 
 	var log logBuffer
-	r := newReconciler(repo.URL(), &log)
+	r := newReconciler(t, repo.URL(), ns, &log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, 200*time.Millisecond) }()
@@ -280,7 +287,7 @@ func TestMissingContext(t *testing.T) {
 		"reviews.cue": serviceCUE(ns, 90, 10),
 	}, "a cluster we cannot reach")
 	var log logBuffer
-	r := newReconciler(repo.URL(), &log)
+	r := newReconciler(t, repo.URL(), ns, &log)
 	err := r.Sync(t.Context())
 	if err == nil || !strings.Contains(err.Error(), `cluster c9: no context named "c9" in the kubeconfig`) {
 		t.Fatalf("Sync error = %v, want it to name cluster c9", err)
@@ -293,5 +300,58 @@ func TestMissingContext(t *testing.T) {
 		if len(list.Items) != 0 {
 			t.Errorf("cluster %s: %d VirtualServices applied despite the error", name, len(list.Items))
 		}
+	}
+}
+
+// blockingSource counts Head calls and holds each until released.
+type blockingSource struct {
+	calls   chan int
+	release chan struct{}
+	n       int
+}
+
+func (s *blockingSource) Head(ctx context.Context) (string, error) {
+	s.n++
+	s.calls <- s.n
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return "", fmt.Errorf("no head in this test")
+}
+
+func (s *blockingSource) Fetch(context.Context) (*Revision, error) {
+	return nil, fmt.Errorf("not fetched in this test")
+}
+
+// TestTriggerCoalesces: triggers that arrive while a sync runs ask for
+// exactly one more sync, and Trigger never blocks.
+func TestTriggerCoalesces(t *testing.T) {
+	src := &blockingSource{calls: make(chan int, 10), release: make(chan struct{})}
+	r := &Reconciler{Source: src, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, time.Hour) }()
+
+	if n := <-src.calls; n != 1 {
+		t.Fatalf("first Head call is number %d", n)
+	}
+	for range 10 {
+		r.Trigger() // the first sync is still running
+	}
+	src.release <- struct{}{}
+	if n := <-src.calls; n != 2 {
+		t.Fatalf("second Head call is number %d", n)
+	}
+	// Stop while the second sync runs: a third sync would mean a trigger
+	// was left over from the burst.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-src.calls:
+		t.Fatalf("Head called %d times for one burst of triggers, want 2", n)
+	default:
 	}
 }

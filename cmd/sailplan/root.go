@@ -44,6 +44,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(
 		newRunCmd(g),
+		newApplyCmd(g),
+		newDiffCmd(),
+		newStatusCmd(),
 		newRenderCmd(),
 		newValidateCmd(),
 		newVersionCmd(),

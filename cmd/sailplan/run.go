@@ -18,6 +18,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		interval   time.Duration
 		kubeconfig string
 		once       bool
+		opts       sync.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
@@ -41,8 +42,9 @@ SAILPLAN_GIT_PASSWORD (a token works as the password); they are never logged.`,
 				return fmt.Errorf("--interval %s: must be positive", interval)
 			}
 			src.Auth = authFromEnv()
-			r := &sync.Reconciler{Source: &src, Kubeconfig: kubeconfig, Log: log}
+			r := &sync.Reconciler{Source: &src, Kubeconfig: kubeconfig, Log: log, Options: opts}
 			if once {
+				defer r.Close()
 				return r.Sync(cmd.Context())
 			}
 			log.Info("sailplan running", "repo", src.URL, "branch", src.Branch, "path", src.Path, "interval", interval)
@@ -56,6 +58,7 @@ SAILPLAN_GIT_PASSWORD (a token works as the password); they are never logged.`,
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
 	f.BoolVar(&once, "once", false, "sync once and exit")
+	addApplyFlags(f, &opts)
 	return cmd
 }
 

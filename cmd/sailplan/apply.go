@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync"
+)
+
+// addApplyFlags registers the settings that decide how a fleet is applied;
+// run and apply share them.
+func addApplyFlags(f *pflag.FlagSet, o *sync.Options) {
+	f.Float64Var(&o.PruneMaxShare, "prune-max-share", sync.DefaultPruneMaxShare,
+		"largest share (0-1] of a cluster's objects one sync may prune; a larger prune is refused until this allows it")
+	f.BoolVar(&o.ContinueOnWaveFailure, "continue-on-wave-failure", false, "apply later waves even when a cluster of an earlier wave failed")
+	f.IntVar(&o.Workers, "workers", sync.DefaultWorkers, "requests in flight per cluster")
+	addParentFlags(f, o)
+}
+
+// addParentFlags registers where the ApplySet parent lives; status and
+// diff need it too.
+func addParentFlags(f *pflag.FlagSet, o *sync.Options) {
+	f.StringVar(&o.ParentNamespace, "applyset-namespace", sync.DefaultParentNamespace, "namespace of the ApplySet parent ConfigMap in each cluster")
+	f.StringVar(&o.ParentName, "applyset-name", sync.DefaultParentName, "name of the ApplySet parent ConfigMap in each cluster")
+}
+
+// dirSource is a working tree as a Source: one revision, never moving.
+type dirSource struct{ rev *sync.Revision }
+
+func (s dirSource) Head(context.Context) (string, error)          { return s.rev.Commit, nil }
+func (s dirSource) Fetch(context.Context) (*sync.Revision, error) { return s.rev, nil }
+
+// localCommit names a working tree's content when no commit is given, so
+// that the objects' commit annotation says where they came from.
+func localCommit(files schema.Files) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return "local-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func newApplyCmd(g *globalFlags) *cobra.Command {
+	var (
+		kubeconfig, commit string
+		opts               sync.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "apply DIR",
+		Short: "Apply the intents in DIR to every cluster of their fleet once, without the daemon",
+		Long: `apply does what one sync of the daemon does, from a working tree: render every
+cluster's objects, then apply wave by wave with server-side apply, prune what
+the intents no longer declare (within --prune-max-share) and record the
+status in each cluster. Exit status: 0 when every cluster is synced, 1 when
+the intents are invalid, 2 on any other error.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			files, err := schema.ReadDir(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if commit == "" {
+				commit = localCommit(files)
+			}
+			r := &sync.Reconciler{
+				Source:     dirSource{&sync.Revision{Commit: commit, Files: files}},
+				Kubeconfig: kubeconfig,
+				Log:        log,
+				Options:    opts,
+			}
+			defer r.Close()
+			syncErr := r.Sync(cmd.Context())
+			st := r.Status()
+			if st.Rejected != "" {
+				return &exitError{code: 1, err: st.RejectedErr}
+			}
+			names := make([]string, 0, len(st.Clusters))
+			for n := range st.Clusters {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			out := cmd.OutOrStdout()
+			for _, n := range names {
+				cs := st.Clusters[n]
+				fmt.Fprintf(out, "%s\twave %d\t%s\t%s\n", n, cs.Wave, cs.State, countsText(cs.Counts))
+			}
+			if syncErr != nil {
+				return &exitError{code: 2, err: syncErr}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
+	f.StringVar(&commit, "commit", "", "commit to record on the objects (default: local- and a hash of DIR's intent files)")
+	addApplyFlags(f, &opts)
+	return cmd
+}
+
+func countsText(c map[sync.Action]int) string {
+	return fmt.Sprintf("created %d, configured %d, unchanged %d, pruned %d", c[sync.Created], c[sync.Configured], c[sync.Unchanged], c[sync.Pruned])
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync"
+)
+
+func newDiffCmd() *cobra.Command {
+	var (
+		kubeconfig, context, cluster string
+		opts                         sync.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "diff DIR --context NAME",
+		Short: "Show what applying the intents in DIR would change in one cluster",
+		Long: `diff renders DIR for the cluster, applies every object with a server-side dry run
+and prints a unified diff of the live object against the result, leaving out
+fields that change on every write (managedFields, resourceVersion,
+generation) and sailplan's digest annotation. Objects of sailplan's ApplySet
+that DIR no longer declares are shown as deleted. Nothing is changed.
+Exit status: 0 without changes, 1 with changes, 2 on errors.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if context == "" {
+				return &exitError{code: 2, err: fmt.Errorf("--context is required")}
+			}
+			if cluster == "" {
+				cluster = context
+			}
+			files, err := schema.ReadDir(cmd.Context(), args[0])
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			in, err := schema.Load(files)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			objs, err := render.Render(in, render.Options{Cluster: cluster})
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			us := make([]*unstructured.Unstructured, 0, len(objs))
+			for _, o := range objs {
+				u, err := render.ToUnstructured(o)
+				if err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				us = append(us, u)
+			}
+			c, err := clusterForContext(kubeconfig, context, opts)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			defer c.Close()
+			diffs, err := c.Diff(cmd.Context(), us)
+			changes := 0
+			out := cmd.OutOrStdout()
+			for _, d := range diffs {
+				if d.Action == sync.Unchanged {
+					continue
+				}
+				changes++
+				fmt.Fprintf(out, "# %s %s\n%s", d.Object, d.Action, d.Diff)
+			}
+			switch {
+			case err != nil:
+				return &exitError{code: 2, err: err}
+			case changes > 0:
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d of %d objects would change\n", context, changes, len(diffs))
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig that has the context")
+	f.StringVar(&context, "context", "", "kubeconfig context of the cluster to compare with")
+	f.StringVar(&cluster, "cluster", "", "fleet cluster to render for (default: the context's name)")
+	addParentFlags(f, &opts)
+	return cmd
+}
+
+// clusterForContext reaches the cluster of one kubeconfig context.
+func clusterForContext(kubeconfig, context string, opts sync.Options) (*sync.Cluster, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("context %s: %w", context, err)
+	}
+	return sync.NewClusterForConfig(context, cfg, opts)
+}
