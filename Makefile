@@ -8,7 +8,7 @@ N ?= 2
 KUBEENV := $(GO) run ./testenv/cmd/kubeenv
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test vet fmt-check unit demo clusters clusters-down clean deps
+.PHONY: all build test vet fmt-check unit bench demo clusters clusters-down clean deps
 
 all: build
 
@@ -16,10 +16,16 @@ all: build
 build:
 	$(GO) build -o bin/sailplan ./cmd/sailplan
 
-## deps: what the tests and the demo need beyond Go (git with http-backend for the test Git server).
+## deps: what the tests and the demo need beyond Go: git (with http-backend, for the test Git server) and
+## Prometheus (for canary analysis), both Debian packages.
 deps:
-	@command -v git >/dev/null && test -x "$$(git --exec-path)/git-http-backend" || { \
-		echo "installing git (Debian package)"; apt-get update -qq && apt-get install -y -qq git; }
+	@missing=""; \
+	{ command -v git >/dev/null && test -x "$$(git --exec-path)/git-http-backend"; } || missing="$$missing git"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 ## test: every test, including the end-to-end ones against real local clusters.
 test: deps vet fmt-check
@@ -28,6 +34,11 @@ test: deps vet fmt-check
 ## unit: the tests that need no clusters (end-to-end tests skip with -short).
 unit:
 	$(GO) test ./... -short -count=1
+
+## bench: the benchmarks recorded in docs/benchmarks.md.
+bench:
+	$(GO) test ./render -run '^$$' -bench . -benchtime 3x
+	$(GO) test ./sync -run '^$$' -bench BenchmarkApply -benchtime 1x -timeout 30m
 
 vet:
 	$(GO) vet ./...

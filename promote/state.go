@@ -1,0 +1,149 @@
+package promote
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/sailplan/sailplan/schema"
+)
+
+// Phase is where a promotion stands.
+type Phase string
+
+const (
+	Progressing        Phase = "Progressing"
+	WaitingForApproval Phase = "WaitingForApproval"
+	Paused             Phase = "Paused"
+	Promoted           Phase = "Promoted"
+	RolledBack         Phase = "RolledBack"
+	Aborted            Phase = "Aborted"
+)
+
+// Done reports whether the promotion has ended and takes no more steps.
+func (p Phase) Done() bool { return p == Promoted || p == RolledBack || p == Aborted }
+
+// State is one service's promotion: what the fleet's waves serve, and how
+// it got there. It is stored in the home cluster and is the only input of
+// the canary weights that render uses.
+type State struct {
+	Service   string `json:"service"`
+	Namespace string `json:"namespace"`
+	Stable    string `json:"stable"`
+	Candidate string `json:"candidate"`
+	// Plan is a digest of the canary plan; a changed plan starts over.
+	Plan  string `json:"plan"`
+	Phase Phase  `json:"phase"`
+	// Reason says why the promotion holds, waits or ended.
+	Reason string `json:"reason,omitempty"`
+	// Waves are the fleet's waves in order; the first takes each step first.
+	Waves []Wave `json:"waves"`
+	// Failures counts failed analyses in a row.
+	Failures  int        `json:"failures,omitempty"`
+	Decisions []Decision `json:"decisions,omitempty"`
+	History   []Event    `json:"history,omitempty"`
+	Started   time.Time  `json:"started"`
+}
+
+// Wave is what one wave of clusters serves.
+type Wave struct {
+	// Wave is the fleet's wave number.
+	Wave int `json:"wave"`
+	// Step is the index of the plan's step the wave is at; -1 before the
+	// first step.
+	Step int `json:"step"`
+	// Weight is the candidate's weight in the wave's clusters.
+	Weight int `json:"weight"`
+	// Since is when the wave took its step.
+	Since time.Time `json:"since"`
+}
+
+// Decision is an approver's answer for a step.
+type Decision struct {
+	Weight   int       `json:"weight"`
+	Approved bool      `json:"approved"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+// Event is one transition, for the history and the notifier.
+type Event struct {
+	At      time.Time `json:"at"`
+	Phase   Phase     `json:"phase"`
+	Wave    int       `json:"wave,omitempty"`
+	Weight  int       `json:"weight"`
+	Message string    `json:"message"`
+	By      string    `json:"by,omitempty"`
+}
+
+// historyLimit keeps the stored state small: a ConfigMap holds 1 MiB.
+const historyLimit = 100
+
+// planDigest identifies a canary plan, so that a changed plan (or a new
+// candidate) starts a new promotion.
+func planDigest(c *schema.Canary) string {
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// NewState is a promotion that has not taken its first step.
+func NewState(service string, svc *schema.Service, waves []int, now time.Time) *State {
+	s := &State{
+		Service:   service,
+		Namespace: svc.Namespace,
+		Stable:    svc.Canary.Stable,
+		Candidate: svc.Canary.Candidate,
+		Plan:      planDigest(svc.Canary),
+		Phase:     Progressing,
+		Started:   now,
+	}
+	for _, w := range waves {
+		s.Waves = append(s.Waves, Wave{Wave: w, Step: -1, Since: now})
+	}
+	s.record(Event{At: now, Phase: Progressing, Message: "promotion of " + s.Candidate + " started"})
+	return s
+}
+
+// Current reports whether the state is the promotion of the plan in svc;
+// when it is not, the plan changed and a new promotion starts.
+func (s *State) Current(svc *schema.Service) bool {
+	return svc.Canary != nil && s.Candidate == svc.Canary.Candidate && s.Stable == svc.Canary.Stable && s.Plan == planDigest(svc.Canary)
+}
+
+// WeightIn returns the candidate's weight in clusters of a fleet wave.
+func (s *State) WeightIn(wave int) int {
+	for _, w := range s.Waves {
+		if w.Wave == wave {
+			return w.Weight
+		}
+	}
+	return 0
+}
+
+func (s *State) record(e Event) {
+	s.History = append(s.History, e)
+	if n := len(s.History); n > historyLimit {
+		s.History = append([]Event(nil), s.History[n-historyLimit:]...)
+	}
+}
+
+func (s *State) decision(weight int) (Decision, bool) {
+	for i := len(s.Decisions) - 1; i >= 0; i-- {
+		if s.Decisions[i].Weight == weight {
+			return s.Decisions[i], true
+		}
+	}
+	return Decision{}, false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,111 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Prometheus is a real Prometheus server (Debian's prometheus package)
+// scraping the targets a test gives it every second.
+type Prometheus struct {
+	// URL is the HTTP API's base URL.
+	URL string
+
+	dir  string
+	addr string
+	args []string
+	proc *proc
+}
+
+// StartPrometheus starts Prometheus on a free loopback port, scraping each
+// target (host:port) every second, and stops it when the test ends. It
+// fails the test, saying what to install, when the binary is missing.
+func StartPrometheus(t testing.TB, targets ...string) *Prometheus {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("prometheus: not found (install Debian's prometheus package; `make deps` does): %v", err)
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = fmt.Sprintf("%q", tg)
+	}
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+- job_name: test
+  static_configs:
+  - targets: [%s]
+`, strings.Join(quoted, ", "))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Prometheus{
+		addr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		dir:  dir,
+	}
+	p.URL = "http://" + p.addr
+	p.args = []string{bin,
+		"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + p.addr,
+		"--log.level=warn",
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Start starts (or restarts) Prometheus with the same storage and address,
+// and waits until it is ready.
+func (p *Prometheus) Start(ctx context.Context) error {
+	pr, err := startProc("prometheus", p.args[0], p.args[1:], p.dir, filepath.Join(p.dir, "prometheus.log"))
+	if err != nil {
+		return err
+	}
+	p.proc = pr
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/-/ready", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			log, _ := os.ReadFile(filepath.Join(p.dir, "prometheus.log"))
+			p.Stop()
+			return fmt.Errorf("prometheus at %s: not ready: %w\n%s", p.URL, ctx.Err(), log)
+		case <-pr.done:
+			log, _ := os.ReadFile(filepath.Join(p.dir, "prometheus.log"))
+			return fmt.Errorf("prometheus exited during start:\n%s", log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops Prometheus; the data stays for a Start.
+func (p *Prometheus) Stop() {
+	if p.proc != nil {
+		p.proc.stop(stopGrace)
+		p.proc = nil
+	}
+}
