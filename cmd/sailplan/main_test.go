@@ -9,18 +9,24 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sailplan/sailplan/testenv"
 )
 
 // The tests run this test binary as the sailplan command, so that exit
 // codes and the split between stdout and stderr are checked for real.
 const asCommand = "SAILPLAN_TEST_AS_COMMAND"
 
+// env is one real cluster (context c1) for the commands that talk to
+// clusters.
+var env *testenv.Env
+
 func TestMain(m *testing.M) {
 	if os.Getenv(asCommand) == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	testenv.Main(m, 1, &env)
 }
 
 // sailplan runs the command with args and returns stdout, stderr and the
@@ -29,6 +35,9 @@ func sailplan(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asCommand+"=1")
+	if env != nil {
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+env.Kubeconfig)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
