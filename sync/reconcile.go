@@ -83,6 +83,9 @@ type Reconciler struct {
 	Log *slog.Logger
 	// Options tune waves, pruning and parallelism.
 	Options Options
+	// Canaries gives the promotion state that render takes; nil renders
+	// every candidate at 0 %.
+	Canaries CanarySource
 
 	// wrapTransport, when set, wraps every cluster's HTTP transport
 	// (tests count and interrupt requests with it).
@@ -100,11 +103,30 @@ type Reconciler struct {
 	trigger     chan struct{}
 }
 
-// prepared is a commit rendered for every cluster of its fleet.
+// CanarySource gives, per cluster and service, where promotions stand.
+type CanarySource interface {
+	Weights(ctx context.Context, in *schema.Intents) (map[string]map[string]render.CanaryState, error)
+}
+
+// prepared is a commit rendered for every cluster of its fleet, with the
+// promotion state it was rendered with.
 type prepared struct {
 	rev       *Revision
+	in        *schema.Intents
+	canaries  map[string]map[string]render.CanaryState
 	fleetDecl schema.Fleet
 	desired   map[string][]*unstructured.Unstructured
+}
+
+// Intents returns the intents of the commit being applied, nil before the
+// first good commit. Promotion reads the canary plans from it.
+func (r *Reconciler) Intents() *schema.Intents {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.current == nil {
+		return nil
+	}
+	return r.current.in
 }
 
 // Status is what the reconciler did last.
@@ -247,7 +269,11 @@ func (r *Reconciler) sync(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		next, err := r.prepare(rev)
+		var last map[string]map[string]render.CanaryState
+		if cur != nil {
+			last = cur.canaries
+		}
+		next, err := r.prepare(ctx, rev, last)
 		switch {
 		case err != nil && isPermanent(err):
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = rev.Commit, err })
@@ -261,6 +287,9 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	if cur == nil {
 		return headErr
 	}
+	// Promotion moved: render the same commit with the new weights.
+	canaryErr := r.refreshCanaries(ctx, &cur)
+	headErr = errors.Join(headErr, canaryErr)
 	fleet, err := r.fleetFor(cur.fleetDecl)
 	if err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
@@ -277,10 +306,33 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	return headErr
 }
 
+// refreshCanaries re-renders the current commit when the promotion state
+// changed since it was rendered. When the state cannot be read, the
+// clusters keep the weights they have.
+func (r *Reconciler) refreshCanaries(ctx context.Context, cur **prepared) error {
+	if r.Canaries == nil {
+		return nil
+	}
+	weights, err := r.Canaries.Weights(ctx, (*cur).in)
+	if err != nil {
+		return fmt.Errorf("promotion state: %w (weights unchanged)", err)
+	}
+	if reflect.DeepEqual(weights, (*cur).canaries) {
+		return nil
+	}
+	next, err := r.renderAll((*cur).rev, (*cur).in, weights)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", (*cur).rev.Short(), err)
+	}
+	*cur = next
+	return nil
+}
+
 // prepare loads and renders one revision for every cluster of the fleet
 // it declares, before anything is applied, so that an error leaves every
-// cluster as it was. Load and render errors are permanent.
-func (r *Reconciler) prepare(rev *Revision) (*prepared, error) {
+// cluster as it was. Load and render errors are permanent. last is the
+// promotion state of the commit applied so far.
+func (r *Reconciler) prepare(ctx context.Context, rev *Revision, last map[string]map[string]render.CanaryState) (*prepared, error) {
 	in, err := schema.Load(rev.Files)
 	if err != nil {
 		return nil, permanent(err)
@@ -288,9 +340,24 @@ func (r *Reconciler) prepare(rev *Revision) (*prepared, error) {
 	if len(in.Fleet.Clusters) == 0 {
 		return nil, permanent(fmt.Errorf("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)"))
 	}
-	p := &prepared{rev: rev, fleetDecl: in.Fleet, desired: map[string][]*unstructured.Unstructured{}}
+	var canaries map[string]map[string]render.CanaryState
+	if r.Canaries != nil {
+		// Unreadable promotion state keeps the weights last rendered (0 %
+		// for a candidate never seen): a commit must not move traffic that
+		// promotion did not move.
+		if canaries, err = r.Canaries.Weights(ctx, in); err != nil {
+			r.Log.Error("promotion state unreadable; keeping the last weights", "err", err)
+			canaries = last
+		}
+	}
+	return r.renderAll(rev, in, canaries)
+}
+
+// renderAll renders loaded intents for every cluster of their fleet.
+func (r *Reconciler) renderAll(rev *Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
+	p := &prepared{rev: rev, in: in, canaries: canaries, fleetDecl: in.Fleet, desired: map[string][]*unstructured.Unstructured{}}
 	for name := range in.Fleet.Clusters {
-		objs, err := renderFor(in, name, rev.Commit)
+		objs, err := renderFor(in, name, rev.Commit, canaries[name])
 		if err != nil {
 			return nil, permanent(fmt.Errorf("cluster %s: %w", name, err))
 		}
@@ -326,8 +393,8 @@ func (r *Reconciler) fleetDecl() schema.Fleet {
 	return r.fleet.decl
 }
 
-func renderFor(in *schema.Intents, cluster, commit string) ([]*unstructured.Unstructured, error) {
-	objs, err := render.Render(in, render.Options{Cluster: cluster, Commit: commit})
+func renderFor(in *schema.Intents, cluster, commit string, canaries map[string]render.CanaryState) ([]*unstructured.Unstructured, error) {
+	objs, err := render.Render(in, render.Options{Cluster: cluster, Commit: commit, Canaries: canaries})
 	if err != nil {
 		return nil, err
 	}

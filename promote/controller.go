@@ -1,0 +1,217 @@
+package promote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/schema"
+)
+
+// Analyzer judges a candidate's traffic; *Prometheus is the real one.
+type Analyzer interface {
+	Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis
+}
+
+// Notifier hears of every transition; the Slack notifier posts them, the
+// log notifier logs them.
+type Notifier interface {
+	Notify(ctx context.Context, st *State, e Event)
+}
+
+// Controller advances the promotions of the canaries in the intents. Only
+// the leader runs it; every change goes through the store's precondition.
+type Controller struct {
+	// Store holds the promotion states.
+	Store *Store
+	// Analyzer judges candidates; nil means no metrics source, so every
+	// step that needs analysis holds.
+	Analyzer Analyzer
+	// Notifier hears of every transition; may be nil.
+	Notifier Notifier
+	// Now is the clock; time.Now when nil. Tests move it.
+	Now func() time.Time
+	// Log receives one line per transition.
+	Log *slog.Logger
+	// Metrics counts transitions; may be nil.
+	Metrics *Metrics
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Step takes at most one transition for every canary in the intents and
+// reports whether any state changed (so that sync renders the new
+// weights). A conflict with another writer is not an error: the next step
+// reads the state again.
+func (c *Controller) Step(ctx context.Context, in *schema.Intents) (bool, error) {
+	waves := fleetWaves(in)
+	changed := false
+	var errs []error
+	for _, name := range sortedKeys(in.Services) {
+		svc := in.Services[name]
+		if svc.Canary == nil {
+			continue
+		}
+		ch, err := c.stepService(ctx, name, svc, waves)
+		changed = changed || ch
+		if err != nil && !errors.Is(err, ErrConflict) {
+			errs = append(errs, fmt.Errorf("services.%s: %w", name, err))
+		}
+	}
+	return changed, errors.Join(errs...)
+}
+
+func (c *Controller) stepService(ctx context.Context, name string, svc *schema.Service, waves []int) (bool, error) {
+	now := c.now()
+	stored, err := c.Store.Get(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	var st *State
+	version := ""
+	if stored != nil {
+		version = stored.Version
+		st = stored.State
+	}
+	if st == nil || !st.Current(svc) || !slices.Equal(waveNumbers(st), waves) {
+		// A new candidate, a changed plan or a changed fleet: start over.
+		// The candidate is at 0 until the first step is taken.
+		st = NewState(name, svc, waves, now)
+		if _, err := c.Store.Save(ctx, st, version); err != nil {
+			return false, err
+		}
+		c.report(ctx, st, st.History[len(st.History)-1])
+		return true, nil
+	}
+	before, _ := json.Marshal(st)
+	gate := Gate{}
+	sched, err := NewSchedule(svc.Canary)
+	if err != nil {
+		return false, err
+	}
+	gate.Open, gate.Closed = sched.Open(now)
+	if st.serving() && !st.Phase.Done() && st.Phase != Paused {
+		gate.Analysis = c.analyze(ctx, name, svc)
+	}
+	e := st.Advance(svc.Canary, now, gate)
+	after, _ := json.Marshal(st)
+	if string(before) == string(after) {
+		return false, nil
+	}
+	if _, err := c.Store.Save(ctx, st, version); err != nil {
+		return false, err
+	}
+	if e != nil {
+		c.report(ctx, st, *e)
+	}
+	return e != nil, nil
+}
+
+func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Service) Analysis {
+	if c.Analyzer == nil {
+		return Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
+	}
+	every, err := time.ParseDuration(svc.Canary.Every)
+	if err != nil {
+		every = 30 * time.Minute
+	}
+	return c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: every}, svc.Canary.Analysis)
+}
+
+// Decide applies a decision from any source (the CLI, a Slack button) to
+// a service's promotion, through the store's precondition: a second
+// decision on the same step is ErrStale.
+func (c *Controller) Decide(ctx context.Context, in *schema.Intents, service string, decide func(st *State, plan *schema.Canary, now time.Time) (*Event, error)) (*State, error) {
+	svc, ok := in.Services[service]
+	if !ok || svc.Canary == nil {
+		return nil, fmt.Errorf("services.%s: no canary plan in the intents", service)
+	}
+	stored, err := c.Store.Get(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	if stored == nil || !stored.Current(svc) {
+		return nil, fmt.Errorf("services.%s: no promotion of %s has started: %w", service, svc.Canary.Candidate, ErrStale)
+	}
+	e, err := decide(stored.State, svc.Canary, c.now())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Store.Save(ctx, stored.State, stored.Version); err != nil {
+		return nil, err
+	}
+	if e != nil {
+		c.report(ctx, stored.State, *e)
+	}
+	return stored.State, nil
+}
+
+func (c *Controller) report(ctx context.Context, st *State, e Event) {
+	if c.Log != nil {
+		c.Log.Info("promotion", "service", st.Service, "candidate", st.Candidate, "phase", e.Phase, "wave", e.Wave, "weight", e.Weight, "by", e.By, "message", e.Message)
+	}
+	if c.Metrics != nil {
+		c.Metrics.transition(st.Service, e.Phase)
+	}
+	if c.Notifier != nil {
+		c.Notifier.Notify(ctx, st, e)
+	}
+}
+
+// Weights returns, for every cluster of the fleet, the canary state that
+// render takes: the candidate's weight in the cluster's wave. Services
+// without a stored promotion of their current candidate are left out,
+// which render treats as 0.
+func (c *Controller) Weights(ctx context.Context, in *schema.Intents) (map[string]map[string]render.CanaryState, error) {
+	states, err := c.Store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]render.CanaryState{}
+	for cluster, cl := range in.Fleet.Clusters {
+		m := map[string]render.CanaryState{}
+		for _, st := range states {
+			svc, ok := in.Services[st.Service]
+			if !ok || !st.Current(svc) {
+				continue
+			}
+			m[st.Service] = render.CanaryState{Candidate: st.Candidate, Weight: st.WeightIn(cl.Wave)}
+		}
+		out[cluster] = m
+	}
+	return out, nil
+}
+
+// fleetWaves lists the fleet's wave numbers in order; one wave when the
+// intents declare no fleet.
+func fleetWaves(in *schema.Intents) []int {
+	var waves []int
+	for _, c := range in.Fleet.Clusters {
+		if !slices.Contains(waves, c.Wave) {
+			waves = append(waves, c.Wave)
+		}
+	}
+	slices.Sort(waves)
+	if len(waves) == 0 {
+		waves = []int{1}
+	}
+	return waves
+}
+
+func waveNumbers(st *State) []int {
+	out := make([]int, len(st.Waves))
+	for i, w := range st.Waves {
+		out[i] = w.Wave
+	}
+	return out
+}

@@ -1,0 +1,257 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sailplan/sailplan/schema"
+	sailsync "github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/testenv"
+)
+
+const fleetCUE = `package intents
+
+fleet: clusters: {
+	c1: wave: 1
+	c2: wave: 2
+	c3: wave: 2
+}
+`
+
+func canaryCUE(ns, name, approval string) string {
+	return fmt.Sprintf(`package intents
+
+services: %q: {
+	namespace: %q
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
+	routes: [{}]
+	canary: {
+		stable: "v1", candidate: "v2"
+		steps: [10, 50, 100]
+		every: "10s"
+		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
+		%s
+	}
+}
+`, name, ns, approval)
+}
+
+// fleetRig is a Git repository, a reconciler applying it to the three
+// clusters, and a promotion controller with a clock the test moves.
+type fleetRig struct {
+	t     *testing.T
+	ns    string
+	repo  *testenv.Repo
+	rec   *sailsync.Reconciler
+	ctrl  *Controller
+	mu    sync.Mutex
+	clock time.Time
+	logs  strings.Builder
+}
+
+func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
+	needClusters(t)
+	r := &fleetRig{t: t, ns: env.Namespace(t), clock: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	srv := testenv.NewGitServer(t)
+	r.repo = srv.NewRepo(t, "intents")
+	home, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&r.logs, nil))
+	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.now, Log: log}
+	r.rec = &sailsync.Reconciler{
+		Source:     &sailsync.GitSource{URL: r.repo.URL(), Branch: "main"},
+		Kubeconfig: env.Kubeconfig,
+		Log:        log,
+		Canaries:   r.ctrl,
+		Options:    sailsync.Options{ParentNamespace: r.ns},
+	}
+	t.Cleanup(r.rec.Close)
+	return r
+}
+
+func (r *fleetRig) now() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clock
+}
+
+func (r *fleetRig) tick(d time.Duration) {
+	r.mu.Lock()
+	r.clock = r.clock.Add(d)
+	r.mu.Unlock()
+}
+
+// step runs one promotion step and one sync, as the daemon's loops do.
+func (r *fleetRig) step() bool {
+	r.t.Helper()
+	in := r.rec.Intents()
+	if in == nil {
+		r.t.Fatal("no intents applied yet")
+	}
+	changed, err := r.ctrl.Step(r.t.Context(), in)
+	if err != nil {
+		r.t.Fatalf("promotion step: %v\n%s", err, r.logs.String())
+	}
+	if err := r.rec.Sync(r.t.Context()); err != nil {
+		r.t.Fatalf("sync: %v", err)
+	}
+	return changed
+}
+
+// weights reads the candidate's weight of service from every cluster's
+// VirtualService.
+func (r *fleetRig) weights(service string) [3]int32 {
+	r.t.Helper()
+	var out [3]int32
+	for i, c := range env.Clusters {
+		cs, err := istioclient.NewForConfig(c.RESTConfig())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		vs, err := cs.NetworkingV1().VirtualServices(r.ns).Get(r.t.Context(), service, metav1.GetOptions{})
+		if err != nil {
+			r.t.Fatalf("cluster %s: %v", c.Name, err)
+		}
+		for _, d := range vs.Spec.Http[0].Route {
+			if d.Destination.Subset == "v2" {
+				out[i] = d.Weight
+			}
+		}
+	}
+	return out
+}
+
+// walk steps the promotion, moving the clock by one interval each time,
+// and records the weights in the three clusters after every change, until
+// the phase is one of until or the deadline passes (analysis holds while
+// Prometheus has too little data).
+func (r *fleetRig) walk(service string, until ...Phase) ([][3]int32, *State) {
+	r.t.Helper()
+	var seen [][3]int32
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if r.step() {
+			w := r.weights(service)
+			if len(seen) == 0 || seen[len(seen)-1] != w {
+				seen = append(seen, w)
+			}
+		}
+		st, err := r.ctrl.Store.Get(r.t.Context(), service)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if st != nil {
+			for _, p := range until {
+				if st.Phase == p {
+					return seen, st.State
+				}
+			}
+		}
+		r.tick(10 * time.Second)
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.t.Fatalf("%s did not reach %v within 2 minutes; weights %v\n%s", service, until, seen, r.logs.String())
+	return nil, nil
+}
+
+// TestHealthyCandidateWalksTheFleet: a real Prometheus sees healthy
+// candidate traffic; the candidate walks every step, wave 1 (c1) first and
+// wave 2 (c2, c3) one interval later, to 100 % everywhere, and is promoted.
+func TestHealthyCandidateWalksTheFleet(t *testing.T) {
+	m, target := newMesh(t)
+	prom := testenv.StartPrometheus(t, target)
+	p, err := NewPrometheus(prom.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newFleetRig(t, p)
+	m.set("reviews", traffic{namespace: r.ns, perSecond: 100, latencyMS: 20})
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": canaryCUE(r.ns, "reviews", "")}, "canary v2")
+	if err := r.rec.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.weights("reviews"); got != [3]int32{0, 0, 0} {
+		t.Fatalf("before the promotion: %v, want the candidate at 0 everywhere", got)
+	}
+	seen, st := r.walk("reviews", Promoted, RolledBack)
+	want := [][3]int32{{0, 0, 0}, {10, 0, 0}, {10, 10, 10}, {50, 10, 10}, {50, 50, 50}, {100, 50, 50}, {100, 100, 100}}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("weights in c1, c2, c3 after each transition (-want +got):\n%s", diff)
+	}
+	if st.Phase != Promoted {
+		t.Errorf("phase %s (%s), want Promoted", st.Phase, st.Reason)
+	}
+}
+
+// TestFailingCandidateRollsBackEverywhere: 5 % errors break the 99 %
+// success rate; the candidate goes back to 0 in every cluster.
+func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
+	m, target := newMesh(t)
+	prom := testenv.StartPrometheus(t, target)
+	p, err := NewPrometheus(prom.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newFleetRig(t, p)
+	m.set("ratings", traffic{namespace: r.ns, perSecond: 100, errorPct: 5, latencyMS: 20})
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": canaryCUE(r.ns, "ratings", "")}, "canary v2")
+	if err := r.rec.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	seen, st := r.walk("ratings", RolledBack, Promoted)
+	if st.Phase != RolledBack || !strings.Contains(st.Reason, "success rate") {
+		t.Fatalf("phase %s (%s), want RolledBack for the success rate", st.Phase, st.Reason)
+	}
+	if got := seen[len(seen)-1]; got != [3]int32{0, 0, 0} {
+		t.Errorf("after the rollback: %v, want 0 in every cluster (history %v)", got, seen)
+	}
+}
+
+// TestApprovalThroughTheStore: a step that needs approval waits; an
+// approval through the controller (the path the CLI and Slack use) moves
+// it; a second approval of the same step is stale.
+func TestApprovalThroughTheStore(t *testing.T) {
+	r := newFleetRig(t, passing{})
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "a.cue": canaryCUE(r.ns, "orders", "approval: atWeights: [50]")}, "canary v2")
+	if err := r.rec.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, st := r.walk("orders", WaitingForApproval)
+	if got := r.weights("orders"); got != [3]int32{10, 10, 10} {
+		t.Fatalf("waiting for approval at %v, want 10 everywhere", got)
+	}
+	approve := func(st *State, plan *schema.Canary, now time.Time) (*Event, error) {
+		return st.Decide(plan, true, 50, "alice", now)
+	}
+	if _, err := r.ctrl.Decide(t.Context(), r.rec.Intents(), "orders", approve); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ctrl.Decide(t.Context(), r.rec.Intents(), "orders", approve); err == nil || !strings.Contains(err.Error(), ErrStale.Error()) {
+		t.Errorf("second approval: %v, want ErrStale", err)
+	}
+	r.walk("orders", Promoted)
+	if got := r.weights("orders"); got != [3]int32{100, 100, 100} {
+		t.Errorf("after approval: %v, want 100 everywhere", got)
+	}
+	_ = st
+}
+
+// passing is an analyzer for tests about approvals and storage, where
+// Prometheus is not the subject.
+type passing struct{}
+
+func (passing) Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis {
+	return Analysis{Verdict: Pass, Summary: "test: pass"}
+}

@@ -1,0 +1,20 @@
+package promote
+
+import (
+	"testing"
+
+	"github.com/sailplan/sailplan/testenv"
+)
+
+// env is three real clusters (c1 in wave 1, c2 and c3 in wave 2 in the
+// tests' fleets); c1 is also the home cluster that holds promotion state.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, 3, &env) }
+
+func needClusters(t *testing.T) {
+	t.Helper()
+	if env == nil {
+		t.Skip("-short: end-to-end test against real clusters and Prometheus skipped")
+	}
+}
