@@ -129,13 +129,13 @@ func TestApprovals(t *testing.T) {
 	if e := s.Advance(svc.Canary, t0.Add(20*time.Minute), open); e != nil {
 		t.Errorf("waiting for approval, advanced: %v", e)
 	}
-	if _, err := s.Decide(svc.Canary, true, 100, "U1", t0); !errors.Is(err, ErrStale) {
+	if _, err := s.Decide(true, 100, "U1", t0); !errors.Is(err, ErrStale) {
 		t.Errorf("approving the wrong step: %v, want ErrStale", err)
 	}
-	if _, err := s.Decide(svc.Canary, true, 50, "U1", t0.Add(21*time.Minute)); err != nil {
+	if _, err := s.Decide(true, 50, "U1", t0.Add(21*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Decide(svc.Canary, true, 50, "U2", t0.Add(21*time.Minute)); !errors.Is(err, ErrStale) {
+	if _, err := s.Decide(true, 50, "U2", t0.Add(21*time.Minute)); !errors.Is(err, ErrStale) {
 		t.Errorf("a second click: %v, want ErrStale", err)
 	}
 	s.Advance(svc.Canary, t0.Add(22*time.Minute), open)
@@ -147,7 +147,7 @@ func TestApprovals(t *testing.T) {
 	r := NewState("reviews", svc, []int{1}, t0)
 	r.Advance(svc.Canary, t0, open)
 	r.Advance(svc.Canary, t0.Add(10*time.Minute), open)
-	if _, err := r.Decide(svc.Canary, false, 50, "U9", t0.Add(11*time.Minute)); err != nil {
+	if _, err := r.Decide(false, 50, "U9", t0.Add(11*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if r.Phase != RolledBack || weights(r)[0] != 0 || r.Reason != "step to 50% rejected by U9" {

@@ -24,7 +24,7 @@ type mesh struct {
 	duration *prometheus.HistogramVec
 	mu       sync.Mutex
 	traffic  map[string]traffic // by service
-	sent     map[string]int // requests so far, by service
+	sent     map[string]int     // requests so far, by service
 }
 
 type traffic struct {

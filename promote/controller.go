@@ -40,6 +40,10 @@ type Controller struct {
 	Log *slog.Logger
 	// Metrics counts transitions; may be nil.
 	Metrics *Metrics
+
+	// beforeSave runs between deciding a transition and storing it; tests
+	// crash the process there.
+	beforeSave func()
 }
 
 func (c *Controller) now() time.Time {
@@ -108,6 +112,9 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 	if string(before) == string(after) {
 		return false, nil
 	}
+	if c.beforeSave != nil && e != nil {
+		c.beforeSave()
+	}
 	if _, err := c.Store.Save(ctx, st, version); err != nil {
 		return false, err
 	}
@@ -130,28 +137,36 @@ func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Servi
 
 // Decide applies a decision from any source (the CLI, a Slack button) to
 // a service's promotion, through the store's precondition: a second
-// decision on the same step is ErrStale.
-func (c *Controller) Decide(ctx context.Context, in *schema.Intents, service string, decide func(st *State, plan *schema.Canary, now time.Time) (*Event, error)) (*State, error) {
-	svc, ok := in.Services[service]
-	if !ok || svc.Canary == nil {
-		return nil, fmt.Errorf("services.%s: no canary plan in the intents", service)
+// decision on the same step is ErrStale, and a decision that raced
+// another writer is ErrConflict (nothing was written).
+func (c *Controller) Decide(ctx context.Context, service string, decide func(st *State, now time.Time) (*Event, error)) (*State, error) {
+	var e *Event
+	st, err := Decide(ctx, c.Store, service, func(st *State) (*Event, error) {
+		var err error
+		e, err = decide(st, c.now())
+		return e, err
+	})
+	if err == nil && e != nil {
+		c.report(ctx, st, *e)
 	}
-	stored, err := c.Store.Get(ctx, service)
+	return st, err
+}
+
+// Decide reads a service's promotion, applies decide to it and writes it
+// back with the precondition. It is the one path for every decision.
+func Decide(ctx context.Context, store *Store, service string, decide func(st *State) (*Event, error)) (*State, error) {
+	stored, err := store.Get(ctx, service)
 	if err != nil {
 		return nil, err
 	}
-	if stored == nil || !stored.Current(svc) {
-		return nil, fmt.Errorf("services.%s: no promotion of %s has started: %w", service, svc.Canary.Candidate, ErrStale)
+	if stored == nil {
+		return nil, fmt.Errorf("%s: no promotion has started: %w", service, ErrStale)
 	}
-	e, err := decide(stored.State, svc.Canary, c.now())
-	if err != nil {
+	if _, err := decide(stored.State); err != nil {
 		return nil, err
 	}
-	if _, err := c.Store.Save(ctx, stored.State, stored.Version); err != nil {
+	if _, err := store.Save(ctx, stored.State, stored.Version); err != nil {
 		return nil, err
-	}
-	if e != nil {
-		c.report(ctx, stored.State, *e)
 	}
 	return stored.State, nil
 }

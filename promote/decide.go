@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/sailplan/sailplan/schema"
 )
 
 // ErrStale is a decision about a step the promotion is not waiting for: a
@@ -17,15 +15,15 @@ var ErrStale = errors.New("the promotion is not waiting for this decision")
 // for. weight names the step the approver saw; 0 means the one it waits
 // for now. Approval lets the next Advance take the step; rejection rolls
 // back at once.
-func (s *State) Decide(plan *schema.Canary, approved bool, weight int, by string, now time.Time) (*Event, error) {
+func (s *State) Decide(approved bool, weight int, by string, now time.Time) (*Event, error) {
 	if s.Phase != WaitingForApproval {
 		return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
 	}
 	next := s.Waves[0].Step + 1
-	if next >= len(plan.Steps) {
+	if next >= len(s.Steps) {
 		return nil, fmt.Errorf("%s: no step left, %w", s.Service, ErrStale)
 	}
-	want := plan.Steps[next]
+	want := s.Steps[next]
 	if weight != 0 && weight != want {
 		return nil, fmt.Errorf("%s: waiting for the step to %d%%, not %d%%: %w", s.Service, want, weight, ErrStale)
 	}

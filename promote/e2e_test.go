@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -232,13 +233,13 @@ func TestApprovalThroughTheStore(t *testing.T) {
 	if got := r.weights("orders"); got != [3]int32{10, 10, 10} {
 		t.Fatalf("waiting for approval at %v, want 10 everywhere", got)
 	}
-	approve := func(st *State, plan *schema.Canary, now time.Time) (*Event, error) {
-		return st.Decide(plan, true, 50, "alice", now)
+	approve := func(st *State, now time.Time) (*Event, error) {
+		return st.Decide(true, 50, "alice", now)
 	}
-	if _, err := r.ctrl.Decide(t.Context(), r.rec.Intents(), "orders", approve); err != nil {
+	if _, err := r.ctrl.Decide(t.Context(), "orders", approve); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ctrl.Decide(t.Context(), r.rec.Intents(), "orders", approve); err == nil || !strings.Contains(err.Error(), ErrStale.Error()) {
+	if _, err := r.ctrl.Decide(t.Context(), "orders", approve); !errors.Is(err, ErrStale) {
 		t.Errorf("second approval: %v, want ErrStale", err)
 	}
 	r.walk("orders", Promoted)

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"os"
 	"testing"
 
 	"github.com/sailplan/sailplan/testenv"
@@ -10,7 +11,14 @@ import (
 // tests' fleets); c1 is also the home cluster that holds promotion state.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, 3, &env) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashEnv) != "" {
+		// A replica that TestCrashMidTransition kills: it uses the
+		// parent's clusters.
+		os.Exit(m.Run())
+	}
+	testenv.Main(m, 3, &env)
+}
 
 func needClusters(t *testing.T) {
 	t.Helper()

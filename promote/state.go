@@ -34,8 +34,16 @@ type State struct {
 	Stable    string `json:"stable"`
 	Candidate string `json:"candidate"`
 	// Plan is a digest of the canary plan; a changed plan starts over.
-	Plan  string `json:"plan"`
-	Phase Phase  `json:"phase"`
+	Plan string `json:"plan"`
+	// Steps and ApprovalAt copy the plan's steps and approval weights, so
+	// that decisions (from the CLI or Slack) can be checked without the
+	// intents.
+	Steps      []int `json:"steps"`
+	ApprovalAt []int `json:"approvalAt,omitempty"`
+	// Approvers copies who may approve (Slack user or group IDs); empty
+	// means anyone allowed to write the state.
+	Approvers []string `json:"approvers,omitempty"`
+	Phase     Phase    `json:"phase"`
 	// Reason says why the promotion holds, waits or ended.
 	Reason string `json:"reason,omitempty"`
 	// Waves are the fleet's waves in order; the first takes each step first.
@@ -97,8 +105,13 @@ func NewState(service string, svc *schema.Service, waves []int, now time.Time) *
 		Stable:    svc.Canary.Stable,
 		Candidate: svc.Canary.Candidate,
 		Plan:      planDigest(svc.Canary),
+		Steps:     append([]int(nil), svc.Canary.Steps...),
 		Phase:     Progressing,
 		Started:   now,
+	}
+	if a := svc.Canary.Approval; a != nil {
+		s.ApprovalAt = append([]int(nil), a.AtWeights...)
+		s.Approvers = append([]string(nil), a.Approvers...)
 	}
 	for _, w := range waves {
 		s.Waves = append(s.Waves, Wave{Wave: w, Step: -1, Since: now})

@@ -47,6 +47,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newApplyCmd(g),
 		newDiffCmd(),
 		newStatusCmd(),
+		newPromoteCmd(),
 		newRenderCmd(),
 		newValidateCmd(),
 		newVersionCmd(),

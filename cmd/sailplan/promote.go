@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sailplan/sailplan/promote"
+)
+
+type promoteFlags struct {
+	kubeconfig string
+	context    string
+	namespace  string
+}
+
+// store connects to the home cluster's promotion states and finds out who
+// the caller is: decisions are recorded under that name, and Kubernetes
+// RBAC on the state ConfigMaps decides who may make them.
+func (f *promoteFlags) store(ctx context.Context) (*promote.Store, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context}).ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
+	}
+	review, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, "", fmt.Errorf("home cluster %q: who am I: %w", f.context, err)
+	}
+	return promote.NewStore(client, f.namespace), review.Status.UserInfo.Username, nil
+}
+
+func newPromoteCmd() *cobra.Command {
+	f := &promoteFlags{}
+	cmd := &cobra.Command{
+		Use:   "promote",
+		Short: "See and steer canary promotions: status, approve, reject, pause, resume, abort, retry",
+		Long: `promote reads and changes the promotion states in the home cluster. Every decision is
+recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps decides who may decide.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the home cluster")
+	pf.StringVar(&f.context, "context", "", "kubeconfig context of the home cluster (default: the current context)")
+	pf.StringVar(&f.namespace, "namespace", promote.DefaultNamespace, "namespace of the promotion states")
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status [SERVICE]",
+		Short: "Show promotions: phase, weights per wave, why they hold, recent history",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, _, err := f.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			states, err := store.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printPromotions(cmd.OutOrStdout(), states, args)
+		},
+	})
+	decisions := []struct {
+		use, short string
+		decide     func(st *promote.State, weight int, by string, now time.Time) (*promote.Event, error)
+	}{
+		{"approve", "Approve the step the promotion waits for", func(st *promote.State, w int, by string, now time.Time) (*promote.Event, error) {
+			return st.Decide(true, w, by, now)
+		}},
+		{"reject", "Reject the step the promotion waits for: roll back", func(st *promote.State, w int, by string, now time.Time) (*promote.Event, error) {
+			return st.Decide(false, w, by, now)
+		}},
+		{"pause", "Hold the promotion where it is", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
+			return st.Pause(by, now)
+		}},
+		{"resume", "Continue a paused promotion", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
+			return st.Resume(by, now)
+		}},
+		{"abort", "End the promotion and send all traffic to stable", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
+			return st.Abort(by, now)
+		}},
+		{"retry", "Start a rolled-back or aborted promotion again", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
+			return st.Retry(by, now)
+		}},
+	}
+	for _, d := range decisions {
+		var weight int
+		c := &cobra.Command{
+			Use:   d.use + " SERVICE",
+			Short: d.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				store, user, err := f.store(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var event *promote.Event
+				_, err = promote.Decide(cmd.Context(), store, args[0], func(st *promote.State) (*promote.Event, error) {
+					var err error
+					event, err = d.decide(st, weight, user, time.Now())
+					return event, err
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], event.Message)
+				return nil
+			},
+		}
+		if d.use == "approve" || d.use == "reject" {
+			c.Flags().IntVar(&weight, "weight", 0, "the step's weight you mean, so that a step that moved meanwhile is not decided (default: the one it waits for)")
+		}
+		cmd.AddCommand(c)
+	}
+	return cmd
+}
+
+func printPromotions(w io.Writer, states []*promote.Stored, only []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCANDIDATE\tPHASE\tWEIGHTS BY WAVE\tREASON")
+	found := false
+	for _, st := range states {
+		if len(only) > 0 && st.Service != only[0] {
+			continue
+		}
+		found = true
+		var waves []string
+		for _, wv := range st.Waves {
+			waves = append(waves, fmt.Sprintf("%d:%d%%", wv.Wave, wv.Weight))
+		}
+		fmt.Fprintf(tw, "%s\t%s (from %s)\t%s\t%s\t%s\n", st.Service, st.Candidate, st.Stable, st.Phase, strings.Join(waves, " "), st.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(only) > 0 && !found {
+		return fmt.Errorf("%s: no promotion", only[0])
+	}
+	if len(only) > 0 {
+		for _, st := range states {
+			if st.Service != only[0] {
+				continue
+			}
+			fmt.Fprintln(w, "\nHISTORY")
+			for _, e := range st.History {
+				by := ""
+				if e.By != "" {
+					by = " (" + e.By + ")"
+				}
+				fmt.Fprintf(w, "%s  %-18s %s%s\n", e.At.Format(time.RFC3339), e.Phase, e.Message, by)
+			}
+		}
+	}
+	return nil
+}

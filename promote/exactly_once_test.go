@@ -1,0 +1,157 @@
+package promote
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sailplan/sailplan/schema"
+)
+
+func loadIntents(t testing.TB, ns string) *schema.Intents {
+	t.Helper()
+	src := fmt.Sprintf(`package intents
+fleet: clusters: c1: wave: 1
+services: reviews: {
+	namespace: %q
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
+	routes: [{}]
+	canary: {stable: "v1", candidate: "v2", steps: [10, 50, 100], every: "10s"}
+}
+`, ns)
+	in, err := schema.Load(schema.Files{"a.cue": []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func homeStore(t testing.TB, ns string) *Store {
+	t.Helper()
+	client, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(client, ns)
+}
+
+// stepEvents counts the history entries that took wave 1 to weight.
+func stepEvents(st *State, weight int) int {
+	n := 0
+	for _, e := range st.History {
+		if e.Phase == Progressing && e.Wave == 1 && e.Weight == weight && strings.HasPrefix(e.Message, "wave 1:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTwoWritersOneTransition: replicas that decide the same step at the
+// same moment write it once; the others lose on the precondition.
+func TestTwoWritersOneTransition(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	in := loadIntents(t, ns)
+	now := func() time.Time { return t0 }
+	first := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: now}
+	if _, err := first.Step(t.Context(), in); err != nil { // creates the state
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	changed := make(chan bool, 8)
+	for i := 0; i < 8; i++ {
+		wg.Go(func() {
+			c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: now}
+			ch, err := c.Step(t.Context(), in)
+			if err != nil {
+				t.Error(err)
+			}
+			changed <- ch
+		})
+	}
+	wg.Wait()
+	close(changed)
+	wins := 0
+	for ch := range changed {
+		if ch {
+			wins++
+		}
+	}
+	st, err := first.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wins != 1 || stepEvents(st.State, 10) != 1 || st.Waves[0].Weight != 10 {
+		t.Errorf("8 concurrent writers: %d took the step, history has it %d times, weight %d; want 1, 1, 10", wins, stepEvents(st.State, 10), st.Waves[0].Weight)
+	}
+}
+
+const crashEnv = "SAILPLAN_PROMOTE_CRASH_NS"
+
+// TestCrashMidTransition kills (SIGKILL) a process that has decided a
+// transition but not stored it; the next controller finds the promotion
+// where it was, takes the step once, and the history holds it once.
+func TestCrashMidTransition(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	in := loadIntents(t, ns)
+	c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
+	if _, err := c.Step(t.Context(), in); err != nil { // the promotion starts
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashingReplica$")
+	cmd.Env = append(os.Environ(), crashEnv+"="+ns, "SAILPLAN_KUBECONFIG="+env.Kubeconfig)
+	out, err := cmd.CombinedOutput()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the replica was not killed mid-transition: %v\n%s", err, out)
+	}
+	st, err := c.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Waves[0].Weight != 0 || stepEvents(st.State, 10) != 0 {
+		t.Fatalf("after the crash: weight %d, step in history %d times; want the promotion where it was", st.Waves[0].Weight, stepEvents(st.State, 10))
+	}
+	for i := 0; i < 3; i++ { // the restarted replica, stepping at the same moment
+		if _, err := c.Step(t.Context(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err = c.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Waves[0].Weight != 10 || stepEvents(st.State, 10) != 1 {
+		t.Errorf("after the restart: weight %d, step in history %d times; want 10, once", st.Waves[0].Weight, stepEvents(st.State, 10))
+	}
+}
+
+// TestCrashingReplica is the body of the process that TestCrashMidTransition
+// kills; in a normal run it has nothing to do.
+func TestCrashingReplica(t *testing.T) {
+	ns := os.Getenv(crashEnv)
+	if ns == "" {
+		return
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("SAILPLAN_KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Controller{Store: NewStore(client, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
+	c.beforeSave = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	c.Step(t.Context(), loadIntents(t, ns))
+	t.Fatal("the transition was stored without crashing first")
+}
