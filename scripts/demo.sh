@@ -39,7 +39,7 @@ git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qm 
 git -C "$work/repo" log --oneline
 
 say "running: sailplan run --repo file://$work/repo --interval 1s"
-"$sailplan" run --repo "file://$work/repo" --interval 1s >"$work/sailplan.log" 2>&1 &
+"$sailplan" run --repo "file://$work/repo" --interval 1s --listen 127.0.0.1:0 >"$work/sailplan.log" 2>&1 &
 daemon=$!
 
 # weights CLUSTER: the default route's v1/v2 weights as the apiserver has them.

@@ -186,8 +186,6 @@ func (r *Reconciler) Trigger() {
 // returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	defer r.Close()
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	trigger := r.triggerCh()
 	for {
 		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
@@ -204,13 +202,18 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 			}
 		}
 		r.mu.Unlock()
+		// Jittered, so that replicas and fleets of daemons do not poll a
+		// Git server in step.
+		poll := time.NewTimer(Jitter(interval))
 		select {
 		case <-ctx.Done():
+			poll.Stop()
 			return nil
-		case <-t.C:
+		case <-poll.C:
 		case <-trigger:
 		case <-retry:
 		}
+		poll.Stop()
 	}
 }
 
@@ -266,15 +269,24 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	r.mu.Unlock()
 	if headErr == nil && (cur == nil || head != cur.rev.Commit) && head != rejected {
 		rev, err := r.Source.Fetch(ctx)
-		if err != nil {
+		if err != nil && isPermanent(err) {
+			// Refused as it is (an unsigned head, say): the last good
+			// commit stays, and the reason is in the status.
+			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = head, err })
+			r.Log.Error("commit refused, nothing applied", "commit", head, "err", err)
+		} else if err != nil {
 			return err
 		}
 		var last map[string]map[string]render.CanaryState
 		if cur != nil {
 			last = cur.canaries
 		}
-		next, err := r.prepare(ctx, rev, last)
+		var next *prepared
+		if rev != nil {
+			next, err = r.prepare(ctx, rev, last)
+		}
 		switch {
+		case rev == nil:
 		case err != nil && isPermanent(err):
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = rev.Commit, err })
 			r.Log.Error("commit rejected, nothing applied", "commit", rev.Short(), "author", rev.Author, "err", err)

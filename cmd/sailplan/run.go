@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/sailplan/sailplan/sync"
@@ -14,61 +20,106 @@ import (
 
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
-		src        sync.GitSource
+		git        gitFlags
+		promo      promotionFlags
 		interval   time.Duration
 		kubeconfig string
+		listen     string
 		once       bool
 		opts       sync.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
 		Short: "Follow a Git branch and keep every cluster of the fleet at what it declares",
-		Long: `run polls a Git branch, loads the CUE intents under --path, renders them for every
-cluster of the fleet they declare and server-side-applies the result, wave by wave.
+		Long: `run polls a Git branch (and takes push webhooks), loads the CUE intents under --path,
+renders them for every cluster of the fleet they declare and server-side-applies the
+result, wave by wave. With --home-context it also walks canaries through their plans,
+as the leader among replicas.
 
-Credentials for each cluster come from the kubeconfig context named after it.
-For HTTPS repositories that need them, set SAILPLAN_GIT_USERNAME and
-SAILPLAN_GIT_PASSWORD (a token works as the password); they are never logged.`,
+Credentials for each cluster come from the kubeconfig context named after it. Git
+credentials and secrets come from files or the environment (see the flags), never from
+the command line, and never reach a log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
 			log, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			if src.URL == "" {
-				return fmt.Errorf("--repo is required")
-			}
 			if interval <= 0 {
 				return fmt.Errorf("--interval %s: must be positive", interval)
 			}
-			src.Auth = authFromEnv()
-			r := &sync.Reconciler{Source: &src, Kubeconfig: kubeconfig, Log: log, Options: opts}
+			src, err := git.source(ctx)
+			if err != nil {
+				return err
+			}
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Log: log, Options: opts}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			promotions, err := promo.controller(ctx, kubeconfig, reg, log)
+			if err != nil {
+				return err
+			}
+			if promotions != nil {
+				r.Canaries = promotions.ctrl
+			}
 			if once {
 				defer r.Close()
-				return r.Sync(cmd.Context())
+				return r.Sync(ctx)
 			}
-			log.Info("sailplan running", "repo", src.URL, "branch", src.Branch, "path", src.Path, "interval", interval)
-			return r.Run(cmd.Context(), interval)
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			hook, err := git.webhook(r.Trigger, log)
+			if err != nil {
+				return err
+			}
+			if hook != nil {
+				mux.Handle("POST /webhook", hook)
+			}
+			srv, err := serve(ctx, listen, mux, log)
+			if err != nil {
+				return err
+			}
+			defer srv.Shutdown(context.Background())
+			log.Info("sailplan running", "repo", sync.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil)
+			if promotions == nil {
+				return r.Run(ctx, interval)
+			}
+			// One replica leads: it syncs and promotes; standbys wait, so two
+			// replicas never fight over the clusters.
+			return promotions.lead(ctx, func(ctx context.Context) {
+				go promotions.run(ctx, r)
+				if err := r.Run(ctx, interval); err != nil {
+					log.Error("sync stopped", "err", err)
+				}
+			})
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&src.URL, "repo", "", "Git repository URL (https://, ssh:// or a local path)")
-	f.StringVar(&src.Branch, "branch", "main", "branch to follow")
-	f.StringVar(&src.Path, "path", "", "directory of the intents inside the repository")
-	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch")
+	git.register(f)
+	promo.register(f)
+	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
+	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, and POST /webhook with --webhook-secret-file")
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	addApplyFlags(f, &opts)
 	return cmd
 }
 
-func authFromEnv() transport.AuthMethod {
-	user, pass := os.Getenv("SAILPLAN_GIT_USERNAME"), os.Getenv("SAILPLAN_GIT_PASSWORD")
-	if pass == "" {
-		return nil
+// serve starts the HTTP server and returns once it listens, so that an
+// address in use is an error at start, not a log line later.
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
 	}
-	if user == "" {
-		user = "sailplan" // token auth: most servers ignore the user name
-	}
-	return &githttp.BasicAuth{Username: user, Password: pass}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	return srv, nil
 }

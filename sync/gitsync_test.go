@@ -1,0 +1,288 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sailplan/sailplan/testenv"
+)
+
+// gatedSource counts a source's calls and, while gated, holds Head until
+// the gate opens, so a test can keep a sync in progress.
+type gatedSource struct {
+	Source
+	heads, fetches atomic.Int64
+
+	mu      gosync.Mutex
+	gate    chan struct{}
+	entered chan struct{}
+}
+
+func (s *gatedSource) Head(ctx context.Context) (string, error) {
+	s.heads.Add(1)
+	s.mu.Lock()
+	gate, entered := s.gate, s.entered
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return s.Source.Head(ctx)
+}
+
+func (s *gatedSource) Fetch(ctx context.Context) (*Revision, error) {
+	s.fetches.Add(1)
+	return s.Source.Fetch(ctx)
+}
+
+// hold makes the next Head wait; it returns a channel that receives once
+// a Head is waiting, and the function that opens the gate.
+func (s *gatedSource) hold() (entered <-chan struct{}, open func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gate, in := make(chan struct{}), make(chan struct{}, 1)
+	s.gate, s.entered = gate, in
+	return in, func() {
+		s.mu.Lock()
+		s.gate, s.entered = nil, nil
+		s.mu.Unlock()
+		close(gate)
+	}
+}
+
+// runReconciler runs r until the test ends.
+func runReconciler(t *testing.T, r *Reconciler, interval time.Duration) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, interval) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: not within 30s", what)
+	}
+}
+
+// TestWebhookSync is the push path end to end: a signed GitHub webhook
+// makes the daemon apply the new commit in every cluster with no poll in
+// between; a burst of pushes, each with its webhook, while a sync is in
+// progress leads to one fetch, of the newest commit; and syncs while the
+// head does not move fetch no objects from the Git server.
+func TestWebhookSync(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	traffic := newGitTraffic(t, srv.URL())
+	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
+
+	var log logBuffer
+	r := newReconciler(t, traffic.url(repo), ns, &log)
+	src := &gatedSource{Source: r.Source}
+	r.Source = src
+	hook, err := NewWebhook(WebhookConfig{Provider: GitHub, Secret: []byte(hookSecret), Ref: "refs/heads/main", Trigger: r.Trigger, Log: r.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(hook)
+	t.Cleanup(hooks.Close)
+	deliveries := 0
+	push := func(v1, v2 int) string {
+		commit := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, v1, v2)}, "weights")
+		deliveries++
+		d := signed(GitHub, hookSecret, fmt.Sprintf("delivery-%d", deliveries), pushBody("refs/heads/main"))
+		if code, body := d.send(t, hooks.URL); code != http.StatusAccepted {
+			t.Fatalf("webhook for %s: %d %s", commit[:7], code, body)
+		}
+		return commit
+	}
+
+	// An hour between polls: only the webhook can bring a commit in.
+	runReconciler(t, r, time.Hour)
+	waitApplied(t, r, first)
+	checkClusters(t, ns, 90, 10)
+
+	second := push(50, 50)
+	waitApplied(t, r, second)
+	for name, o := range checkClusters(t, ns, 50, 50) {
+		if o.commit != second {
+			t.Errorf("cluster %s: commit %s, want %s", name, o.commit, second)
+		}
+	}
+
+	// A burst: the first webhook's sync is held in Head while three more
+	// commits are pushed, each announced by a webhook.
+	entered, open := src.hold()
+	forced := signed(GitHub, hookSecret, "delivery-burst", pushBody("refs/heads/main"))
+	if code, body := forced.send(t, hooks.URL); code != http.StatusAccepted {
+		t.Fatalf("webhook: %d %s", code, body)
+	}
+	waitFor(t, "the burst's first sync", entered)
+	fetchesBefore := src.fetches.Load()
+	push(60, 40)
+	push(70, 30)
+	newest := push(80, 20)
+	open()
+	waitApplied(t, r, newest)
+	if n := src.fetches.Load() - fetchesBefore; n != 1 {
+		t.Errorf("a burst of 4 webhooks and 3 pushes fetched %d times, want 1 (the newest commit)", n)
+	}
+	for name, o := range checkClusters(t, ns, 80, 20) {
+		if o.commit != newest {
+			t.Errorf("cluster %s: commit %s, want the newest %s", name, o.commit, newest)
+		}
+	}
+	// The head does not move: syncs ask for it and transfer no objects.
+	_, packs := traffic.counts()
+	for range 3 {
+		if err := r.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, after := traffic.counts(); after != packs {
+		t.Errorf("3 syncs of an unmoved head sent %d pack requests, want 0", after-packs)
+	}
+}
+
+// TestGitServerDown takes the Git server away under a running daemon: the
+// clusters keep the last good commit, the daemon keeps asking, and once
+// the server is back the commit pushed meanwhile is applied.
+func TestGitServerDown(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
+	var log logBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	src := &gatedSource{Source: r.Source}
+	r.Source = src
+	runReconciler(t, r, 200*time.Millisecond)
+	waitApplied(t, r, good)
+
+	srv.Stop()
+	pushed := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 40, 60)}, "40/60 while the server is down")
+	heads := src.heads.Load()
+	eventually(t, 30*time.Second, "three failed polls", func() error {
+		st := r.Status()
+		if n := src.heads.Load() - heads; n < 3 || st.LastErr == nil {
+			return errors.New("still waiting")
+		}
+		return nil
+	})
+	st := r.Status()
+	if !strings.Contains(st.LastErr.Error(), "connection refused") || st.Applied != good {
+		t.Errorf("while down: applied %s, last error %v; want %s and a refused connection", st.Applied, st.LastErr, good)
+	}
+	if n := src.fetches.Load(); n != 1 {
+		t.Errorf("%d fetches while the server was down, want only the first commit's", n)
+	}
+	for name, o := range checkClusters(t, ns, 90, 10) {
+		if o.commit != good {
+			t.Errorf("cluster %s: commit %s while Git is down, want the last good %s", name, o.commit, good)
+		}
+	}
+
+	srv.Start(t)
+	waitApplied(t, r, pushed)
+	for name, o := range checkClusters(t, ns, 40, 60) {
+		if o.commit != pushed {
+			t.Errorf("cluster %s: commit %s, want %s", name, o.commit, pushed)
+		}
+	}
+}
+
+// TestVerifiedSync: with signature verification on, an unsigned head and
+// a head signed by an unknown key are not applied anywhere, the reason is
+// reported on every sync without fetching the commit again, and the next
+// properly signed commit is applied.
+func TestVerifiedSync(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	traffic := newGitTraffic(t, srv.URL())
+	trusted, trustedPub := newKey(t, "Trusted")
+	stranger, _ := newKey(t, "Stranger")
+	var log logBuffer
+	r := newReconciler(t, traffic.url(repo), ns, &log)
+	r.Source = &GitSource{URL: traffic.url(repo), VerifyKeys: trustedPub}
+
+	good := signedCommit(t, repo, trusted, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "signed 90/10")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatalf("sync: %v\n%s", err, log.String())
+	}
+	checkClusters(t, ns, 90, 10)
+
+	for _, tc := range []struct {
+		name   string
+		commit func() string
+		reason string
+	}{
+		{"unsigned", func() string {
+			return repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 0, 100)}, "unsigned 0/100")
+		}, "not signed"},
+		{"unknown key", func() string {
+			return signedCommit(t, repo, stranger, map[string]string{"reviews.cue": serviceCUE(ns, 10, 90)}, "stranger 10/90")
+		}, "signed by unknown key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := tc.commit()
+			want := "commit " + bad[:7] + ": " + tc.reason
+			// Twice: the second sync must refuse the commit again, not apply it.
+			for range 2 {
+				if err := r.Sync(t.Context()); err != nil && (!strings.Contains(err.Error(), want) || !isPermanent(err)) {
+					t.Fatalf("sync error = %v, want none or a permanent one with %q", err, want)
+				}
+			}
+			// Reported as the sync's error, or as the rejected commit's.
+			st := r.Status()
+			if reported := fmt.Sprint(st.LastErr, st.RejectedErr); st.Applied != good || !strings.Contains(reported, want) {
+				t.Errorf("status: applied %s, errors %s; want %s and %q", st.Applied, reported, good, want)
+			}
+			for name, o := range checkClusters(t, ns, 90, 10) {
+				if o.commit != good {
+					t.Errorf("cluster %s: commit %s, want the last signed %s", name, o.commit, good)
+				}
+			}
+		})
+	}
+	_, packs := traffic.counts()
+	if packs != 3 {
+		t.Errorf("%d pack requests, want 3: each commit fetched once, refused ones not again", packs)
+	}
+
+	fixed := signedCommit(t, repo, trusted, map[string]string{"reviews.cue": serviceCUE(ns, 50, 50)}, "signed 50/50")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range checkClusters(t, ns, 50, 50) {
+		if o.commit != fixed {
+			t.Errorf("cluster %s: commit %s, want %s", name, o.commit, fixed)
+		}
+	}
+}
