@@ -43,6 +43,9 @@ type State struct {
 	// Approvers copies who may approve (Slack user or group IDs); empty
 	// means anyone allowed to write the state.
 	Approvers []string `json:"approvers,omitempty"`
+	// Channel copies the plan's Slack channel for this promotion; empty
+	// means the notifier's default.
+	Channel string `json:"channel,omitempty"`
 	Phase     Phase    `json:"phase"`
 	// Reason says why the promotion holds, waits or ended.
 	Reason string `json:"reason,omitempty"`
@@ -112,6 +115,9 @@ func NewState(service string, svc *schema.Service, waves []int, now time.Time) *
 	if a := svc.Canary.Approval; a != nil {
 		s.ApprovalAt = append([]int(nil), a.AtWeights...)
 		s.Approvers = append([]string(nil), a.Approvers...)
+		if a.Slack != nil {
+			s.Channel = a.Slack.Channel
+		}
 	}
 	for _, w := range waves {
 		s.Waves = append(s.Waves, Wave{Wave: w, Step: -1, Since: now})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	gosync "sync"
@@ -86,6 +87,9 @@ type Reconciler struct {
 	// Canaries gives the promotion state that render takes; nil renders
 	// every candidate at 0 %.
 	Canaries CanarySource
+	// Notifier hears of each new commit, applied or rejected; may be nil.
+	// It is called once per commit, never for a sync that changed nothing.
+	Notifier Notifier
 
 	// wrapTransport, when set, wraps every cluster's HTTP transport
 	// (tests count and interrupt requests with it).
@@ -101,6 +105,18 @@ type Reconciler struct {
 
 	triggerOnce gosync.Once
 	trigger     chan struct{}
+}
+
+// Notifier hears what happened to new commits. Implementations must not
+// block: sync waits for them.
+type Notifier interface {
+	// CommitApplied: rev is applied to every cluster; clusters holds each
+	// one's status, with object counts by action.
+	CommitApplied(ctx context.Context, rev *Revision, clusters map[string]ClusterStatus)
+	// CommitRejected: the commit was refused (invalid intents, a bad
+	// signature) and nothing was applied; rev is nil when it could not be
+	// fetched at all.
+	CommitRejected(ctx context.Context, commit string, rev *Revision, err error)
 }
 
 // CanarySource gives, per cluster and service, where promotions stand.
@@ -274,6 +290,9 @@ func (r *Reconciler) sync(ctx context.Context) error {
 			// commit stays, and the reason is in the status.
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = head, err })
 			r.Log.Error("commit refused, nothing applied", "commit", head, "err", err)
+			if r.Notifier != nil {
+				r.Notifier.CommitRejected(ctx, head, nil, err)
+			}
 		} else if err != nil {
 			return err
 		}
@@ -290,6 +309,9 @@ func (r *Reconciler) sync(ctx context.Context) error {
 		case err != nil && isPermanent(err):
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = rev.Commit, err })
 			r.Log.Error("commit rejected, nothing applied", "commit", rev.Short(), "author", rev.Author, "err", err)
+			if r.Notifier != nil {
+				r.Notifier.CommitRejected(ctx, rev.Commit, rev, err)
+			}
 		case err != nil:
 			return fmt.Errorf("commit %s: %w", rev.Short(), err)
 		default:
@@ -312,7 +334,11 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	if err := r.applyWaves(ctx, fleet, cur); err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
 	}
-	r.setStatus(func(s *Status) { s.Applied = cur.rev.Commit })
+	first := false
+	r.setStatus(func(s *Status) { first, s.Applied = s.Applied != cur.rev.Commit, cur.rev.Commit })
+	if first && r.Notifier != nil {
+		r.Notifier.CommitApplied(ctx, cur.rev, maps.Clone(r.Status().Clusters))
+	}
 	// Git being down does not stop the clusters from being kept at the
 	// last commit, but it is still an error to report.
 	return headErr
