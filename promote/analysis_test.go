@@ -3,100 +3,29 @@ package promote
 import (
 	"context"
 	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/testenv"
 )
 
-// mesh serves Istio-shaped metrics (istio_requests_total and
-// istio_request_duration_milliseconds) for services whose traffic the test
-// sets: requests per second, share of 5xx, and latency.
-type mesh struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	mu       sync.Mutex
-	traffic  map[string]traffic // by service
-	sent     map[string]int     // requests so far, by service
-}
-
-type traffic struct {
-	namespace string // "shop" when empty
-	perSecond int
-	errorPct  float64 // whole percent of 5xx responses
-	latencyMS float64
-}
-
-var istioLabels = []string{"reporter", "destination_service_name", "destination_service_namespace", "destination_version", "response_code"}
-
-func newMesh(t *testing.T) (*mesh, string) {
-	m := &mesh{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "istio_requests_total"}, istioLabels),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "istio_request_duration_milliseconds",
-			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500},
-		}, istioLabels),
-		traffic: map[string]traffic{},
-		sent:    map[string]int{},
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m.requests, m.duration)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+// newMesh serves Istio-shaped metrics whose traffic the test sets, for a
+// real Prometheus to scrape; it returns the scrape target (host:port).
+func newMesh(t *testing.T) (*testenv.Mesh, string) {
+	m := testenv.NewMesh()
+	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go m.run(ctx)
+	go m.Run(ctx)
 	return m, strings.TrimPrefix(srv.URL, "http://")
 }
 
-func (m *mesh) set(service string, tr traffic) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.traffic[service] = tr
-}
-
-// run records each service's traffic every 100 ms.
-func (m *mesh) run(ctx context.Context) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	n := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		n++
-		m.mu.Lock()
-		for svc, tr := range m.traffic {
-			count := tr.perSecond / 10
-			if tr.perSecond < 10 && n%(10/max(tr.perSecond, 1)) == 0 && tr.perSecond > 0 {
-				count = 1
-			}
-			for i := 0; i < count; i++ {
-				code := 200
-				m.sent[svc]++
-				if float64(m.sent[svc]%100) < tr.errorPct {
-					code = 503
-				}
-				ns := tr.namespace
-				if ns == "" {
-					ns = "shop"
-				}
-				labels := []string{"destination", svc, ns, "v2", strconv.Itoa(code)}
-				m.requests.WithLabelValues(labels...).Inc()
-				m.duration.WithLabelValues(labels...).Observe(tr.latencyMS)
-			}
-		}
-		m.mu.Unlock()
-	}
+// v2 is the candidate workload of service in the "shop" namespace.
+func v2(service string) testenv.Workload {
+	return testenv.Workload{Service: service, Namespace: "shop", Version: "v2"}
 }
 
 // TestAnalysisAgainstPrometheus scrapes controlled traffic with a real
@@ -105,10 +34,10 @@ func (m *mesh) run(ctx context.Context) {
 func TestAnalysisAgainstPrometheus(t *testing.T) {
 	needClusters(t)
 	m, target := newMesh(t)
-	m.set("healthy", traffic{perSecond: 100, errorPct: 0, latencyMS: 20})
-	m.set("errors", traffic{perSecond: 100, errorPct: 5, latencyMS: 20})
-	m.set("slow", traffic{perSecond: 100, errorPct: 0, latencyMS: 400})
-	m.set("quiet", traffic{perSecond: 1, errorPct: 0, latencyMS: 20})
+	m.Set(v2("healthy"), testenv.Traffic{PerSecond: 100, LatencyMS: 20})
+	m.Set(v2("errors"), testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
+	m.Set(v2("slow"), testenv.Traffic{PerSecond: 100, LatencyMS: 400})
+	m.Set(v2("quiet"), testenv.Traffic{PerSecond: 1, LatencyMS: 20})
 	prom := testenv.StartPrometheus(t, target)
 	p, err := NewPrometheus(prom.URL)
 	if err != nil {

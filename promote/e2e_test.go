@@ -178,7 +178,7 @@ func TestHealthyCandidateWalksTheFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newFleetRig(t, p)
-	m.set("reviews", traffic{namespace: r.ns, perSecond: 100, latencyMS: 20})
+	m.Set(testenv.Workload{Service: "reviews", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": canaryCUE(r.ns, "reviews", "")}, "canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newFleetRig(t, p)
-	m.set("ratings", traffic{namespace: r.ns, perSecond: 100, errorPct: 5, latencyMS: 20})
+	m.Set(testenv.Workload{Service: "ratings", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
 	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": canaryCUE(r.ns, "ratings", "")}, "canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -31,6 +33,13 @@ type LeaderOptions struct {
 func RunAsLeader(ctx context.Context, client kubernetes.Interface, o LeaderOptions, lead func(ctx context.Context)) error {
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = 15 * time.Second
+	}
+	// The lease's namespace is sailplan's own; without it no replica
+	// could ever lead. Where RBAC forbids creating it, the deploy
+	// manifests do.
+	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
+		return fmt.Errorf("lease %s/%s: namespace: %w", o.Namespace, o.Name, err)
 	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Name},

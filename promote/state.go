@@ -46,7 +46,7 @@ type State struct {
 	// Channel copies the plan's Slack channel for this promotion; empty
 	// means the notifier's default.
 	Channel string `json:"channel,omitempty"`
-	Phase     Phase    `json:"phase"`
+	Phase   Phase  `json:"phase"`
 	// Reason says why the promotion holds, waits or ended.
 	Reason string `json:"reason,omitempty"`
 	// Waves are the fleet's waves in order; the first takes each step first.

@@ -167,6 +167,7 @@ func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTT
 		c := r.svc.Canary
 		hr.Route = append(hr.Route, r.subset(c.Stable, 100-r.weight), r.subset(c.Candidate, r.weight))
 	}
+	hr.Route = withoutZeroWeights(hr.Route)
 	if route.Rewrite != nil {
 		hr.Rewrite = &networkingv1alpha3.HTTPRewrite{Uri: route.Rewrite.URI, Authority: route.Rewrite.Authority}
 		if rx := route.Rewrite.URIRegex; rx != nil {
@@ -231,6 +232,19 @@ func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTT
 		hr.CorsPolicy = cp
 	}
 	return hr, nil
+}
+
+// withoutZeroWeights drops destinations that take no traffic: Istio sends
+// them nothing either way, and protobuf's JSON would print them without a
+// weight, which reads as "unset" rather than 0.
+func withoutZeroWeights(ds []*networkingv1alpha3.HTTPRouteDestination) []*networkingv1alpha3.HTTPRouteDestination {
+	out := ds[:0]
+	for _, d := range ds {
+		if d.Weight > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // subset is a weighted destination on a version of this service.

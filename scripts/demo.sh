@@ -10,12 +10,14 @@ work=$root/.demo
 sailplan=$root/bin/sailplan
 kubeenv="go run ./testenv/cmd/kubeenv"
 daemon=""
+meshlab=""
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 cleanup() {
 	code=$?
 	if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+	if [ -n "$meshlab" ]; then kill "$meshlab" 2>/dev/null || true; wait "$meshlab" 2>/dev/null || true; fi
 	say "tearing down"
 	$kubeenv down -dir "$work/kubeenv" || true
 	rm -rf "$work/repo"
@@ -38,8 +40,25 @@ git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qm "reviews: 90/10"
 git -C "$work/repo" log --oneline
 
-say "running: sailplan run --repo file://$work/repo --interval 1s"
-"$sailplan" run --repo "file://$work/repo" --interval 1s --listen 127.0.0.1:0 >"$work/sailplan.log" 2>&1 &
+say "starting meshlab: Istio-shaped metrics for reviews v2 (50 requests/s, healthy) and a real Prometheus scraping them"
+rm -rf "$work/meshlab"
+go build -o "$work/meshlab-bin" ./testenv/cmd/meshlab
+"$work/meshlab-bin" -dir "$work/meshlab" -service reviews -namespace default -version v2 -rps 50 >"$work/meshlab.out" 2>&1 &
+meshlab=$!
+prometheus=""
+for _ in $(seq 1 120); do
+	prometheus=$(sed -n 's/^prometheus //p' "$work/meshlab.out")
+	[ -n "$prometheus" ] && break
+	kill -0 "$meshlab" 2>/dev/null || { cat "$work/meshlab.out" >&2; exit 1; }
+	sleep 0.5
+done
+[ -n "$prometheus" ] || { echo "meshlab did not start Prometheus" >&2; cat "$work/meshlab.out" >&2; exit 1; }
+echo "Prometheus at $prometheus"
+
+say "running: sailplan run --repo file://$work/repo --interval 1s --home-context c1 --prometheus-url $prometheus"
+"$sailplan" run --repo "file://$work/repo" --interval 1s --listen 127.0.0.1:0 \
+	--home-context c1 --prometheus-url "$prometheus" --promote-interval 1s --lease-duration 5s \
+	>"$work/sailplan.log" 2>&1 &
 daemon=$!
 
 # weights CLUSTER: the default route's v1/v2 weights as the apiserver has them.
@@ -79,5 +98,43 @@ git -C "$work/repo" log --oneline -1
 wait_for "v1=50 v2=50 "
 show
 
+say "committing a canary plan: v2 takes 20, 50, 100 % of the default route, a step every 5 s, gated by Prometheus"
+cat >"$work/repo/reviews.cue" <<'CUE'
+package intents
+
+services: reviews: {
+	namespace: "default"
+	versions: {
+		v1: labels: version: "v1"
+		v2: labels: version: "v2"
+	}
+	routes: [
+		{match: [{headers: "x-canary": exact: "true"}], to: v2: 100},
+		// No `to`: the canary plan moves this route.
+		{},
+	]
+	canary: {
+		stable: "v1", candidate: "v2"
+		steps: [20, 50, 100]
+		every: "5s"
+		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 20}
+	}
+}
+CUE
+git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qam "reviews: canary v2"
+git -C "$work/repo" log --oneline -1
+
+say "watching the canary: c1 is wave 1, c2 follows one interval later (weights read back from each apiserver)"
+last=""
+for _ in $(seq 1 480); do
+	now="c1: $(weights c1)| c2: $(weights c2)"
+	if [ "$now" != "$last" ]; then echo "$(date +%T)  $now"; last=$now; fi
+	if "$sailplan" promote status reviews --context c1 2>/dev/null | grep -q Promoted; then break; fi
+	sleep 0.25
+done
+"$sailplan" promote status reviews --context c1
+"$sailplan" promote status reviews --context c1 | grep -q Promoted || { echo "the canary was not promoted" >&2; exit 1; }
+[ "$(weights c1)" = "v2=100 " ] && [ "$(weights c2)" = "v2=100 " ] || { echo "v2 does not serve all traffic in both clusters" >&2; exit 1; }
+
 say "what the daemon logged"
-grep -E 'applied|synced|rejected' "$work/sailplan.log" | grep -v 'action=unchanged' || true
+grep -E 'applied|synced|rejected|promotion' "$work/sailplan.log" | grep -v 'action=unchanged' || true

@@ -103,8 +103,19 @@ func wantRoutes(v1, v2 int32) []*networkingv1alpha3.HTTPRoute {
 			}}},
 			Route: []*networkingv1alpha3.HTTPRouteDestination{dest("v2", 100)},
 		},
-		{Route: []*networkingv1alpha3.HTTPRouteDestination{dest("v1", v1), dest("v2", v2)}},
+		{Route: nonZero(dest("v1", v1), dest("v2", v2))},
 	}
+}
+
+// nonZero leaves out destinations at weight 0, as render does.
+func nonZero(ds ...*networkingv1alpha3.HTTPRouteDestination) []*networkingv1alpha3.HTTPRouteDestination {
+	var out []*networkingv1alpha3.HTTPRouteDestination
+	for _, d := range ds {
+		if d.Weight > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // observed is what one cluster holds for the reviews service.

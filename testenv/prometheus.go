@@ -29,15 +29,25 @@ type Prometheus struct {
 // fails the test, saying what to install, when the binary is missing.
 func StartPrometheus(t testing.TB, targets ...string) *Prometheus {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus: not found (install Debian's prometheus package; `make deps` does): %v", err)
-	}
-	ports, err := freePorts(1)
+	p, err := RunPrometheus(t.Context(), t.TempDir(), targets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// RunPrometheus starts Prometheus with its state in dir, scraping each
+// target every second. Stop it when done.
+func RunPrometheus(ctx context.Context, dir string, targets ...string) (*Prometheus, error) {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: not found (install Debian's prometheus package; `make deps` does): %w", err)
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
 	quoted := make([]string, len(targets))
 	for i, tg := range targets {
 		quoted[i] = fmt.Sprintf("%q", tg)
@@ -51,7 +61,7 @@ scrape_configs:
   - targets: [%s]
 `, strings.Join(quoted, ", "))
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &Prometheus{
 		addr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
@@ -64,11 +74,10 @@ scrape_configs:
 		"--web.listen-address=" + p.addr,
 		"--log.level=warn",
 	}
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
+	if err := p.Start(ctx); err != nil {
+		return nil, err
 	}
-	t.Cleanup(p.Stop)
-	return p
+	return p, nil
 }
 
 // Start starts (or restarts) Prometheus with the same storage and address,

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/sailplan/sailplan/sync"
 )
@@ -49,6 +50,9 @@ the command line, and never reach a log.`,
 			if interval <= 0 {
 				return fmt.Errorf("--interval %s: must be positive", interval)
 			}
+			// client-go logs through klog; send it to the same place, in
+			// the same format, at the same level.
+			klog.SetSlogLogger(log)
 			src, err := git.source(ctx)
 			if err != nil {
 				return err
