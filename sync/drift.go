@@ -187,6 +187,12 @@ func (d *driftCorrector) run(ctx context.Context) {
 
 func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	c := d.cluster
+	if c.syncing.Load() > 0 {
+		// A sync is writing this cluster: what looks like drift may be its
+		// own new content, not yet recorded as applied. Look again after.
+		d.queue.AddAfter(key, driftBaseDelay)
+		return
+	}
 	body := c.appliedBody(key)
 	live := c.cache.get(key)
 	if body == nil || (live != nil && !drifted(body, live)) {

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +145,50 @@ func TestDriftCorrected(t *testing.T) {
 	if got := weightOf(vs, "v2"); got != 10 {
 		t.Errorf("v2 weight = %d, want 10", got)
 	}
+}
+
+// TestOwnWritesAreNotDrift: while a sync writes a cluster, the watches see
+// the new content before the sync has recorded it as applied. Drift
+// correction must not take it for drift and put the old content back: every
+// change must stay applied. Writes are slowed down so that the watch event
+// always overtakes the sync that caused it.
+func TestOwnWritesAreNotDrift(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
+	var log logBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	r.wrapTransport = func(_ string, rt http.RoundTripper) http.RoundTripper {
+		return slowWrites{rt}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx, time.Hour) }()
+	defer func() { cancel(); <-done }()
+	waitApplied(t, r, "")
+	for _, w := range []int32{20, 30} {
+		sha := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 100-int(w), int(w))}, fmt.Sprintf("%d%%", w))
+		r.Trigger()
+		waitApplied(t, r, sha)
+		// A wrong correction would have been sent by now, and lands
+		// within one slowed write.
+		time.Sleep(5*driftBaseDelay + 2*slowWrite)
+		checkClusters(t, ns, 100-w, w)
+	}
+}
+
+// slowWrite is how long slowWrites holds the answer to each write: the
+// apiserver has done it, and its watch event is on the way.
+const slowWrite = 500 * time.Millisecond
+
+type slowWrites struct{ rt http.RoundTripper }
+
+func (s slowWrites) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.rt.RoundTrip(req)
+	if req.Method == http.MethodPatch {
+		time.Sleep(slowWrite)
+	}
+	return resp, err
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -50,6 +51,11 @@ type Cluster struct {
 	cache     *liveCache
 	applier   *Applier
 	inventory *Inventory
+
+	// syncing counts syncs under way in this cluster: while one runs, the
+	// watches show its own writes before it has recorded them as applied,
+	// and drift correction must wait rather than put the old bodies back.
+	syncing atomic.Int32
 
 	// mu guards what follows.
 	mu gosync.Mutex

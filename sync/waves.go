@@ -73,6 +73,8 @@ func isUnreachable(err error) bool {
 //  6. the parent is narrowed to what the cluster now holds, with the
 //     status, in one write, and only if either changed.
 func (c *Cluster) sync(ctx context.Context, commit string, objs []*unstructured.Unstructured, opts Options) (map[Action]int, []Result, error) {
+	c.syncing.Add(1)
+	defer c.syncing.Add(-1)
 	if err := c.probe(ctx); err != nil {
 		return nil, nil, err
 	}
