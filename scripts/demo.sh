@@ -58,6 +58,7 @@ echo "Prometheus at $prometheus"
 say "running: sailplan run --repo file://$work/repo --interval 1s --home-context c1 --prometheus-url $prometheus"
 "$sailplan" run --repo "file://$work/repo" --interval 1s --listen 127.0.0.1:0 \
 	--home-context c1 --prometheus-url "$prometheus" --promote-interval 1s --lease-duration 5s \
+	--slack-channel "${SAILPLAN_SLACK_CHANNEL:-#sailplan-demo}" \
 	>"$work/sailplan.log" 2>&1 &
 daemon=$!
 
@@ -137,4 +138,11 @@ done
 [ "$(weights c1)" = "v2=100 " ] && [ "$(weights c2)" = "v2=100 " ] || { echo "v2 does not serve all traffic in both clusters" >&2; exit 1; }
 
 say "what the daemon logged"
-grep -E 'applied|synced|rejected|promotion' "$work/sailplan.log" | grep -v 'action=unchanged' || true
+grep -E 'applied|synced|rejected|promotion' "$work/sailplan.log" | grep -v 'action=unchanged\|slack' || true
+
+if [ -n "${SAILPLAN_SLACK_TOKEN:-}" ]; then
+	say "Slack: the messages went to ${SAILPLAN_SLACK_CHANNEL:-#sailplan-demo}"
+else
+	say "Slack: no SAILPLAN_SLACK_TOKEN, so this is what would have been sent"
+	grep 'slack message not sent' "$work/sailplan.log" | sed 's/^.*kind=/kind=/' | cut -c1-220 || true
+fi

@@ -132,6 +132,40 @@ type prepared struct {
 	canaries  map[string]map[string]render.CanaryState
 	fleetDecl schema.Fleet
 	desired   map[string][]*unstructured.Unstructured
+
+	// counts adds up, per cluster, what the syncs of this commit did, for
+	// the notifier: the clusters' statuses keep the counts of the last
+	// sync that changed something, which may be an older commit's.
+	countsMu gosync.Mutex
+	counts   map[string]map[Action]int
+}
+
+func (p *prepared) addCounts(cluster string, counts map[Action]int) {
+	p.countsMu.Lock()
+	defer p.countsMu.Unlock()
+	if p.counts == nil {
+		p.counts = map[string]map[Action]int{}
+	}
+	if p.counts[cluster] == nil {
+		p.counts[cluster] = map[Action]int{}
+	}
+	for a, n := range counts {
+		if a != Unchanged {
+			p.counts[cluster][a] += n
+		}
+	}
+}
+
+// clusterCounts is each cluster's status with the counts of this commit.
+func (p *prepared) clusterCounts(statuses map[string]ClusterStatus) map[string]ClusterStatus {
+	p.countsMu.Lock()
+	defer p.countsMu.Unlock()
+	out := make(map[string]ClusterStatus, len(statuses))
+	for name, st := range statuses {
+		st.Counts = maps.Clone(p.counts[name])
+		out[name] = st
+	}
+	return out
 }
 
 // Intents returns the intents of the commit being applied, nil before the
@@ -337,7 +371,7 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	first := false
 	r.setStatus(func(s *Status) { first, s.Applied = s.Applied != cur.rev.Commit, cur.rev.Commit })
 	if first && r.Notifier != nil {
-		r.Notifier.CommitApplied(ctx, cur.rev, maps.Clone(r.Status().Clusters))
+		r.Notifier.CommitApplied(ctx, cur.rev, cur.clusterCounts(r.Status().Clusters))
 	}
 	// Git being down does not stop the clusters from being kept at the
 	// last commit, but it is still an error to report.

@@ -273,6 +273,7 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 // syncCluster syncs one cluster, logs what it did and keeps its backoff.
 func (r *Reconciler) syncCluster(ctx context.Context, c *Cluster, cur *prepared, opts Options) error {
 	counts, results, err := c.sync(ctx, cur.rev.Commit, cur.desired[c.Name], opts)
+	cur.addCounts(c.Name, counts)
 	for _, res := range results {
 		level := slog.LevelInfo
 		if res.Action == Unchanged {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"github.com/sailplan/sailplan/sync"
@@ -23,6 +24,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
 		git        gitFlags
 		promo      promotionFlags
+		slackf     slackFlags
 		interval   time.Duration
 		kubeconfig string
 		listen     string
@@ -67,9 +69,35 @@ the command line, and never reach a log.`,
 			if promotions != nil {
 				r.Canaries = promotions.ctrl
 			}
+			var home kubernetes.Interface
+			if promotions != nil {
+				home = promotions.client
+			}
+			sl, err := slackf.build(home, promo.namespace, r.Intents, log)
+			if err != nil {
+				return err
+			}
+			r.Notifier = sl.commits
+			if promotions != nil {
+				promotions.ctrl.Notifier = sl.promotions
+				if sl.slack != nil {
+					promotions.ctrl.Analyzer = sl.slack.Analyzer(promotions.ctrl.Analyzer)
+				}
+			}
 			if once {
 				defer r.Close()
-				return r.Sync(ctx)
+				if sl.slack == nil {
+					return r.Sync(ctx)
+				}
+				go sl.slack.Run(ctx)
+				err := r.Sync(ctx)
+				// Give the messages of this one sync a bounded chance to go out.
+				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if derr := sl.slack.Drain(dctx); derr != nil {
+					log.Warn("slack messages not all delivered before exit", "err", derr)
+				}
+				return err
 			}
 			mux := http.NewServeMux()
 			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
@@ -81,12 +109,22 @@ the command line, and never reach a log.`,
 			if hook != nil {
 				mux.Handle("POST /webhook", hook)
 			}
+			switch {
+			case promotions != nil:
+				// Any replica takes clicks: the decision goes through the
+				// store's precondition, whoever leads.
+				sl.wire(mux, promotions.ctrl.Decide)
+			case sl.interactions != nil:
+				return errors.New("slack approvals need promotions: give --home-context")
+			}
+			sl.run(ctx, log)
 			srv, err := serve(ctx, listen, mux, log)
 			if err != nil {
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", sync.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil)
+			log.Info("sailplan running", "repo", sync.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
+				"slack", sl.slack != nil, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
 			if promotions == nil {
 				return r.Run(ctx, interval)
 			}
@@ -103,9 +141,10 @@ the command line, and never reach a log.`,
 	f := cmd.Flags()
 	git.register(f)
 	promo.register(f)
+	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
-	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, and POST /webhook with --webhook-secret-file")
+	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	addApplyFlags(f, &opts)
 	return cmd

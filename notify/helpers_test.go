@@ -1,0 +1,256 @@
+package notify
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slacktest"
+)
+
+// call is one Web API call that the fake Slack received.
+type call struct {
+	Method  string
+	Channel string
+	TS      string // the message updated (chat.update)
+	Thread  string // the thread replied in
+	User    string // the user of an ephemeral message
+	Text    string
+	Buttons []string // action_id=value of the buttons in the blocks
+}
+
+// fakeSlack is slacktest's server with the methods sailplan calls
+// answered and recorded, and failures that tests queue up in front.
+type fakeSlack struct {
+	srv *slacktest.Server
+
+	mu       gosync.Mutex
+	calls    []call
+	attempts map[string]int
+	failures []failure
+	groups   map[string][]string
+	nextTS   int
+}
+
+// failure is an HTTP answer given instead of the method's, once.
+type failure struct {
+	method     string
+	status     int
+	retryAfter string
+}
+
+func newFakeSlack(t *testing.T) *fakeSlack {
+	f := &fakeSlack{attempts: map[string]int{}, groups: map[string][]string{}}
+	f.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
+		for _, m := range []string{"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list"} {
+			c.Handle("/"+m, f.handler(m))
+		}
+	})
+	f.srv.Start()
+	t.Cleanup(f.srv.Stop)
+	return f
+}
+
+func (f *fakeSlack) client() *slack.Client {
+	return slack.New("xoxb-test", slack.OptionAPIURL(f.srv.GetAPIURL()))
+}
+
+func (f *fakeSlack) fail(method string, status int, retryAfter string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures = append(f.failures, failure{method: method, status: status, retryAfter: retryAfter})
+}
+
+func (f *fakeSlack) handler(method string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		form, err := parseBody(r.Header.Get("Content-Type"), body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.attempts[method]++
+		for i, fl := range f.failures {
+			if fl.method == method {
+				f.failures = append(f.failures[:i], f.failures[i+1:]...)
+				if fl.retryAfter != "" {
+					w.Header().Set("Retry-After", fl.retryAfter)
+				}
+				w.WriteHeader(fl.status)
+				return
+			}
+		}
+		resp := map[string]any{"ok": true}
+		switch method {
+		case "usergroups.users.list":
+			resp["users"] = f.groups[form["usergroup"]]
+			writeJSON(w, resp)
+			return
+		case "chat.postMessage":
+			f.nextTS++
+			resp["ts"] = fmt.Sprintf("1700000000.%06d", f.nextTS)
+			resp["channel"] = "C" + strings.ToUpper(strings.TrimPrefix(form["channel"], "#"))
+		case "chat.update":
+			resp["ts"] = form["ts"]
+			resp["channel"] = form["channel"]
+		case "chat.postEphemeral":
+			resp["message_ts"] = "1700000000.999999"
+		}
+		f.calls = append(f.calls, call{Method: method, Channel: form["channel"], TS: form["ts"], Thread: form["thread_ts"],
+			User: form["user"], Text: form["text"], Buttons: buttons(form["blocks"])})
+		writeJSON(w, resp)
+	}
+}
+
+func parseBody(contentType string, body []byte) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.HasPrefix(contentType, "application/json") {
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				out[k] = s
+			} else {
+				b, _ := json.Marshal(v)
+				out[k] = string(b)
+			}
+		}
+		return out, nil
+	}
+	vals, err := parseForm(string(body))
+	if err != nil {
+		return nil, err
+	}
+	for k := range vals {
+		out[k] = vals.Get(k)
+	}
+	return out, nil
+}
+
+func buttons(blocks string) []string {
+	if blocks == "" {
+		return nil
+	}
+	var bs []struct {
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(blocks), &bs); err != nil {
+		return []string{"unparsable blocks: " + err.Error()}
+	}
+	var out []string
+	for _, b := range bs {
+		for _, e := range b.Elements {
+			if e.Type == "button" {
+				out = append(out, e.ActionID+"="+e.Value)
+			}
+		}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// take returns the calls so far and forgets them.
+func (f *fakeSlack) take() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.calls
+	f.calls = nil
+	return out
+}
+
+func (f *fakeSlack) attemptsOf(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts[method]
+}
+
+// recordedSleep replaces the queue's sleep: it records the waits asked
+// for and returns at once, so that tests of retries take no time.
+type recordedSleep struct {
+	mu    gosync.Mutex
+	waits []time.Duration
+}
+
+func (r *recordedSleep) sleep(ctx context.Context, d time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waits = append(r.waits, d)
+	return ctx.Err()
+}
+
+func (r *recordedSleep) got() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.waits...)
+}
+
+// startSlack returns a notifier talking to f, delivering from a goroutine
+// that stops with the test.
+func startSlack(t *testing.T, f *fakeSlack, c Config) (*Slack, *recordedSleep) {
+	c.Client = f.client()
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := NewSlack(c)
+	rs := &recordedSleep{}
+	s.q.sleep = rs.sleep
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, rs
+}
+
+// drain waits (boundedly) for the notifier's queue to empty.
+func drain(t *testing.T, s *Slack) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Drain(ctx); err != nil {
+		t.Fatalf("slack queue did not drain: %v", err)
+	}
+}
+
+// sign signs body as Slack does, at timestamp ts.
+func sign(t *testing.T, secret string, ts time.Time, body string) http.Header {
+	t.Helper()
+	h := http.Header{}
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	h.Set("X-Slack-Request-Timestamp", stamp)
+	h.Set("X-Slack-Signature", "v0="+hmacHex(secret, "v0:"+stamp+":"+body))
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h
+}
+
+func parseForm(s string) (url.Values, error) { return url.ParseQuery(s) }
+
+func hmacHex(secret, msg string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))
+}

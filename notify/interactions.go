@@ -1,0 +1,271 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/sailplan/sailplan/promote"
+)
+
+// Decider applies a decision to a service's promotion through the one
+// decision path (promote.Controller.Decide, which also notifies).
+type Decider func(ctx context.Context, service string, decide func(st *promote.State, now time.Time) (*promote.Event, error)) (*promote.State, error)
+
+// maxInteractionBody bounds what is read of a request before its
+// signature is checked. Slack's block_actions payloads carry the whole
+// message and stay well under this.
+const maxInteractionBody = 1 << 20
+
+// Interactions takes approval clicks from Slack, over HTTP or Socket Mode.
+type Interactions struct {
+	// SigningSecret verifies HTTP requests; Socket Mode needs none (the
+	// connection is authenticated by the app-level token).
+	SigningSecret string
+	// Decide is the decision path.
+	Decide Decider
+	// Approvers checks who may decide.
+	Approvers *Approvers
+	// Slack answers users (ephemeral messages); its queue retries.
+	Slack *Slack
+	Log   *slog.Logger
+}
+
+// Outcome is what became of an interaction.
+type Outcome string
+
+const (
+	Ignored    Outcome = "ignored"     // not an approval button
+	Applied    Outcome = "applied"     // the decision is in the promotion state
+	NotAllowed Outcome = "not-allowed" // the user is not an approver
+	Stale      Outcome = "stale"       // a second click, or the step moved
+	Failed     Outcome = "failed"      // the state could not be written
+)
+
+var errNotAllowed = errors.New("not an approver of this promotion")
+
+// ServeHTTP is /slack/interactions. It verifies the signature and the
+// timestamp (at most five minutes off) before it parses anything, and
+// answers 200 to every verified request: the outcome reaches the user as
+// a message, since Slack shows an error for anything else.
+func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInteractionBody))
+	if err != nil {
+		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := verify(r.Header, body, h.SigningSecret); err != nil {
+		h.log().Warn("slack interaction refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "signature refused", http.StatusUnauthorized)
+		return
+	}
+	cb, err := parseInteraction(body)
+	if err != nil {
+		h.log().Warn("slack interaction unreadable", "err", err)
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	h.Handle(r.Context(), cb)
+	w.WriteHeader(http.StatusOK)
+}
+
+// verify checks Slack's v0 signature of body with slack-go's verifier,
+// which compares in constant time and refuses a timestamp more than five
+// minutes away.
+func verify(header http.Header, body []byte, secret string) error {
+	if secret == "" {
+		return errors.New("slack signature: no signing secret configured")
+	}
+	v, err := slack.NewSecretsVerifier(header, secret)
+	if err != nil {
+		return fmt.Errorf("slack signature: %w", err)
+	}
+	if _, err := v.Write(body); err != nil {
+		return fmt.Errorf("slack signature: %w", err)
+	}
+	if err := v.Ensure(); err != nil {
+		return fmt.Errorf("slack signature: %w", err)
+	}
+	return nil
+}
+
+// parseInteraction reads a verified interaction request body: a form
+// whose payload field is the interaction's JSON.
+func parseInteraction(body []byte) (slack.InteractionCallback, error) {
+	var cb slack.InteractionCallback
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return cb, fmt.Errorf("interaction: %w", err)
+	}
+	payload := form.Get("payload")
+	if payload == "" {
+		return cb, errors.New("interaction: no payload")
+	}
+	if err := json.Unmarshal([]byte(payload), &cb); err != nil {
+		return cb, fmt.Errorf("interaction: %w", err)
+	}
+	return cb, nil
+}
+
+// decision is an approval button click, read from an interaction.
+type decision struct {
+	approve bool
+	value   buttonValue
+}
+
+// approvalClick finds the approval button in cb; ok is false when cb is
+// not a click on one.
+func approvalClick(cb slack.InteractionCallback) (decision, bool, error) {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		return decision{}, false, nil
+	}
+	for _, a := range cb.ActionCallback.BlockActions {
+		if a == nil || (a.ActionID != actionApprove && a.ActionID != actionReject) {
+			continue
+		}
+		v, err := decodeButtonValue(a.Value)
+		if err != nil {
+			return decision{}, true, err
+		}
+		return decision{approve: a.ActionID == actionApprove, value: v}, true, nil
+	}
+	return decision{}, false, nil
+}
+
+// Handle processes one interaction, from HTTP or Socket Mode, and answers
+// the user when the click changed nothing. A decision is applied at most
+// once: the state's precondition and State.Decide's step check turn a
+// second click, or a click on a step that moved, into ErrStale.
+func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback) Outcome {
+	d, ok, err := approvalClick(cb)
+	if !ok {
+		return Ignored
+	}
+	user, channel := cb.User.ID, cb.Channel.ID
+	if err != nil {
+		h.answer(channel, user, "This button is not a sailplan approval.")
+		return Ignored
+	}
+	by := slackBy(cb.User)
+	decide := func(st *promote.State, now time.Time) (*promote.Event, error) {
+		ok, err := h.Approvers.Allowed(ctx, st.Approvers, user)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errNotAllowed
+		}
+		if st.Candidate != d.value.Candidate {
+			return nil, fmt.Errorf("%s: now promoting %s, not %s: %w", st.Service, st.Candidate, d.value.Candidate, promote.ErrStale)
+		}
+		return st.Decide(d.approve, d.value.Weight, by, now)
+	}
+	// A conflict means another writer (the controller's own step, say)
+	// won the race; reading again either applies the decision to the same
+	// step or finds it stale.
+	for attempt := 0; ; attempt++ {
+		_, err = h.Decide(ctx, d.value.Service, decide)
+		if !errors.Is(err, promote.ErrConflict) || attempt == 3 {
+			break
+		}
+	}
+	verb := "approval"
+	if !d.approve {
+		verb = "rejection"
+	}
+	log := h.log().With("service", d.value.Service, "candidate", d.value.Candidate, "weight", d.value.Weight, "user", user, "decision", verb)
+	switch {
+	case err == nil:
+		log.Info("slack decision applied")
+		return Applied
+	case errors.Is(err, errNotAllowed):
+		log.Warn("slack decision refused: not an approver")
+		h.answer(channel, user, fmt.Sprintf("You are not allowed to decide the promotion of %s; nothing changed.", d.value.Service))
+		return NotAllowed
+	case errors.Is(err, promote.ErrStale):
+		log.Info("slack decision stale", "err", err)
+		h.answer(channel, user, fmt.Sprintf("Your %s of %s at %d%% was not applied: %s.", verb, d.value.Service, d.value.Weight, staleReason(err)))
+		return Stale
+	default:
+		log.Error("slack decision failed", "err", err)
+		h.answer(channel, user, fmt.Sprintf("Your %s of %s could not be recorded (%v); nothing changed, try again.", verb, d.value.Service, err))
+		return Failed
+	}
+}
+
+// staleReason turns ErrStale's text into something for a person.
+func staleReason(err error) string {
+	s := strings.TrimSuffix(err.Error(), ": "+promote.ErrStale.Error())
+	s = strings.TrimSuffix(s, ", "+promote.ErrStale.Error())
+	return "it was already decided or the promotion moved on (" + s + ")"
+}
+
+func (h *Interactions) answer(channel, user, text string) {
+	if h.Slack == nil || channel == "" || user == "" {
+		return
+	}
+	h.Slack.ephemeral(channel, user, text)
+}
+
+func (h *Interactions) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+// RunSocketMode takes interactions over a Socket Mode connection, for
+// daemons that Slack cannot reach, until ctx ends. Each is acknowledged
+// at once, then handled like an HTTP one.
+func (h *Interactions) RunSocketMode(ctx context.Context, sm *socketmode.Client) error {
+	errc := make(chan error, 1)
+	go func() { errc <- sm.RunContext(ctx) }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("slack socket mode: %w", err)
+		case evt, ok := <-sm.Events:
+			if !ok {
+				return nil
+			}
+			h.socketEvent(ctx, sm, evt)
+		}
+	}
+}
+
+func (h *Interactions) socketEvent(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeInteractive:
+		if evt.Request != nil {
+			if err := sm.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
+				h.log().Warn("slack socket mode: ack failed", "err", err)
+			}
+		}
+		if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+			h.Handle(ctx, cb)
+		}
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
+		h.log().Warn("slack socket mode", "event", evt.Type, "data", fmt.Sprint(evt.Data))
+	case socketmode.EventTypeConnected:
+		h.log().Info("slack socket mode connected")
+	}
+}
