@@ -1,0 +1,221 @@
+// Package deploy holds the manifests that run sailplan in a cluster; its
+// test proves that the RBAC they grant is enough, and no more.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/sailplan/sailplan/promote"
+	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
+
+// TestLeastPrivilege applies rbac.yaml, then runs sailplan as its
+// ServiceAccount (a token from the TokenRequest API, as in a pod): it
+// applies several Istio kinds, prunes one, keeps promotion state and
+// leads; and it is refused what it has no business with.
+func TestLeastPrivilege(t *testing.T) {
+	if env == nil {
+		t.Skip("-short: needs a real apiserver")
+	}
+	ctx := t.Context()
+	c := env.Clusters[0]
+	admin, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyFile(t, "rbac.yaml")
+	ns := env.Namespace(t)
+
+	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "sailplan",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for the ServiceAccount: %v", err)
+	}
+	kubeconfig := writeKubeconfig(t, c, tok.Status.Token)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sync: a service, a gateway and mTLS, then the gateway removed.
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	intents := func(withGateway bool) string {
+		gw := ""
+		if withGateway {
+			gw = fmt.Sprintf(`gateways: edge: {namespace: %q, selector: istio: "ingressgateway", https: {hosts: ["shop.example.com"], credentialName: "shop-tls"}}`, ns)
+		}
+		return fmt.Sprintf(`package intents
+fleet: clusters: c1: {}
+%s
+mtls: strict: {namespace: %q, mode: "STRICT"}
+services: reviews: {
+	namespace: %q
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
+	routes: [{}]
+	canary: {stable: "v1", candidate: "v2", steps: [50, 100], every: "1s"}
+}
+`, gw, ns, ns)
+	}
+	repo.Commit(t, map[string]string{"intents.cue": intents(true)}, "three kinds")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log}
+	r := &sync.Reconciler{Source: &sync.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Log: log, Canaries: ctrl}
+	t.Cleanup(r.Close)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("sync as the ServiceAccount: %v\n%s", err, logs.String())
+	}
+	repo.Commit(t, map[string]string{"intents.cue": intents(false)}, "gateway removed")
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("sync with a prune as the ServiceAccount: %v\n%s", err, logs.String())
+	}
+	dyn, err := dynamic.NewForConfig(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, err := dyn.Resource(gvr("networking.istio.io", "v1", "gateways")).Namespace(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(gws.Items) != 0 {
+		t.Errorf("the removed gateway was not pruned: %d left, %v", len(gws.Items), err)
+	}
+
+	// Promotion state and the leader lease, in the home cluster.
+	in, err := schema.Load(schema.Files{"intents.cue": []byte(intents(false))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := ctrl.Step(ctx, in); err != nil {
+			t.Fatalf("promotion step as the ServiceAccount: %v", err)
+		}
+	}
+	if st, err := ctrl.Store.Get(ctx, "reviews"); err != nil || st == nil || st.Waves[0].Weight != 50 {
+		t.Fatalf("promotion state as the ServiceAccount: %+v, %v", st, err)
+	}
+	leadCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	led := false
+	promote.RunAsLeader(leadCtx, sa, promote.LeaderOptions{Namespace: "sailplan-system", Name: "sailplan", Identity: "test", LeaseDuration: 3 * time.Second}, func(context.Context) {
+		led = true
+		stop()
+	})
+	if !led {
+		t.Error("the ServiceAccount could not take the leader lease")
+	}
+
+	// And no more than that.
+	if _, err := sa.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing Secrets: %v, want forbidden", err)
+	}
+	if _, err := sa.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing Deployments: %v, want forbidden", err)
+	}
+	if _, err := sa.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing ConfigMaps outside sailplan-system: %v, want forbidden", err)
+	}
+}
+
+type passing struct{}
+
+func (passing) Analyze(context.Context, promote.Target, schema.Analysis) promote.Analysis {
+	return promote.Analysis{Verdict: promote.Pass, Summary: "test"}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// applyFile creates every object of a manifest file as the admin.
+func applyFile(t *testing.T, file string) {
+	t.Helper()
+	restCfg := env.Clusters[0].RESTConfig()
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yamlutil.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		gvk := u.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", file, gvk, err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(u.GetNamespace())
+		}
+		if _, err := ri.Create(t.Context(), &u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("%s: %s %s: %v", file, gvk.Kind, u.GetName(), err)
+		}
+	}
+}
+
+// writeKubeconfig writes a kubeconfig with one context, c1, that
+// authenticates with token.
+func writeKubeconfig(t *testing.T, c *testenv.Cluster, token string) string {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c1"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
+	cfg.AuthInfos["c1"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["c1"] = &clientcmdapi.Context{Cluster: "c1", AuthInfo: "c1"}
+	cfg.CurrentContext = "c1"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func gvr(group, version, resource string) k8sschema.GroupVersionResource {
+	return k8sschema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+}
