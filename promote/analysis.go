@@ -3,7 +3,9 @@ package promote
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +94,7 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 	if p99 > maxMS {
 		failed = append(failed, fmt.Sprintf("p99 latency %.0fms > %.0fms", p99, maxMS))
 	}
-	for _, name := range sortedKeys(a.Queries) {
+	for _, name := range slices.Sorted(maps.Keys(a.Queries)) {
 		q := a.Queries[name]
 		v, ok, err := p.scalar(ctx, q.Query)
 		if err != nil {

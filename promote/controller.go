@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -61,7 +62,7 @@ func (c *Controller) Step(ctx context.Context, in *schema.Intents) (bool, error)
 	waves := fleetWaves(in)
 	changed := false
 	var errs []error
-	for _, name := range sortedKeys(in.Services) {
+	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		svc := in.Services[name]
 		if svc.Canary == nil {
 			continue

@@ -4,6 +4,8 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"maps"
+	"slices"
 
 	"github.com/sailplan/sailplan/schema"
 )
@@ -11,7 +13,7 @@ import (
 // externals renders one ServiceEntry per external service.
 func externals(in *schema.Intents, opts Options) []Object {
 	var out []Object
-	for _, name := range sortedKeys(in.External) {
+	for _, name := range slices.Sorted(maps.Keys(in.External)) {
 		e := in.External[name]
 		se := &networkingv1.ServiceEntry{
 			TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "ServiceEntry"},
@@ -31,7 +33,7 @@ func externals(in *schema.Intents, opts Options) []Object {
 			we := &networkingv1alpha3.WorkloadEntry{
 				Address: ep.Address, Labels: ep.Labels, Network: ep.Network, Locality: ep.Locality, Weight: uint32(ep.Weight),
 			}
-			for _, p := range sortedKeys(ep.Ports) {
+			for _, p := range slices.Sorted(maps.Keys(ep.Ports)) {
 				if we.Ports == nil {
 					we.Ports = map[string]uint32{}
 				}

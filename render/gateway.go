@@ -4,6 +4,8 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"maps"
+	"slices"
 
 	"github.com/sailplan/sailplan/schema"
 )
@@ -12,7 +14,7 @@ import (
 // services bind to it as "NAMESPACE/NAME".
 func gateways(in *schema.Intents, opts Options) []Object {
 	var out []Object
-	for _, name := range sortedKeys(in.Gateways) {
+	for _, name := range slices.Sorted(maps.Keys(in.Gateways)) {
 		g := in.Gateways[name]
 		gw := &networkingv1.Gateway{
 			TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "Gateway"},

@@ -140,12 +140,3 @@ func sortObjects(objs []Object) {
 		return a.GetName() < b.GetName()
 	})
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -3,8 +3,10 @@ package render
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,7 +72,7 @@ func renderDir(t *testing.T, dir string) []byte {
 	}
 	b := renderYAML(t, in, Options{Commit: goldenCommit})
 	// Clusters with overrides see other objects: their renders follow.
-	for _, name := range sortedKeys(in.Fleet.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
 		if in.Fleet.Clusters[name].HasOverrides {
 			b = append(b, "# cluster: "+name+"\n"...)
 			b = append(b, renderYAML(t, in, Options{Commit: goldenCommit, Cluster: name})...)

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
 	securityv1beta1 "istio.io/api/security/v1beta1"
@@ -23,7 +25,7 @@ func workloadSelector(labels map[string]string) *typev1beta1.WorkloadSelector {
 // peerAuthentications renders one PeerAuthentication per mtls intent.
 func peerAuthentications(in *schema.Intents, opts Options) []Object {
 	var out []Object
-	for _, name := range sortedKeys(in.MTLS) {
+	for _, name := range slices.Sorted(maps.Keys(in.MTLS)) {
 		m := in.MTLS[name]
 		pa := &securityv1.PeerAuthentication{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "PeerAuthentication"},
@@ -31,7 +33,7 @@ func peerAuthentications(in *schema.Intents, opts Options) []Object {
 		}
 		pa.Spec.Selector = workloadSelector(m.Selector)
 		pa.Spec.Mtls = mtlsMode(m.Mode)
-		for _, p := range sortedKeys(m.Ports) {
+		for _, p := range slices.Sorted(maps.Keys(m.Ports)) {
 			if pa.Spec.PortLevelMtls == nil {
 				pa.Spec.PortLevelMtls = map[uint32]*securityv1beta1.PeerAuthentication_MutualTLS{}
 			}
@@ -61,7 +63,7 @@ func atoi(s string) int {
 // intent.
 func authorizationPolicies(in *schema.Intents, opts Options) []Object {
 	var out []Object
-	for _, name := range sortedKeys(in.Authorization) {
+	for _, name := range slices.Sorted(maps.Keys(in.Authorization)) {
 		a := in.Authorization[name]
 		ap := &securityv1.AuthorizationPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "AuthorizationPolicy"},
@@ -119,7 +121,7 @@ func authzRule(r schema.AuthzRule) *securityv1beta1.Rule {
 // claim value, one rule each, so every requirement must hold.
 func jwtPolicies(in *schema.Intents, opts Options) []Object {
 	var out []Object
-	for _, name := range sortedKeys(in.JWT) {
+	for _, name := range slices.Sorted(maps.Keys(in.JWT)) {
 		j := in.JWT[name]
 		source := in.Sources["jwt/"+name]
 		ra := &securityv1.RequestAuthentication{
@@ -148,7 +150,7 @@ func jwtPolicies(in *schema.Intents, opts Options) []Object {
 			From: []*securityv1beta1.Rule_From{{Source: &securityv1beta1.Source{NotRequestPrincipals: []string{"*"}}}},
 			To:   to,
 		})
-		for _, c := range sortedKeys(j.Require.Claims) {
+		for _, c := range slices.Sorted(maps.Keys(j.Require.Claims)) {
 			ap.Spec.Rules = append(ap.Spec.Rules, &securityv1beta1.Rule{
 				To:   to,
 				When: []*securityv1beta1.Condition{{Key: "request.auth.claims[" + c + "]", NotValues: j.Require.Claims[c]}},

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,7 +22,7 @@ var networkingV1 = networkingv1.SchemeGroupVersion.String()
 // exposed through.
 func services(in *schema.Intents, opts Options) ([]Object, error) {
 	var out []Object
-	for _, name := range sortedKeys(in.Services) {
+	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		svc := in.Services[name]
 		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
 		meta.Labels[LabelService] = name
@@ -153,7 +155,7 @@ func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTT
 		hr.Redirect = redirect(route.Redirect)
 	case route.To != nil:
 		// Sorted by version so that the output does not depend on map order.
-		for _, v := range sortedKeys(route.To) {
+		for _, v := range slices.Sorted(maps.Keys(route.To)) {
 			hr.Route = append(hr.Route, r.subset(v, route.To[v]))
 		}
 	case route.Destinations != nil:
@@ -387,7 +389,7 @@ func (r *serviceRenderer) destinationRule(meta metav1.ObjectMeta) (*networkingv1
 	if dr.Spec.TrafficPolicy, err = trafficPolicy(r.svc.Policy); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	for _, v := range sortedKeys(r.svc.Versions) {
+	for _, v := range slices.Sorted(maps.Keys(r.svc.Versions)) {
 		tp, err := trafficPolicy(r.svc.Versions[v].Policy)
 		if err != nil {
 			return nil, fmt.Errorf("versions.%s.policy: %w", v, err)

@@ -3,7 +3,9 @@ package schema
 import (
 	"embed"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -150,7 +152,7 @@ var overridePath = regexp.MustCompile(`^fleet\.clusters\.[^.]+\.overrides\b`)
 // contradict a concrete value of the base.
 func (b *builder) clusterViews(in *Intents) Errors {
 	var errs Errors
-	for _, name := range sortedKeys(in.Fleet.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
 		// From the user's value, not the unified one: there the overrides
 		// are closed by the schema's #Cluster, and they must not be.
 		ov := b.user.LookupPath(cue.MakePath(cue.Str("fleet"), cue.Str("clusters"), cue.Str(name), cue.Str("overrides")))

@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"sort"
-
 	"cuelang.org/go/cue/token"
 )
 
@@ -17,13 +15,4 @@ func validate(in *Intents, pos posFunc) Errors {
 	errs = append(errs, validateMesh(in, pos)...)
 	sortErrors(errs)
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,13 +26,13 @@ func validateMesh(in *Intents, pos posFunc) Errors {
 	var errs Errors
 	errs = append(errs, validateGateways(in, pos)...)
 	errs = append(errs, validateMTLS(in, pos)...)
-	for _, name := range sortedKeys(in.Authorization) {
+	for _, name := range slices.Sorted(maps.Keys(in.Authorization)) {
 		errs = append(errs, validateAuthorization(name, in.Authorization[name], pos)...)
 	}
-	for _, name := range sortedKeys(in.JWT) {
+	for _, name := range slices.Sorted(maps.Keys(in.JWT)) {
 		errs = append(errs, validateJWT(name, in.JWT[name], pos)...)
 	}
-	for _, name := range sortedKeys(in.External) {
+	for _, name := range slices.Sorted(maps.Keys(in.External)) {
 		errs = append(errs, validateExternal(name, in.External[name], pos)...)
 	}
 	for i := range in.Raw {
@@ -54,7 +56,7 @@ func meshJoin(path []any, more ...any) []any {
 // meshSelectorKey is a canonical form of a label selector, to compare them.
 func meshSelectorKey(sel map[string]string) string {
 	var parts []string
-	for _, k := range sortedKeys(sel) {
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
 		parts = append(parts, k+"="+sel[k])
 	}
 	return strings.Join(parts, ",")
@@ -76,7 +78,7 @@ func validateGateways(in *Intents, pos posFunc) Errors {
 	// Istio merges the servers of every Gateway that selects the same pods;
 	// a host on a port is served by one of them only.
 	claims := map[string]claim{}
-	for _, name := range sortedKeys(in.Gateways) {
+	for _, name := range slices.Sorted(maps.Keys(in.Gateways)) {
 		g := in.Gateways[name]
 		servers, origins := g.AllServers()
 		for i, s := range servers {
@@ -150,7 +152,7 @@ func validateMTLS(in *Intents, pos posFunc) Errors {
 	// Istio uses only the oldest of two selector-less policies in a
 	// namespace, which a GitOps user cannot see: reject the second.
 	scopes := map[string]string{}
-	for _, name := range sortedKeys(in.MTLS) {
+	for _, name := range slices.Sorted(maps.Keys(in.MTLS)) {
 		m := in.MTLS[name]
 		if len(m.Selector) == 0 {
 			if other, ok := scopes[m.Namespace]; ok {
@@ -168,7 +170,7 @@ func validateMTLS(in *Intents, pos posFunc) Errors {
 				"Istio applies per-port modes only in a policy that selects workloads; add selector with the workloads' labels",
 				"mtls", name, "ports"))
 		}
-		for _, p := range sortedKeys(m.Ports) {
+		for _, p := range slices.Sorted(maps.Keys(m.Ports)) {
 			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 				errs = append(errs, meshError(pos, fmt.Sprintf("port %s is not a port number (1-65535)", p), "", "mtls", name, "ports", p))
 			}
@@ -318,10 +320,10 @@ func validateExternal(name string, e *External, pos posFunc) Errors {
 		}
 	}
 	for i, ep := range e.Endpoints {
-		for _, p := range sortedKeys(ep.Ports) {
+		for _, p := range slices.Sorted(maps.Keys(ep.Ports)) {
 			if _, ok := names[p]; !ok {
 				errs = append(errs, meshError(pos, fmt.Sprintf("port name %q is not declared in ports", p),
-					"declared port names: "+strings.Join(sortedKeys(names), ", "), meshJoin(base, "endpoints", i, "ports", p)...))
+					"declared port names: "+strings.Join(slices.Sorted(maps.Keys(names)), ", "), meshJoin(base, "endpoints", i, "ports", p)...))
 			}
 		}
 	}
@@ -343,26 +345,26 @@ func validateObjectNames(in *Intents, pos posFunc) Errors {
 		}
 		owners[key] = owner
 	}
-	for _, n := range sortedKeys(in.Services) {
+	for _, n := range slices.Sorted(maps.Keys(in.Services)) {
 		claim("VirtualService", in.Services[n].Namespace, n, "services", n)
 		claim("DestinationRule", in.Services[n].Namespace, n, "services", n)
 	}
-	for _, n := range sortedKeys(in.Gateways) {
+	for _, n := range slices.Sorted(maps.Keys(in.Gateways)) {
 		claim("Gateway", in.Gateways[n].Namespace, n, "gateways", n)
 	}
-	for _, n := range sortedKeys(in.MTLS) {
+	for _, n := range slices.Sorted(maps.Keys(in.MTLS)) {
 		claim("PeerAuthentication", in.MTLS[n].Namespace, n, "mtls", n)
 	}
-	for _, n := range sortedKeys(in.Authorization) {
+	for _, n := range slices.Sorted(maps.Keys(in.Authorization)) {
 		claim("AuthorizationPolicy", in.Authorization[n].Namespace, n, "authorization", n)
 	}
-	for _, n := range sortedKeys(in.JWT) {
+	for _, n := range slices.Sorted(maps.Keys(in.JWT)) {
 		claim("RequestAuthentication", in.JWT[n].Namespace, n, "jwt", n)
 		if in.JWT[n].Require != nil {
 			claim("AuthorizationPolicy", in.JWT[n].Namespace, RequireJWTPolicyName(n), "jwt", n, "require")
 		}
 	}
-	for _, n := range sortedKeys(in.External) {
+	for _, n := range slices.Sorted(maps.Keys(in.External)) {
 		claim("ServiceEntry", in.External[n].Namespace, n, "external", n)
 	}
 	for i, o := range in.Raw {
@@ -485,7 +487,7 @@ func (w *rawWalker) message(md protoreflect.MessageDescriptor, v any, path []any
 		return
 	}
 	oneofs := map[protoreflect.FullName]string{}
-	for _, key := range sortedKeys(obj) {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		fp := meshJoin(path, key)
 		fd := md.Fields().ByJSONName(key)
 		if fd == nil {
@@ -547,7 +549,7 @@ func (w *rawWalker) field(fd protoreflect.FieldDescriptor, v any, path []any) {
 			w.add(fmt.Sprintf("want an object, got %s", jsonKindOf(v)), "", path)
 			return
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			w.single(fd.MapValue(), m[k], meshJoin(path, k))
 		}
 	case fd.IsList():

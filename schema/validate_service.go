@@ -2,6 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 func validateServices(in *Intents, pos posFunc) Errors {
 	var errs Errors
-	for _, name := range sortedKeys(in.Services) {
+	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		v := serviceValidator{name: name, svc: in.Services[name], pos: pos, gateways: in.Gateways}
 		errs = append(errs, v.validate()...)
 	}
@@ -46,7 +48,7 @@ func (v *serviceValidator) validate() Errors {
 		}
 	}
 	v.policy([]any{"policy"}, svc.Policy)
-	for _, ver := range sortedKeys(svc.Versions) {
+	for _, ver := range slices.Sorted(maps.Keys(svc.Versions)) {
 		v.policy([]any{"versions", ver, "policy"}, svc.Versions[ver].Policy)
 	}
 	if svc.Retries != nil {
@@ -80,7 +82,7 @@ func (v *serviceValidator) gateway(path []any, name string, meshOK bool) {
 	}
 	hint := "declare it under gateways"
 	if len(v.gateways) > 0 {
-		hint = "declared gateways: " + strings.Join(sortedKeys(v.gateways), ", ")
+		hint = "declared gateways: " + strings.Join(slices.Sorted(maps.Keys(v.gateways)), ", ")
 	}
 	if meshOK {
 		hint += `; "mesh" stands for the sidecars`
@@ -92,7 +94,7 @@ func (v *serviceValidator) version(path []any, name string) {
 	if _, ok := v.svc.Versions[name]; !ok {
 		hint := "declare it under versions, with the labels of its pods"
 		if len(v.svc.Versions) > 0 {
-			hint = "declared versions: " + strings.Join(sortedKeys(v.svc.Versions), ", ")
+			hint = "declared versions: " + strings.Join(slices.Sorted(maps.Keys(v.svc.Versions)), ", ")
 		}
 		v.add(path, fmt.Sprintf("version %q is not declared in services.%s.versions", name, v.name), hint)
 	}
@@ -121,7 +123,7 @@ func (v *serviceValidator) route(i int, r Route) (split bool) {
 	}
 	if r.To != nil {
 		sum := 0
-		for _, ver := range sortedKeys(r.To) {
+		for _, ver := range slices.Sorted(maps.Keys(r.To)) {
 			sum += r.To[ver]
 			v.version(at("to", ver), ver)
 		}
@@ -316,7 +318,7 @@ func (v *serviceValidator) canary(splits int) {
 func validateHosts(in *Intents, pos posFunc) Errors {
 	var errs Errors
 	owner := map[string]string{}
-	for _, name := range sortedKeys(in.Services) {
+	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		svc := in.Services[name]
 		hosts := append([]string{svc.Host}, svc.Hosts...)
 		if svc.Host == "" {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -141,23 +140,12 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 		for end < len(objs) && objs[end].key.groupKind() == objs[start].key.groupKind() {
 			end++
 		}
-		next := make(chan int)
-		var wg gosync.WaitGroup
-		for w := 0; w < min(a.workers, end-start); w++ {
-			wg.Go(func() {
-				for i := range next {
-					out[i] = a.applyOne(ctx, objs[i], false)
-					if isUnreachable(out[i].err) {
-						cancel(out[i].err)
-					}
-				}
-			})
-		}
-		for i := start; i < end && ctx.Err() == nil; i++ {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
+		parallel(ctx, start, end, a.workers, func(i int) {
+			out[i] = a.applyOne(ctx, objs[i], false)
+			if isUnreachable(out[i].err) {
+				cancel(out[i].err)
+			}
+		})
 		var errs []error
 		if cause := context.Cause(ctx); cause != nil {
 			return out, cause

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	gosync "sync"
 
 	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,21 +45,11 @@ func (c *Cluster) Diff(ctx context.Context, objs []*unstructured.Unstructured) (
 	ds, mapErr := c.applier.mappings(objs)
 	out := make([]ObjectDiff, len(ds))
 	errs := make([]error, len(ds))
-	next := make(chan int)
-	var wg gosync.WaitGroup
-	for w := 0; w < min(c.applier.workers, len(ds)); w++ {
-		wg.Go(func() {
-			for i := range next {
-				out[i], errs[i] = c.diffOne(ctx, ds[i])
-			}
-		})
-	}
-	for i := range ds {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	errs = append(errs, mapErr)
+	parallel(ctx, 0, len(ds), c.applier.workers, func(i int) {
+		out[i], errs[i] = c.diffOne(ctx, ds[i])
+	})
+	// Objects not looked at because ctx ended must not read as unchanged.
+	errs = append(errs, mapErr, ctx.Err())
 	// Members of the ApplySet that are no longer rendered would be pruned.
 	keep := map[objKey]bool{}
 	for _, d := range ds {

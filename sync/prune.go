@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	gosync "sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,28 +58,22 @@ func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schem
 	}
 	results := make([]Result, len(doomed))
 	errs := make([]error, len(doomed))
-	next := make(chan int)
-	var wg gosync.WaitGroup
-	for w := 0; w < min(workers, len(doomed)); w++ {
-		wg.Go(func() {
-			for i := range next {
-				results[i], errs[i] = c.deleteMember(ctx, doomed[i])
-			}
-		})
-	}
-	for i := range doomed {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	parallel(ctx, 0, len(doomed), workers, func(i int) {
+		results[i], errs[i] = c.deleteMember(ctx, doomed[i])
+	})
 	var out []Result
 	var failed []error
 	for i := range doomed {
-		if errs[i] != nil {
+		switch {
+		case errs[i] != nil:
 			failed = append(failed, errs[i])
-			continue
+		case results[i].Object != "":
+			out = append(out, results[i])
 		}
-		out = append(out, results[i])
+	}
+	if err := ctx.Err(); err != nil {
+		// Members not handed out before ctx ended were not deleted.
+		failed = append(failed, err)
 	}
 	return out, joinLimited(failed)
 }

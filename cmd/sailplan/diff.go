@@ -9,7 +9,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/render"
-	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync"
 )
 
@@ -35,11 +34,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 			if cluster == "" {
 				cluster = context
 			}
-			files, err := schema.ReadDir(cmd.Context(), args[0])
-			if err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			in, err := schema.Load(files)
+			in, err := loadDir(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

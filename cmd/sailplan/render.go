@@ -4,7 +4,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sailplan/sailplan/render"
-	"github.com/sailplan/sailplan/schema"
 )
 
 func newRenderCmd() *cobra.Command {
@@ -14,11 +13,7 @@ func newRenderCmd() *cobra.Command {
 		Short: "Print the Istio objects that the intents in DIR render to",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := schema.ReadDir(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			in, err := schema.Load(files)
+			in, err := loadDir(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}

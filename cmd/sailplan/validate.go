@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sailplan/sailplan/schema"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -14,11 +12,7 @@ func newValidateCmd() *cobra.Command {
 		Short: "Check the intents in DIR; exit 0 when valid, 1 with every error",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := schema.ReadDir(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			in, err := schema.Load(files)
+			in, err := loadDir(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
