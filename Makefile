@@ -16,12 +16,13 @@ all: build
 build:
 	$(GO) build -o bin/sailplan ./cmd/sailplan
 
-## deps: what the tests and the demo need beyond Go: git (with http-backend, for the test Git server) and
-## Prometheus (for canary analysis), both Debian packages.
+## deps: what the tests, benchmarks and the demo need beyond Go: git (with http-backend, for the test Git
+## server), Prometheus (for canary analysis) and GNU time (peak memory in benchmarks), all Debian packages.
 deps:
 	@missing=""; \
 	{ command -v git >/dev/null && test -x "$$(git --exec-path)/git-http-backend"; } || missing="$$missing git"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	test -x /usr/bin/time || missing="$$missing time"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
