@@ -39,6 +39,9 @@ type Files map[string][]byte
 //
 // On failure the error is Errors, listing every problem found.
 func Load(files Files) (*Intents, error) {
+	if in, ok := loadSplit(files); ok {
+		return in, nil
+	}
 	b := &builder{ctx: cuecontext.New(), files: files}
 	return b.build()
 }

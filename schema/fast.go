@@ -1,0 +1,218 @@
+package schema
+
+import (
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+	gosync "sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+)
+
+// namedKinds are the top-level fields whose fields are intents by name.
+var namedKinds = []string{"services", "gateways", "mtls", "authorization", "jwt", "external"}
+
+// loadSplit is the fast way to load a repository whose files do not depend
+// on each other, which is how large repositories are written (a file per
+// service or team): each file is evaluated against the schema on its own,
+// on every core, and its CUE state is dropped once decoded, so memory
+// stays at about one file's worth. The intents are then merged and
+// checked as a whole.
+//
+// It declines (ok false) whenever that could differ from evaluating the
+// files as one package: a file refers to a field another file declares,
+// two files declare the same intent (CUE would unify them), a top-level
+// field is not plain, a cluster has overrides, or anything at all is
+// wrong, so that errors always come from the one-package path, with
+// their positions.
+func loadSplit(files Files) (*Intents, bool) {
+	if len(files) < 2 {
+		return nil, false
+	}
+	names := slices.Sorted(maps.Keys(files))
+	owners := map[string]string{} // intent path -> file
+	labels := map[string]map[string]bool{}
+	parsed := map[string]*ast.File{}
+	for i, name := range names {
+		f, err := parser.ParseFile(name, files[name])
+		if err != nil || (i > 0 && f.PackageName() != parsed[names[0]].PackageName()) {
+			return nil, false
+		}
+		parsed[name] = f
+		paths, ok := topLevelPaths(f)
+		if !ok {
+			return nil, false
+		}
+		labels[name] = map[string]bool{}
+		for _, p := range paths {
+			if _, taken := owners[p.path]; taken {
+				return nil, false
+			}
+			owners[p.path] = name
+			labels[name][p.label] = true
+		}
+	}
+	for _, name := range names {
+		for _, id := range parsed[name].Unresolved {
+			for other, ls := range labels {
+				if other != name && ls[id.Name] {
+					return nil, false
+				}
+			}
+		}
+	}
+
+	parts := make([]*Intents, len(names))
+	oks := make([]bool, len(names))
+	next := make(chan int)
+	var wg gosync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(names)); w++ {
+		wg.Go(func() {
+			for i := range next {
+				parts[i], oks[i] = evaluateAlone(names[i], files[names[i]])
+			}
+		})
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	in := &Intents{Sources: map[string]string{}}
+	for i, part := range parts {
+		if !oks[i] {
+			return nil, false
+		}
+		if len(part.Fleet.Clusters) > 0 {
+			in.Fleet = part.Fleet
+		}
+		in.Raw = append(in.Raw, part.Raw...)
+		mergeInto(&in.Services, part.Services)
+		mergeInto(&in.Gateways, part.Gateways)
+		mergeInto(&in.MTLS, part.MTLS)
+		mergeInto(&in.Authorization, part.Authorization)
+		mergeInto(&in.JWT, part.JWT)
+		mergeInto(&in.External, part.External)
+	}
+	for path, file := range owners {
+		if strings.Contains(path, "/") { // named intents, as the one-package path records them
+			in.Sources[path] = file
+		}
+	}
+	// Positions are only needed for errors, which come from the
+	// one-package path; file names are all the merged intents need.
+	fileOf := func(path ...any) token.Position {
+		if len(path) >= 2 {
+			if kind, ok := path[0].(string); ok && slices.Contains(namedKinds, kind) {
+				if name, ok := path[1].(string); ok {
+					return token.Position{Filename: owners[kind+"/"+name]}
+				}
+			}
+		}
+		if len(path) >= 1 {
+			if label, ok := path[0].(string); ok {
+				return token.Position{Filename: owners[label]}
+			}
+		}
+		return token.Position{}
+	}
+	if errs := validate(in, fileOf); len(errs) > 0 {
+		return nil, false
+	}
+	return in, true
+}
+
+// evaluateAlone unifies one file with the schema and decodes it; false
+// when anything is wrong with it, or it declares cluster overrides.
+func evaluateAlone(name string, src []byte) (*Intents, bool) {
+	b := &builder{ctx: cuecontext.New(), files: Files{name: src}}
+	user, errs := b.parse()
+	if len(errs) > 0 || user.Err() != nil {
+		return nil, false
+	}
+	schema, err := b.schema()
+	if err != nil {
+		return nil, false
+	}
+	root := schema.Unify(user)
+	if root.Validate(cue.Concrete(true)) != nil {
+		return nil, false
+	}
+	clusters, _ := root.LookupPath(cue.ParsePath("fleet.clusters")).Fields()
+	for clusters != nil && clusters.Next() {
+		if clusters.Value().LookupPath(cue.MakePath(cue.Str("overrides"))).Exists() {
+			return nil, false
+		}
+	}
+	var in Intents
+	if root.Decode(&in) != nil {
+		return nil, false
+	}
+	return &in, true
+}
+
+type intentPath struct {
+	path  string // "services/reviews", "fleet", "#Common"
+	label string // the top-level label, which other files could refer to
+}
+
+// topLevelPaths lists what a file declares: an intent by kind and name
+// for the named kinds, the top-level label for anything else. It fails
+// for anything but plain fields.
+func topLevelPaths(f *ast.File) ([]intentPath, bool) {
+	var out []intentPath
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.Package, *ast.ImportDecl, *ast.Attribute, *ast.CommentGroup:
+			continue
+		case *ast.Field:
+			label, _, err := ast.LabelName(d.Label)
+			if err != nil || label == "" {
+				return nil, false
+			}
+			if !slices.Contains(namedKinds, label) {
+				out = append(out, intentPath{path: label, label: label})
+				continue
+			}
+			st, ok := d.Value.(*ast.StructLit)
+			if !ok {
+				return nil, false
+			}
+			for _, e := range st.Elts {
+				field, ok := e.(*ast.Field)
+				if !ok {
+					if _, comment := e.(*ast.CommentGroup); comment {
+						continue
+					}
+					return nil, false
+				}
+				name, _, err := ast.LabelName(field.Label)
+				if err != nil || name == "" {
+					return nil, false
+				}
+				out = append(out, intentPath{path: label + "/" + name, label: label})
+			}
+		default: // embeddings, comprehensions, file-level lets
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func mergeInto[V any](dst *map[string]V, src map[string]V) {
+	if len(src) == 0 {
+		return
+	}
+	if *dst == nil {
+		*dst = map[string]V{}
+	}
+	for k, v := range src {
+		(*dst)[k] = v
+	}
+}
