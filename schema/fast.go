@@ -58,12 +58,17 @@ func loadSplit(files Files) (*Intents, bool) {
 		}
 	}
 	for _, name := range names {
-		for _, id := range parsed[name].Unresolved {
-			for other, ls := range labels {
-				if other != name && ls[id.Name] {
-					return nil, false
-				}
+		others := map[string]bool{}
+		for other, ls := range labels {
+			if other != name {
+				maps.Copy(others, ls)
 			}
+		}
+		// A reference to a top-level field that another file declares too
+		// (services, say) means the merged field, which this file alone
+		// does not have: a comprehension over it would silently differ.
+		if refersTo(parsed[name], others) {
+			return nil, false
 		}
 	}
 
@@ -155,6 +160,29 @@ func evaluateAlone(name string, src []byte) (*Intents, bool) {
 		return nil, false
 	}
 	return &in, true
+}
+
+// refersTo reports whether f uses any of names other than as a field's
+// own label. It errs on the side of yes: a selector such as x.services
+// counts, which only costs the fast way.
+func refersTo(f *ast.File, names map[string]bool) bool {
+	found := false
+	var visit func(n ast.Node) bool
+	visit = func(n ast.Node) bool {
+		if found {
+			return false
+		}
+		switch x := n.(type) {
+		case *ast.Field:
+			ast.Walk(x.Value, visit, nil)
+			return false
+		case *ast.Ident:
+			found = names[x.Name]
+		}
+		return true
+	}
+	ast.Walk(f, visit, nil)
+	return found
 }
 
 type intentPath struct {

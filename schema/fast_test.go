@@ -88,6 +88,10 @@ func TestSplitDeclines(t *testing.T) {
 			"a.cue": []byte("package intents\n" + svc("a", "") + "\n"),
 			"b.cue": []byte("package intents\nservices: a: timeout: \"5s\"\n"),
 		},
+		"a comprehension over every file's services": {
+			"a.cue": []byte("package intents\n" + svc("a", `, hosts: [for k, _ in services if k != "a" {k + ".example.com"}]`) + "\n"),
+			"b.cue": []byte("package intents\n" + svc("b", "") + "\n"),
+		},
 		"a cluster with overrides": {
 			"a.cue": []byte("package intents\nfleet: clusters: c: overrides: services: a: timeout: \"5s\"\n"),
 			"b.cue": []byte("package intents\n" + svc("a", `, timeout: *"1s" | string`) + "\n"),
@@ -112,6 +116,10 @@ func TestSplitDeclines(t *testing.T) {
 	in, err := Load(tests["one service in two files"])
 	if err != nil || in.Services["a"].Timeout != "5s" || len(in.Services["a"].Routes) != 1 {
 		t.Errorf("one service in two files: %+v, %v; want the two unified", in.Services["a"], err)
+	}
+	in, err = Load(tests["a comprehension over every file's services"])
+	if err != nil || len(in.Services["a"].Hosts) != 1 || in.Services["a"].Hosts[0] != "b.example.com" {
+		t.Errorf("a comprehension across files: %+v, %v; want b's host", in.Services["a"], err)
 	}
 	in, err = Load(tests["a reference to another file's field"])
 	if err != nil || in.Services["b"].Namespace != "shop" {
