@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -235,22 +236,72 @@ func validateAuthorization(name string, a *Authorization, pos posFunc) Errors {
 		}
 	}
 	if a.Action == "ALLOW" && !a.RulesAreAlternatives {
-		fromOnly := -1
+		shapes := make([]ruleShape, len(a.Rules))
 		for i, r := range a.Rules {
-			if len(r.From) > 0 && len(r.To) == 0 {
-				fromOnly = i
-				break
-			}
+			shapes[i] = ruleShape{from: len(r.From) > 0, to: len(r.To) > 0}
 		}
-		for i, r := range a.Rules {
-			if fromOnly < 0 || len(r.To) == 0 || len(r.From) > 0 {
-				continue
-			}
-			errs = append(errs, meshError(pos,
-				fmt.Sprintf("rules[%d] has only from and rules[%d] only to: a request matching either rule is allowed, so rules[%d] allows its operations from any source", fromOnly, i, i),
-				fmt.Sprintf("to allow these operations only from rules[%d]'s sources, write one rule with both: {from: [...], to: [...]}; if anyone may really do rules[%d]'s operations, set rulesAreAlternatives: true", fromOnly, i),
-				meshJoin(base, "rules", i)...))
+		for _, p := range fromToSplit(shapes) {
+			errs = append(errs, meshError(pos, p.msg(),
+				fmt.Sprintf("to allow these operations only from rules[%d]'s sources, write one rule with both: {from: [...], to: [...]}; if anyone may really do rules[%d]'s operations, set rulesAreAlternatives: true", p.fromOnly, p.toOnly),
+				meshJoin(base, "rules", p.toOnly)...))
 		}
+	}
+	return errs
+}
+
+// ruleShape is whether an authorization rule says where requests come from
+// and what they do.
+type ruleShape struct{ from, to bool }
+
+// splitRule is the ambiguity of seed scenario 5: in an ALLOW policy, a rule
+// with only from and another with only to are alternatives, so the second
+// allows its operations from anyone, while the author almost surely meant
+// one rule with both.
+type splitRule struct{ fromOnly, toOnly int }
+
+func (p splitRule) msg() string {
+	return fmt.Sprintf("rules[%d] has only from and rules[%d] only to: a request matching either rule is allowed, so rules[%d] allows its operations from any source", p.fromOnly, p.toOnly, p.toOnly)
+}
+
+func fromToSplit(rules []ruleShape) []splitRule {
+	fromOnly := -1
+	for i, r := range rules {
+		if r.from && !r.to {
+			fromOnly = i
+			break
+		}
+	}
+	if fromOnly < 0 {
+		return nil
+	}
+	var out []splitRule
+	for i, r := range rules {
+		if r.to && !r.from {
+			out = append(out, splitRule{fromOnly, i})
+		}
+	}
+	return out
+}
+
+// AnnotationRulesAreAlternatives on a raw AuthorizationPolicy says that
+// its from-only and to-only rules are meant as alternatives.
+const AnnotationRulesAreAlternatives = "sailplan.dev/rules-are-alternatives"
+
+// validateRawAuthorization catches seed scenario 5's ambiguity in a raw
+// AuthorizationPolicy, as written in the source.
+func validateRawAuthorization(i int, o RawObject, spec *securityv1beta1.AuthorizationPolicy, pos posFunc) Errors {
+	if spec.Action != securityv1beta1.AuthorizationPolicy_ALLOW || o.Metadata.Annotations[AnnotationRulesAreAlternatives] == "true" {
+		return nil
+	}
+	shapes := make([]ruleShape, len(spec.Rules))
+	for j, r := range spec.Rules {
+		shapes[j] = ruleShape{from: len(r.From) > 0, to: len(r.To) > 0}
+	}
+	var errs Errors
+	for _, p := range fromToSplit(shapes) {
+		errs = append(errs, meshError(pos, p.msg(),
+			fmt.Sprintf("to allow these operations only from rules[%d]'s sources, write one rule with both from and to; if anyone may really do rules[%d]'s operations, add the annotation %s: \"true\"", p.fromOnly, p.toOnly, AnnotationRulesAreAlternatives),
+			"raw", i, "spec", "rules", p.toOnly))
 	}
 	return errs
 }
@@ -428,6 +479,9 @@ func validateRaw(i int, o RawObject, pos posFunc) Errors {
 	// durations, well-known types) with Istio's own types.
 	if err := protojson.Unmarshal(o.Spec, msg); err != nil {
 		return Errors{meshError(pos, fmt.Sprintf("spec is not a valid Istio %s: %s", o.Kind, protojsonMsg(err)), "", "raw", i, "spec")}
+	}
+	if ap, ok := msg.(*securityv1beta1.AuthorizationPolicy); ok {
+		return validateRawAuthorization(i, o, ap, pos)
 	}
 	return nil
 }

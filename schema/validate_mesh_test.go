@@ -370,3 +370,34 @@ func TestGatewayPortNames(t *testing.T) {
 		t.Errorf("origins (-want +got):\n%s", diff)
 	}
 }
+
+// TestRawSeed5: the AuthorizationPolicy of seed scenario 5, written as raw
+// Istio the way the source wrote it, is caught; the annotation says the
+// rules really are alternatives.
+func TestRawSeed5(t *testing.T) {
+	policy := func(annotations string) string {
+		return `package intents
+raw: [{
+	apiVersion: "security.istio.io/v1"
+	kind:       "AuthorizationPolicy"
+	metadata: {name: "frontend-ingress", namespace: "default"` + annotations + `}
+	spec: {
+		selector: matchLabels: app: "frontend"
+		action: "ALLOW"
+		rules: [
+			{from: [{source: principals: ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]}]},
+			{to: [{operation: {methods: ["GET", "POST", "PUT", "DELETE"], paths: ["/api/*"]}}]},
+		]
+	}
+}]
+`
+	}
+	_, err := Load(Files{"zero-trust.cue": []byte(policy(""))})
+	want := `zero-trust.cue:11:4: raw[0].spec.rules[1]: rules[0] has only from and rules[1] only to: a request matching either rule is allowed, so rules[1] allows its operations from any source (hint: to allow these operations only from rules[0]'s sources, write one rule with both from and to; if anyone may really do rules[1]'s operations, add the annotation sailplan.dev/rules-are-alternatives: "true")`
+	if err == nil || err.Error() != want {
+		t.Errorf("Load error =\n%v\nwant\n%s", err, want)
+	}
+	if _, err := Load(Files{"zero-trust.cue": []byte(policy(`, annotations: "sailplan.dev/rules-are-alternatives": "true"`))}); err != nil {
+		t.Errorf("with the annotation: %v, want it accepted", err)
+	}
+}
