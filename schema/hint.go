@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ func (b *builder) hint(e cueerrors.Error, ce Error) string {
 		}
 		allowed := b.allowedFields(path[:len(path)-1])
 		if len(allowed) == 0 {
-			return "remove it"
+			// Only a pattern is allowed here, such as the names of services.
+			return "each name here must be " + patternText[dnsLabel]
 		}
 		if s := closest(field, allowed); s != "" {
 			return fmt.Sprintf("did you mean %q?", s)
@@ -38,6 +40,37 @@ func (b *builder) hint(e cueerrors.Error, ce Error) string {
 		return "give the field a concrete value"
 	}
 	return ""
+}
+
+// Patterns of the schema, as CUE quotes them in "out of bound" errors,
+// with what they mean in words.
+const dnsLabel = `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+
+var patternText = map[string]string{
+	dnsLabel: "a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as reviews-v2",
+	`^(\\*\\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`:                                   "a host name in lower case, such as reviews, reviews.shop.svc.cluster.local or *.example.com",
+	`^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$`:                                           "a duration such as 100ms, 30s, 1.5m or 1h30m",
+	`^#?[a-z0-9][-_a-z0-9]*$`:                                                     "a Slack channel name such as #deploys",
+	`^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`: "a host name in lower case, such as api.example.com or *.example.com",
+	`^(([a-z0-9]([-a-z0-9]*[a-z0-9])?|\\*|\\.)/)?(\\*|(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`: "a host name in lower case, optionally after NAMESPACE/, such as api.example.com, */api.example.com or *",
+	`^[a-z.]+\\.istio\\.io/v[0-9a-z]+$`: "an Istio apiVersion such as networking.istio.io/v1",
+	`^https?://`:                        "an http:// or https:// URL",
+	`^/`:                                "a path starting with /",
+}
+
+var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound =~"(.*)"\)$`)
+
+// explainPattern rewrites "invalid value X (out of bound =~REGEX)" in
+// words, for the patterns of the schema.
+func explainPattern(msg string) string {
+	m := outOfBound.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	if text, ok := patternText[m[2]]; ok {
+		return fmt.Sprintf("%s is not %s", m[1], text)
+	}
+	return msg
 }
 
 // outlierFields are fields of outlierDetection that users put under

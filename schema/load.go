@@ -354,7 +354,7 @@ func (b *builder) convert(err error) Errors {
 		ce := Error{
 			Pos:  userPosition(e),
 			Path: pathString(e.Path()),
-			Msg:  fmt.Sprintf(format, args...),
+			Msg:  explainPattern(fmt.Sprintf(format, args...)),
 		}
 		if !ce.Pos.IsValid() {
 			// A required field that is missing has no position of its

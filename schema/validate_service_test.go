@@ -234,3 +234,31 @@ services: api: {
 		})
 	}
 }
+
+// TestPatternsInWords: a value or a name that does not match one of the
+// schema's patterns is explained in words, not as a regular expression.
+func TestPatternsInWords(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{
+			`services: Reviews: {versions: v1: labels: version: "v1", routes: [{to: v1: 100}]}`,
+			`svc.cue:2:11: services.Reviews: field not allowed (hint: each name here must be a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as reviews-v2)`,
+		},
+		{
+			`services: r: {namespace: "Shop", host: "A_B", versions: v1: labels: version: "v1", routes: [{to: v1: 100, timeout: "10 seconds"}]}`,
+			`3 errors in intents:
+  svc.cue:2:26: services.r.namespace: "Shop" is not a DNS label (lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters), such as reviews-v2
+  svc.cue:2:40: services.r.host: "A_B" is not a host name in lower case, such as reviews, reviews.shop.svc.cluster.local or *.example.com
+  svc.cue:2:116: services.r.routes[0].timeout: "10 seconds" is not a duration such as 100ms, 30s, 1.5m or 1h30m`,
+		},
+		{
+			`gateways: gw: {namespace: "x", selector: a: "b", https: {hosts: ["Bad Host"], credentialName: "c"}}`,
+			`svc.cue:2:66: gateways.gw.https.hosts[0]: "Bad Host" is not a host name in lower case, optionally after NAMESPACE/, such as api.example.com, */api.example.com or *`,
+		},
+	}
+	for _, tt := range tests {
+		_, err := Load(Files{"svc.cue": []byte("package intents\n" + tt.src)})
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Load error =\n%v\nwant\n%s", err, tt.want)
+		}
+	}
+}
