@@ -1,11 +1,12 @@
 package render
 
 import (
+	"maps"
+	"slices"
+
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"maps"
-	"slices"
 
 	"github.com/sailplan/sailplan/schema"
 )

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	securityv1beta1 "istio.io/api/security/v1beta1"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -12,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	securityv1beta1 "istio.io/api/security/v1beta1"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/encoding/protojson"
