@@ -171,12 +171,7 @@ func (r *fleetRig) walk(service string, until ...Phase) ([][3]int32, *State) {
 // candidate traffic; the candidate walks every step, wave 1 (c1) first and
 // wave 2 (c2, c3) one interval later, to 100 % everywhere, and is promoted.
 func TestHealthyCandidateWalksTheFleet(t *testing.T) {
-	m, target := newMesh(t)
-	prom := testenv.StartPrometheus(t, target)
-	p, err := NewPrometheus(prom.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "reviews", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": canaryCUE(r.ns, "reviews", "")}, "canary v2")
@@ -199,12 +194,7 @@ func TestHealthyCandidateWalksTheFleet(t *testing.T) {
 // TestFailingCandidateRollsBackEverywhere: 5 % errors break the 99 %
 // success rate; the candidate goes back to 0 in every cluster.
 func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
-	m, target := newMesh(t)
-	prom := testenv.StartPrometheus(t, target)
-	p, err := NewPrometheus(prom.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "ratings", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
 	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": canaryCUE(r.ns, "ratings", "")}, "canary v2")
@@ -247,6 +237,19 @@ func TestApprovalThroughTheStore(t *testing.T) {
 		t.Errorf("after approval: %v, want 100 everywhere", got)
 	}
 	_ = st
+}
+
+// realAnalysis serves Istio-shaped metrics, whose traffic the test sets on
+// the returned mesh, to a real Prometheus, and analyzes through it.
+func realAnalysis(t *testing.T) (*testenv.Mesh, *Prometheus) {
+	t.Helper()
+	m, target := newMesh(t)
+	prom := testenv.StartPrometheus(t, target)
+	p, err := NewPrometheus(prom.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, p
 }
 
 // passing is an analyzer for tests about approvals and storage, where

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -44,10 +43,7 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 		Log:        slog.New(slog.NewTextHandler(&log, nil)),
 		Options:    Options{ParentNamespace: ns},
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(runCtx, time.Hour) }()
-	defer func() { stop(); <-done }()
+	runReconciler(b, r, time.Hour)
 	const secret = "bench-secret"
 	hook, err := NewWebhook(WebhookConfig{Provider: GitHub, Secret: []byte(secret), Ref: "refs/heads/main", Trigger: r.Trigger})
 	if err != nil {

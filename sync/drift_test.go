@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -69,14 +68,8 @@ func TestDriftCorrected(t *testing.T) {
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
 	var log logBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
 	// The interval is long: only the watches can put things back in time.
-	go func() { done <- r.Run(ctx, time.Hour) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runReconciler(t, r, time.Hour)
 	waitApplied(t, r, "")
 
 	c2 := env.Cluster("c2")
@@ -163,10 +156,7 @@ func TestOwnWritesAreNotDrift(t *testing.T) {
 	r.wrapTransport = func(_ string, rt http.RoundTripper) http.RoundTripper {
 		return slowWrites{rt}
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); r.Run(ctx, time.Hour) }()
-	defer func() { cancel(); <-done }()
+	runReconciler(t, r, time.Hour)
 	waitApplied(t, r, "")
 	for _, w := range []int32{20, 30} {
 		sha := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 100-int(w), int(w))}, fmt.Sprintf("%d%%", w))

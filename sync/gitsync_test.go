@@ -65,19 +65,6 @@ func (s *gatedSource) hold() (entered <-chan struct{}, open func()) {
 	}
 }
 
-// runReconciler runs r until the test ends.
-func runReconciler(t *testing.T, r *Reconciler, interval time.Duration) {
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, interval) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-}
-
 func waitFor(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
 	select {

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -166,3 +167,17 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 type counter struct{ n atomic.Int64 }
 
 func (c *counter) inc() int64 { return c.n.Add(1) }
+
+// runReconciler runs r's daemon loop until the test ends, and reports an
+// error it returns.
+func runReconciler(t testing.TB, r *Reconciler, interval time.Duration) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, interval) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}

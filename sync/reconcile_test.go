@@ -254,15 +254,7 @@ func TestRunFollowsBranch(t *testing.T) {
 
 	var log logBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, 200*time.Millisecond) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runReconciler(t, r, 200*time.Millisecond)
 
 	waitApplied(t, r, "")
 	checkClusters(t, ns, 100, 0)

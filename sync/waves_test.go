@@ -145,13 +145,7 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 3, 20)}, "three services")
 	var log logBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, time.Hour) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runReconciler(t, r, time.Hour)
 
 	eventually(t, time.Minute, "c1 and c3 synced while c2 is down", func() error {
 		st := r.Status()
@@ -204,13 +198,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 	var log logBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	r.wrapTransport = rc.wrap
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, time.Hour) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runReconciler(t, r, time.Hour)
 
 	select {
 	case <-killed:
