@@ -29,7 +29,9 @@ func (r *recorder) seen() []Event {
 	return append([]Event(nil), r.events...)
 }
 
-func seen(n int) Event { return CommitSeen{At{time.Unix(int64(n), 0).UTC()}, Commit{Hash: string(rune('a' + n))}} }
+func seen(n int) Event {
+	return CommitSeen{At{time.Unix(int64(n), 0).UTC()}, Commit{Hash: string(rune('a' + n))}}
+}
 
 // TestBusOrder: every handler sees every event, in one order, also when
 // many goroutines publish at once.

@@ -60,8 +60,8 @@ type CommitStatus struct {
 	Fate   string `json:"fate"`
 	// Reason says why it is rejected or held; Errors lists every error of
 	// a rejected commit (at most maxErrors, then a count).
-	Reason string   `json:"reason,omitempty"`
-	Errors []string `json:"errors,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Errors []string  `json:"errors,omitempty"`
 	Seen   time.Time `json:"seen"`
 	// Done is when it was applied everywhere, rejected or superseded.
 	Done time.Time `json:"done,omitzero"`
