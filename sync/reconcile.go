@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
@@ -71,6 +72,10 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// pollJitter is how much longer than the interval a poll may wait, at
+// most: 0.1 spreads polls over [interval, 1.1 × interval].
+const pollJitter = 0.1
 
 // Reconciler keeps every cluster of the fleet at what the head commit of a
 // source renders to.
@@ -254,7 +259,7 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 		r.mu.Unlock()
 		// Jittered, so that replicas and fleets of daemons do not poll a
 		// Git server in step.
-		poll := time.NewTimer(Jitter(interval))
+		poll := time.NewTimer(wait.Jitter(interval, pollJitter))
 		select {
 		case <-ctx.Done():
 			poll.Stop()
