@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/sailplan/sailplan/schema"
 )
@@ -62,10 +63,7 @@ type Cluster struct {
 	// applied is the body sailplan last applied successfully per object:
 	// what drift correction puts back.
 	applied map[objKey]*unstructured.Unstructured
-	// failures counts consecutive unreachable syncs, for the retry backoff.
-	failures  int
-	nextRetry time.Time
-	status    ClusterStatus
+	status  ClusterStatus
 
 	driftOnce gosync.Once
 }
@@ -76,6 +74,8 @@ type Fleet struct {
 	clusters map[string]*Cluster
 	opts     Options
 	decl     schema.Fleet
+	// retries is the backoff of each unreachable cluster, by name.
+	retries *flowcontrol.Backoff
 
 	// ctx bounds the fleet's watches; cancel stops them.
 	ctx    context.Context
@@ -112,7 +112,8 @@ func newFleet(fc fleetConfig, decl schema.Fleet) (*Fleet, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{clusters: map[string]*Cluster{}, opts: fc.opts.withDefaults(), decl: decl, ctx: ctx, cancel: cancel}
+	f := &Fleet{clusters: map[string]*Cluster{}, opts: fc.opts.withDefaults(), decl: decl, ctx: ctx, cancel: cancel,
+		retries: flowcontrol.NewBackOff(retryBase, retryMax)}
 	names := make([]string, 0, len(decl.Clusters))
 	for name := range decl.Clusters {
 		names = append(names, name)

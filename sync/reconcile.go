@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
@@ -107,10 +108,14 @@ type Reconciler struct {
 	status  Status
 	fleet   *Fleet
 	current *prepared
-
-	triggerOnce gosync.Once
-	trigger     chan struct{}
+	// queue holds the one sync request while Run runs; nil otherwise.
+	queue workqueue.TypedDelayingInterface[string]
 }
+
+// syncKey is the only item of Run's queue: every reason to sync (a poll,
+// a trigger, a retry) asks for the same thing, a sync of everything, so
+// requests that arrive while one is pending or running coalesce.
+const syncKey = "sync"
 
 // Notifier hears what happened to new commits. Implementations must not
 // block: sync waits for them.
@@ -219,18 +224,20 @@ func (r *Reconciler) setStatus(f func(*Status)) {
 	f(&r.status)
 }
 
-func (r *Reconciler) triggerCh() chan struct{} {
-	r.triggerOnce.Do(func() { r.trigger = make(chan struct{}, 1) })
-	return r.trigger
-}
-
 // Trigger asks Run for a sync now, without waiting for it. Calls that
 // come while one is pending are coalesced into that one sync, so a burst
-// of webhook deliveries costs one sync.
-func (r *Reconciler) Trigger() {
-	select {
-	case r.triggerCh() <- struct{}{}:
-	default:
+// of webhook deliveries costs one sync. A call before Run starts is not
+// kept: Run's first sync reads the head anyway.
+func (r *Reconciler) Trigger() { r.requestSync(0) }
+
+// requestSync asks Run for a sync after d; without Run it does nothing.
+// The queue keeps only the earliest of the requests that wait.
+func (r *Reconciler) requestSync(d time.Duration) {
+	r.mu.Lock()
+	q := r.queue
+	r.mu.Unlock()
+	if q != nil {
+		q.AddAfter(syncKey, d)
 	}
 }
 
@@ -241,14 +248,26 @@ func (r *Reconciler) Trigger() {
 // returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	defer r.Close()
-	trigger := r.triggerCh()
+	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-sync"})
+	r.mu.Lock()
+	r.queue = q
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.queue = nil
+		r.mu.Unlock()
+		q.ShutDown()
+	}()
+	// Get blocks without a context: shutting the queue down ends it.
+	defer context.AfterFunc(ctx, q.ShutDown)()
+	q.Add(syncKey)
 	for {
+		key, quit := q.Get()
+		if quit || ctx.Err() != nil {
+			return nil
+		}
 		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Error("sync failed", "err", err)
-		}
-		var retry <-chan time.Time
-		if d, ok := r.nextRetry(); ok {
-			retry = time.After(d)
 		}
 		r.mu.Lock()
 		if f := r.fleet; f != nil {
@@ -259,35 +278,10 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 		r.mu.Unlock()
 		// Jittered, so that replicas and fleets of daemons do not poll a
 		// Git server in step.
-		poll := time.NewTimer(wait.Jitter(interval, pollJitter))
-		select {
-		case <-ctx.Done():
-			poll.Stop()
-			return nil
-		case <-poll.C:
-		case <-trigger:
-		case <-retry:
-		}
-		poll.Stop()
+		q.AddAfter(key, wait.Jitter(interval, pollJitter))
+		// A request that came during the sync is handed out again now.
+		q.Done(key)
 	}
-}
-
-// nextRetry is the time until the earliest retry of an unreachable cluster.
-func (r *Reconciler) nextRetry() (time.Duration, bool) {
-	r.mu.Lock()
-	f := r.fleet
-	r.mu.Unlock()
-	if f == nil {
-		return 0, false
-	}
-	var best time.Duration
-	found := false
-	for _, c := range f.Clusters() {
-		if d, ok := c.retryIn(); ok && (!found || d < best) {
-			best, found = d, true
-		}
-	}
-	return best, found
 }
 
 // Close stops the watches of the fleet's clusters; a later Sync starts

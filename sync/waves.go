@@ -198,31 +198,13 @@ func (c *Cluster) markWaiting(ctx context.Context, commit string, reason error) 
 	}
 }
 
-// backoff records an unreachable sync and says when to try again.
-func (c *Cluster) backoff(err error) {
+// markUnreachable records that the cluster did not answer. Only the
+// daemon's own status says so: the cluster's annotation keeps its last
+// written state.
+func (c *Cluster) markUnreachable(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.failures++
-	d := retryBase << min(c.failures-1, 6)
-	c.nextRetry = time.Now().Add(min(d, retryMax))
 	c.status.State, c.status.Error = StateUnreachable, err.Error()
-}
-
-func (c *Cluster) recovered() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.failures = 0
-	c.nextRetry = time.Time{}
-}
-
-// retryIn says how long until the cluster's next retry, if it has one.
-func (c *Cluster) retryIn() (time.Duration, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failures == 0 {
-		return 0, false
-	}
-	return max(time.Until(c.nextRetry), 0), true
 }
 
 // applyWaves applies each wave's clusters at the same time, wave after
@@ -243,7 +225,7 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 		werrs := make([]error, len(wave))
 		var wg gosync.WaitGroup
 		for i, c := range wave {
-			wg.Go(func() { werrs[i] = r.syncCluster(ctx, c, cur, opts) })
+			wg.Go(func() { werrs[i] = r.syncCluster(ctx, fleet, c, cur, opts) })
 		}
 		wg.Wait()
 		var failed []error
@@ -271,7 +253,7 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 }
 
 // syncCluster syncs one cluster, logs what it did and keeps its backoff.
-func (r *Reconciler) syncCluster(ctx context.Context, c *Cluster, cur *prepared, opts Options) error {
+func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, c *Cluster, cur *prepared, opts Options) error {
 	counts, results, err := c.sync(ctx, cur.rev.Commit, cur.desired[c.Name], opts)
 	cur.addCounts(c.Name, counts)
 	for _, res := range results {
@@ -284,12 +266,16 @@ func (r *Reconciler) syncCluster(ctx context.Context, c *Cluster, cur *prepared,
 	if err != nil {
 		err = fmt.Errorf("cluster %s: %w", c.Name, err)
 		if isUnreachable(err) {
-			c.backoff(err)
+			c.markUnreachable(err)
+			// Retried on its own schedule, counted from this failure,
+			// whatever the poll interval.
+			fleet.retries.Next(c.Name, time.Now())
+			r.requestSync(fleet.retries.Get(c.Name))
 			r.Log.Warn("cluster unreachable, will retry", "cluster", c.Name, "commit", cur.rev.Short(), "err", err)
 		}
 		return err
 	}
-	c.recovered()
+	fleet.retries.Reset(c.Name)
 	level := slog.LevelInfo
 	if !changed(counts) {
 		level = slog.LevelDebug
