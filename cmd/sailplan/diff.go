@@ -6,16 +6,16 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/render"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 func newDiffCmd() *cobra.Command {
 	var (
 		kubeconfig, context, cluster string
-		opts                         sync.Options
+		opts                         apply.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "diff DIR --context NAME",
@@ -59,7 +59,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 			changes := 0
 			out := cmd.OutOrStdout()
 			for _, d := range diffs {
-				if d.Action == sync.Unchanged {
+				if d.Action == apply.Unchanged {
 					continue
 				}
 				changes++
@@ -84,14 +84,10 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 }
 
 // clusterForContext reaches the cluster of one kubeconfig context.
-func clusterForContext(kubeconfig, context string, opts sync.Options) (*sync.Cluster, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if kubeconfig != "" {
-		rules.ExplicitPath = kubeconfig
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+func clusterForContext(kubeconfig, context string, opts apply.Options) (*apply.Cluster, error) {
+	cfg, err := kube.RESTConfig(kubeconfig, context)
 	if err != nil {
 		return nil, fmt.Errorf("context %s: %w", context, err)
 	}
-	return sync.NewClusterForConfig(context, cfg, opts)
+	return apply.NewCluster(context, cfg, opts)
 }

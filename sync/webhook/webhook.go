@@ -1,4 +1,4 @@
-package sync
+package webhook
 
 import (
 	"crypto/hmac"
@@ -12,39 +12,39 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
-// WebhookProvider says how push webhooks are signed and shaped.
-type WebhookProvider string
+// Provider says how push webhooks are signed and shaped.
+type Provider string
 
-// The providers a Webhook understands.
+// The providers a Handler understands.
 const (
 	// GitHub signs the body with HMAC-SHA256 in X-Hub-Signature-256
 	// ("sha256=<hex>") and names each delivery in X-GitHub-Delivery.
-	GitHub WebhookProvider = "github"
+	GitHub Provider = "github"
 	// GitLab sends the secret itself in X-Gitlab-Token and names each
 	// delivery in X-Gitlab-Event-UUID.
-	GitLab WebhookProvider = "gitlab"
+	GitLab Provider = "gitlab"
 	// Gitea (and Forgejo) signs the body with HMAC-SHA256 in
 	// X-Gitea-Signature (bare hex) and names each delivery in
 	// X-Gitea-Delivery.
-	Gitea WebhookProvider = "gitea"
+	Gitea Provider = "gitea"
 	// Generic is for anything else that can compute an HMAC (a CI job, a
 	// script): X-Sailplan-Timestamp is the Unix time in seconds and
 	// X-Sailplan-Signature is "sha256=<hex HMAC-SHA256 of timestamp + "." + body>".
 	// A timestamp more than GenericMaxAge away from now is refused, and
 	// so is a signature already seen within that time.
-	Generic WebhookProvider = "generic"
+	Generic Provider = "generic"
 )
 
 // Webhook limits and windows.
 const (
-	// DefaultWebhookMaxBody bounds what is read of a delivery. Push
+	// DefaultMaxBody bounds what is read of a delivery. Push
 	// payloads rarely come near it; a larger body is refused (413) rather
 	// than read, so unauthenticated requests cannot make us buffer much.
-	DefaultWebhookMaxBody = 5 << 20
+	DefaultMaxBody = 5 << 20
 	// DefaultReplayWindow is how long delivery IDs are remembered.
 	DefaultReplayWindow = 24 * time.Hour
 	// GenericMaxAge is how old (or how far ahead) a generic delivery's
@@ -52,9 +52,9 @@ const (
 	GenericMaxAge = 5 * time.Minute
 )
 
-// WebhookConfig configures NewWebhook.
-type WebhookConfig struct {
-	Provider WebhookProvider
+// Config configures New.
+type Config struct {
+	Provider Provider
 	// Secret is the shared secret set in the provider's webhook settings.
 	Secret []byte
 	// Ref is the full reference whose pushes trigger a sync, e.g.
@@ -68,28 +68,28 @@ type WebhookConfig struct {
 	Trigger func()
 	// Log gets one line per delivery; never a secret or a signature.
 	Log *slog.Logger
-	// MaxBody is DefaultWebhookMaxBody when 0.
+	// MaxBody is DefaultMaxBody when 0.
 	MaxBody int64
 	// ReplayWindow is DefaultReplayWindow when 0.
 	ReplayWindow time.Duration
 }
 
-// Webhook is an http.Handler that receives push webhooks and triggers a
+// Handler is an http.Handler that receives push webhooks and triggers a
 // sync. A delivery whose signature (or token) is missing or wrong gets 401
 // and triggers nothing; so does a replay: a delivery ID seen within the
 // replay window, or, for Generic, a stale timestamp or a signature seen
 // before. Only authenticated deliveries are remembered, so forged ones
 // cannot fill the memory or block a real delivery's ID.
-type Webhook struct {
-	cfg WebhookConfig
+type Handler struct {
+	cfg Config
 	now func() time.Time
 
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	seen map[string]time.Time // delivery ID -> when it was accepted
 }
 
-// NewWebhook checks cfg and returns the handler.
-func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+// New checks cfg and returns the handler.
+func New(cfg Config) (*Handler, error) {
 	switch cfg.Provider {
 	case GitHub, GitLab, Gitea, Generic:
 	default:
@@ -105,18 +105,18 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = DefaultWebhookMaxBody
+		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.ReplayWindow <= 0 {
 		cfg.ReplayWindow = DefaultReplayWindow
 	}
-	return &Webhook{cfg: cfg, now: time.Now, seen: map[string]time.Time{}}, nil
+	return &Handler{cfg: cfg, now: time.Now, seen: map[string]time.Time{}}, nil
 }
 
 // errUnauthorized marks a delivery that is refused with 401.
 var errUnauthorized = errors.New("unauthorized")
 
-func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.cfg.Log.With("provider", string(h.cfg.Provider), "remote", r.RemoteAddr)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -170,7 +170,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate checks the delivery's signature or token in constant time
 // and returns its delivery ID, the key for replay detection.
-func (h *Webhook) authenticate(hdr http.Header, body []byte) (string, error) {
+func (h *Handler) authenticate(hdr http.Header, body []byte) (string, error) {
 	secret := h.cfg.Secret
 	switch h.cfg.Provider {
 	case GitHub:
@@ -234,7 +234,7 @@ func validHMAC(secret, msg []byte, sigHex string) bool {
 // remember records an authenticated delivery, refusing one seen within the
 // window. Expired IDs are dropped as new ones come, which bounds the map
 // by the deliveries of one window.
-func (h *Webhook) remember(id string) error {
+func (h *Handler) remember(id string) error {
 	now := h.now()
 	window := h.cfg.ReplayWindow
 	if strings.HasPrefix(id, "sig:") {
@@ -262,7 +262,7 @@ func (h *Webhook) remember(id string) error {
 }
 
 // event reads whether the delivery is a push and to which reference.
-func (h *Webhook) event(hdr http.Header, body []byte) (push bool, ref string, err error) {
+func (h *Handler) event(hdr http.Header, body []byte) (push bool, ref string, err error) {
 	switch h.cfg.Provider {
 	case GitHub:
 		if hdr.Get("X-GitHub-Event") != "push" {

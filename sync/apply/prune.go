@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // PruneRefusedError is a prune that would delete more of a cluster's
@@ -99,8 +101,8 @@ func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured
 		// The UID precondition failed: another object of that name now
 		// stands there, and it is not the member we meant to delete.
 		return Result{}, fmt.Errorf("%s: not pruned: it was replaced by another object since it was listed: %w", key, rerr)
-	case isUnreachable(rerr):
-		return Result{}, unreachable(fmt.Errorf("%s: pruning: %w", key, rerr))
+	case kube.IsUnreachable(rerr):
+		return Result{}, kube.Unreachable(fmt.Errorf("%s: pruning: %w", key, rerr))
 	default:
 		return Result{}, fmt.Errorf("%s: pruning: %w", key, rerr)
 	}

@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"context"
@@ -77,8 +77,8 @@ func decodeStatus(raw string) (ClusterStatus, error) {
 	return s, err
 }
 
-// changed reports whether counts record any write.
-func changed(counts map[Action]int) bool {
+// Changed reports whether counts record any write.
+func Changed(counts map[Action]int) bool {
 	return counts[Created]+counts[Configured]+counts[Pruned] > 0
 }
 
@@ -92,7 +92,7 @@ func nextStatus(prev ClusterStatus, wave int, commit string, counts map[Action]i
 	} else {
 		next.State, next.Commit = StateSynced, commit
 	}
-	if changed(counts) || prev.Counts == nil {
+	if Changed(counts) || prev.Counts == nil {
 		next.Counts = counts
 	}
 	if next.sameAs(prev) {
@@ -116,12 +116,4 @@ func (c *Cluster) ReadStatus(ctx context.Context) (st ClusterStatus, ok bool, er
 		return ClusterStatus{}, false, fmt.Errorf("cluster %s: %s: annotation %s: %w", c.Name, c.inventory.ref(), AnnotationStatus, err)
 	}
 	return st, true, nil
-}
-
-// Short abbreviates a commit for display; "unknown" stays as it is.
-func Short(commit string) string {
-	if len(commit) > 7 && commit != "unknown" {
-		return commit[:7]
-	}
-	return commit
 }

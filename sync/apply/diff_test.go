@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/sailplan/sailplan/sync/internal/fixture"
 )
 
 // TestDiff: a server-side dry run shows new objects, changed fields and
@@ -16,11 +18,11 @@ func TestDiff(t *testing.T) {
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	c := clusterFor(t, "c1", ns)
-	opts := Options{ParentNamespace: ns}.withDefaults()
-	if _, _, err := c.sync(ctx, "c0ffee", []*unstructured.Unstructured{virtualService(ns, "a", 90), virtualService(ns, "b", 90), virtualService(ns, "gone", 90)}, opts); err != nil {
+	opts := Options{ParentNamespace: ns}
+	if _, _, err := c.Sync(ctx, 0, "c0ffee", []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 90), fixture.VirtualService(ns, "b", 90), fixture.VirtualService(ns, "gone", 90)}, opts); err != nil {
 		t.Fatal(err)
 	}
-	diffs, err := c.Diff(ctx, []*unstructured.Unstructured{virtualService(ns, "a", 90), virtualService(ns, "b", 50), virtualService(ns, "new", 90)})
+	diffs, err := c.Diff(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 90), fixture.VirtualService(ns, "b", 50), fixture.VirtualService(ns, "new", 90)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +66,8 @@ func TestDiff(t *testing.T) {
 			}
 		}
 	}
-	want2 := map[string]int32{"VirtualService/a": 10, "VirtualService/b": 10, "VirtualService/gone": 10}
-	if diff := cmp.Diff(want2, memberWeights(t, ns)["c1"]); diff != "" {
+	want2 := map[string]int64{"VirtualService/a": 10, "VirtualService/b": 10, "VirtualService/gone": 10}
+	if diff := cmp.Diff(want2, liveWeights(t, ns)); diff != "" {
 		t.Errorf("the diff changed the cluster (-want +got):\n%s", diff)
 	}
 }

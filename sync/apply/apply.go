@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"context"
@@ -19,10 +19,11 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // FieldManager is the name sailplan's server-side applies are recorded under.
-const FieldManager = "sailplan"
+const FieldManager = kube.FieldManager
 
 // AnnotationDigest holds a hash of what sailplan applied, without the
 // commit annotation: when it is unchanged, the object keeps the commit that
@@ -142,7 +143,7 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 		}
 		parallel(ctx, start, end, a.workers, func(i int) {
 			out[i] = a.applyOne(ctx, objs[i], false)
-			if isUnreachable(out[i].err) {
+			if kube.IsUnreachable(out[i].err) {
 				cancel(out[i].err)
 			}
 		})
@@ -281,8 +282,8 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // applyError turns an API error into one that names the object and says
 // what happened in words, not as a stack of API details.
 func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
-	if isUnreachable(err) {
-		return unreachable(fmt.Errorf("%s: %w", key, err))
+	if kube.IsUnreachable(err) {
+		return kube.Unreachable(fmt.Errorf("%s: %w", key, err))
 	}
 	var causes []metav1.StatusCause
 	if s, ok := err.(apierrors.APIStatus); ok && s.Status().Details != nil {

@@ -1,10 +1,10 @@
-package sync
+package apply
 
 import (
 	"context"
 	"fmt"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // cacheSyncTimeout bounds the wait for a new watch's first list; a cluster
@@ -48,7 +50,7 @@ type liveCache struct {
 	client   dynamic.Interface
 	selector string
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	watches  map[schema.GroupVersionResource]cache.SharedIndexInformer
 	objects  map[objKey]*unstructured.Unstructured
 	onChange func(key objKey, obj *unstructured.Unstructured)
@@ -104,7 +106,7 @@ func (c *liveCache) watch(ctx context.Context, cluster string, gvrs []schema.Gro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return unreachable(fmt.Errorf("cluster %s: watches did not complete their first list within %s", cluster, cacheSyncTimeout))
+		return kube.Unreachable(fmt.Errorf("cluster %s: watches did not complete their first list within %s", cluster, cacheSyncTimeout))
 	}
 	return nil
 }

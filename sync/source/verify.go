@@ -1,4 +1,4 @@
-package sync
+package source
 
 import (
 	"errors"
@@ -11,6 +11,24 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
+
+// RefusedError is a commit that the source will not hand out, because it
+// is not signed by a trusted key: retrying cannot change that, so callers
+// keep the last good commit and do not try this one again.
+type RefusedError struct {
+	// URL is the repository's, without credentials.
+	URL string
+	// Commit is the refused commit's full hash.
+	Commit string
+	// Err is why: not signed, signed by an unknown key, a bad signature.
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("git %s: commit %s: %v", e.URL, Short(e.Commit), e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // CheckKeyRing reports whether armored is an OpenPGP key ring that can
 // verify anything: it parses and holds at least one public key. The
@@ -73,43 +91,42 @@ func armoredBlocks(text string) []string {
 
 // verifyCommit checks that commit carries exactly one OpenPGP signature,
 // made by a key of the armored key ring, and returns the signer. Its errors
-// start with the commit and say why: not signed, signed by a key that is
-// not in the ring (with the key's ID, so an operator can tell whose it
-// is), or a signature that does not match.
+// say why not, for a RefusedError to put after the commit: not signed,
+// signed by a key that is not in the ring (with the key's ID, so an
+// operator can tell whose it is), or a signature that does not match.
 func verifyCommit(commit *object.Commit, armoredKeyRing string) (string, error) {
-	name := "commit " + short(commit.Hash.String())
 	if strings.TrimSpace(commit.PGPSignature) == "" {
-		return "", fmt.Errorf("%s: not signed", name)
+		return "", errors.New("not signed")
 	}
 	if strings.Count(commit.PGPSignature, "-----BEGIN PGP SIGNATURE-----") > 1 {
 		// As git does: several signatures have no single signer to trust.
-		return "", fmt.Errorf("%s: more than one signature", name)
+		return "", errors.New("more than one signature")
 	}
 	keys, err := readKeyRing(armoredKeyRing)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return "", err
 	}
 	issuer, issuerErr := signatureIssuer(commit.PGPSignature)
 	if issuerErr == nil && len(keys.KeysById(issuer)) == 0 {
-		return "", fmt.Errorf("%s: signed by unknown key 0x%016X", name, issuer)
+		return "", fmt.Errorf("signed by unknown key 0x%016X", issuer)
 	}
 	// What commit.Verify does, with the whole key ring rather than its
 	// first armored block: the signature covers the commit object without
 	// its gpgsig header.
 	signed := &plumbing.MemoryObject{}
 	if err := commit.EncodeWithoutSignature(signed); err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return "", err
 	}
 	content, err := signed.Reader()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return "", err
 	}
 	entity, err := openpgp.CheckArmoredDetachedSignature(keys, content, strings.NewReader(commit.PGPSignature), nil)
 	if err != nil {
 		if issuerErr != nil {
-			return "", fmt.Errorf("%s: signature not verified: %w", name, err)
+			return "", fmt.Errorf("signature not verified: %w", err)
 		}
-		return "", fmt.Errorf("%s: signature by key 0x%016X not valid: %w", name, issuer, err)
+		return "", fmt.Errorf("signature by key 0x%016X not valid: %w", issuer, err)
 	}
 	signer := fmt.Sprintf("0x%016X", entity.PrimaryKey.KeyId)
 	if id := entity.PrimaryIdentity(); id != nil {

@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"testing"
@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/sailplan/sailplan/sync/internal/fixture"
 )
 
 // TestApplySetID checks the id against KEP-3659's formula computed
@@ -28,9 +30,9 @@ func TestInventoryParent(t *testing.T) {
 	ns := env.Namespace(t)
 	other := env.Namespace(t)
 	c := clusterFor(t, "c1", ns)
-	opts := Options{ParentNamespace: ns}.withDefaults()
-	objs := []*unstructured.Unstructured{virtualService(ns, "a", 50), virtualService(other, "b", 50)}
-	if _, _, err := c.sync(ctx, "c0ffee", objs, opts); err != nil {
+	opts := Options{ParentNamespace: ns}
+	objs := []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 50), fixture.VirtualService(other, "b", 50)}
+	if _, _, err := c.Sync(ctx, 0, "c0ffee", objs, opts); err != nil {
 		t.Fatal(err)
 	}
 	dyn, err := dynamic.NewForConfig(env.Cluster("c1").RESTConfig())
@@ -56,7 +58,7 @@ func TestInventoryParent(t *testing.T) {
 		t.Errorf("parent annotations (-want +got):\n%s", diff)
 	}
 	for _, o := range objs {
-		live, err := dyn.Resource(virtualServices).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
+		live, err := dyn.Resource(fixture.VirtualServices).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

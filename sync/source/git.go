@@ -1,4 +1,4 @@
-package sync
+package source
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -44,10 +44,10 @@ type GitSource struct {
 	Auth transport.AuthMethod
 	// VerifyKeys, when set, is an armored OpenPGP key ring: only commits
 	// signed by one of its keys are handed out; others are refused with a
-	// permanent error that says why (see CheckKeyRing).
+	// *RefusedError that says why (see CheckKeyRing).
 	VerifyKeys string
 
-	mu gosync.Mutex
+	mu sync.Mutex
 	// refused is the last commit that failed signature verification, so
 	// that Head refuses it again without fetching it again.
 	refused refusal
@@ -70,13 +70,15 @@ type Revision struct {
 }
 
 // Short is the commit's abbreviated hash, for logs.
-func (r *Revision) Short() string { return short(r.Commit) }
+func (r *Revision) Short() string { return Short(r.Commit) }
 
-func short(hash string) string {
-	if len(hash) > 7 {
-		return hash[:7]
+// Short abbreviates a commit hash for display; anything of 7 characters
+// or fewer ("unknown", say) stays as it is.
+func Short(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
 	}
-	return hash
+	return commit
 }
 
 var fullHash = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -118,7 +120,7 @@ func (s *GitSource) ref() plumbing.ReferenceName {
 func (s *GitSource) what() string {
 	switch {
 	case s.Commit != "":
-		return "commit " + short(s.Commit)
+		return "commit " + Short(s.Commit)
 	case s.Tag != "":
 		return "tag " + s.Tag
 	}
@@ -128,7 +130,7 @@ func (s *GitSource) what() string {
 // Head returns the commit the source stands at, fetching no objects: the
 // pinned commit as is, or the branch's or tag's commit from the remote's
 // reference advertisement. A commit that was refused for its signature is
-// refused again here, with the same permanent error, rather than fetched
+// refused again here, with the same *RefusedError, rather than fetched
 // again on every poll.
 func (s *GitSource) Head(ctx context.Context) (string, error) {
 	head := s.Commit
@@ -175,7 +177,7 @@ func (s *GitSource) lsRemote(ctx context.Context) (string, error) {
 // Fetch reads the intent files at the source's commit into memory; nothing
 // is written to disk. A branch or tag is cloned shallow (depth 1), so only
 // the objects of its head are transferred. With VerifyKeys, a commit that
-// is not signed by one of the keys is refused with a permanent error.
+// is not signed by one of the keys is refused with a *RefusedError.
 func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 	commit, err := s.fetchCommit(ctx)
 	if err != nil {
@@ -187,9 +189,9 @@ func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 		Message: strings.TrimSpace(commit.Message),
 	}
 	if s.VerifyKeys != "" {
-		signer, err := verifyCommit(commit, s.VerifyKeys)
-		if err != nil {
-			err = permanent(fmt.Errorf("git %s: %w", RedactURL(s.URL), err))
+		signer, reason := verifyCommit(commit, s.VerifyKeys)
+		if reason != nil {
+			err := &RefusedError{URL: RedactURL(s.URL), Commit: rev.Commit, Err: reason}
 			s.mu.Lock()
 			s.refused = refusal{commit: rev.Commit, err: err}
 			s.mu.Unlock()
@@ -241,10 +243,10 @@ func (s *GitSource) fetchCommit(ctx context.Context) (*object.Commit, error) {
 	commit, err := repo.CommitObject(hash)
 	if errors.Is(err, plumbing.ErrObjectNotFound) && s.Commit != "" {
 		// A single-branch clone holds exactly what the branch reaches.
-		return nil, fmt.Errorf("git %s: commit %s is not on branch %s", RedactURL(s.URL), short(s.Commit), s.ref().Short())
+		return nil, fmt.Errorf("git %s: commit %s is not on branch %s", RedactURL(s.URL), Short(s.Commit), s.ref().Short())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("git %s: commit %s: %w", RedactURL(s.URL), short(hash.String()), err)
+		return nil, fmt.Errorf("git %s: commit %s: %w", RedactURL(s.URL), Short(hash.String()), err)
 	}
 	return commit, nil
 }

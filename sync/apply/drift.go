@@ -1,10 +1,10 @@
-package sync
+package apply
 
 import (
 	"context"
 	"log/slog"
 	"reflect"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -134,13 +134,13 @@ type driftCorrector struct {
 	log     *slog.Logger
 	queue   workqueue.TypedRateLimitingInterface[objKey]
 
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	last map[objKey]time.Time // when each object was last corrected
 }
 
-// startDrift starts correcting drift in the cluster until ctx is done.
+// StartDrift starts correcting drift in the cluster until ctx is done.
 // It is called once per cluster; later calls do nothing.
-func (c *Cluster) startDrift(ctx context.Context, log *slog.Logger) {
+func (c *Cluster) StartDrift(ctx context.Context, log *slog.Logger) {
 	c.driftOnce.Do(func() {
 		d := &driftCorrector{
 			cluster: c,

@@ -1,4 +1,4 @@
-package sync
+package apply
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // ApplySet (KEP-3659) labels and annotations, as kubectl spells them in
@@ -43,10 +44,7 @@ const (
 	DefaultParentName      = "sailplan"
 )
 
-var (
-	configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	namespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
-)
+var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
 // Inventory is sailplan's ApplySet in one cluster: a ConfigMap parent that
 // says which kinds and namespaces the members are in, and the members,
@@ -161,8 +159,8 @@ func (c *Cluster) writeParent(ctx context.Context, have, want parentState) error
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &force}
 	_, err = c.client.Resource(configMaps).Namespace(inv.Namespace).Patch(ctx, inv.Name, types.ApplyPatchType, data, opts)
 	if apierrors.IsNotFound(err) {
-		if err := c.createNamespace(ctx, inv.Namespace); err != nil {
-			return err
+		if err := kube.EnsureNamespace(ctx, c.core, inv.Namespace); err != nil {
+			return inventoryError(c, fmt.Errorf("Namespace/%s: creating the ApplySet parent's namespace: %w", inv.Namespace, err))
 		}
 		_, err = c.client.Resource(configMaps).Namespace(inv.Namespace).Patch(ctx, inv.Name, types.ApplyPatchType, data, opts)
 	}
@@ -172,22 +170,9 @@ func (c *Cluster) writeParent(ctx context.Context, have, want parentState) error
 	return nil
 }
 
-func (c *Cluster) createNamespace(ctx context.Context, name string) error {
-	ns := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Namespace",
-		"metadata":   map[string]any{"name": name},
-	}}
-	_, err := c.client.Resource(namespaces).Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return inventoryError(c, fmt.Errorf("Namespace/%s: creating the ApplySet parent's namespace: %w", name, err))
-	}
-	return nil
-}
-
 func inventoryError(c *Cluster, err error) error {
-	if isUnreachable(err) {
-		return unreachable(err)
+	if kube.IsUnreachable(err) {
+		return kube.Unreachable(err)
 	}
 	return err
 }
