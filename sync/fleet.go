@@ -51,11 +51,11 @@ type fleetConfig struct {
 // cluster without a context of its name is an error that names it: that is
 // a configuration mistake, not an outage, so nothing is applied anywhere.
 // It does not contact the clusters. Close stops its watches.
-func newFleet(fc fleetConfig, decl schema.Fleet) (*Fleet, error) {
+func newFleet(ctx context.Context, fc fleetConfig, decl schema.Fleet) (*Fleet, error) {
 	if len(decl.Clusters) == 0 {
 		return nil, permanent(fmt.Errorf("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)"))
 	}
-	contexts, err := kube.Contexts(fc.kubeconfig)
+	contexts, err := kube.Contexts(ctx, fc.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
@@ -69,11 +69,12 @@ func newFleet(fc fleetConfig, decl schema.Fleet) (*Fleet, error) {
 			return nil, fmt.Errorf("cluster %s: no context named %q in the kubeconfig", name, name)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &Fleet{members: map[string]*Member{}, decl: decl, ctx: ctx, cancel: cancel,
+	// The watches outlive the sync that builds the fleet: Close ends them.
+	watchCtx, cancel := context.WithCancel(context.Background())
+	f := &Fleet{members: map[string]*Member{}, decl: decl, ctx: watchCtx, cancel: cancel,
 		retries: flowcontrol.NewBackOff(retryBase, retryMax)}
 	for _, name := range names {
-		cfg, err := kube.RESTConfig(fc.kubeconfig, name)
+		cfg, err := kube.RESTConfig(ctx, fc.kubeconfig, name)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("cluster %s: %w", name, err)

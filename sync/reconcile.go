@@ -320,7 +320,7 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	// Promotion moved: render the same commit with the new weights.
 	canaryErr := r.refreshCanaries(ctx, &cur)
 	headErr = errors.Join(headErr, canaryErr)
-	fleet, err := r.fleetFor(cur.fleetDecl)
+	fleet, err := r.fleetFor(ctx, cur.fleetDecl)
 	if err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
 	}
@@ -402,13 +402,13 @@ func (r *Reconciler) renderAll(rev *source.Revision, in *schema.Intents, canarie
 
 // fleetFor reuses the clients and watches of the previous commit unless
 // the declared fleet changed.
-func (r *Reconciler) fleetFor(decl schema.Fleet) (*Fleet, error) {
+func (r *Reconciler) fleetFor(ctx context.Context, decl schema.Fleet) (*Fleet, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fleet != nil && reflect.DeepEqual(decl, r.fleetDecl()) {
 		return r.fleet, nil
 	}
-	f, err := newFleet(fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport}, decl)
+	f, err := newFleet(ctx, fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport}, decl)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -50,7 +51,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 				}
 				us = append(us, u)
 			}
-			c, err := clusterForContext(kubeconfig, context, opts)
+			c, err := clusterForContext(cmd.Context(), kubeconfig, context, opts)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -84,10 +85,10 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 }
 
 // clusterForContext reaches the cluster of one kubeconfig context.
-func clusterForContext(kubeconfig, context string, opts apply.Options) (*apply.Cluster, error) {
-	cfg, err := kube.RESTConfig(kubeconfig, context)
+func clusterForContext(ctx context.Context, kubeconfig, contextName string, opts apply.Options) (*apply.Cluster, error) {
+	cfg, err := kube.RESTConfig(ctx, kubeconfig, contextName)
 	if err != nil {
-		return nil, fmt.Errorf("context %s: %w", context, err)
+		return nil, fmt.Errorf("context %s: %w", contextName, err)
 	}
-	return apply.NewCluster(context, cfg, opts)
+	return apply.NewCluster(contextName, cfg, opts)
 }

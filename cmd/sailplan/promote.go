@@ -28,7 +28,7 @@ type promoteFlags struct {
 // the caller is: decisions are recorded under that name, and Kubernetes
 // RBAC on the state ConfigMaps decides who may make them.
 func (f *promoteFlags) store(ctx context.Context) (*promote.Store, string, error) {
-	cfg, err := kube.RESTConfig(f.kubeconfig, f.context)
+	cfg, err := kube.RESTConfig(ctx, f.kubeconfig, f.context)
 	if err != nil {
 		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
 	}

@@ -46,7 +46,7 @@ func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, reg 
 	if p.homeContext == "" {
 		return nil, nil
 	}
-	cfg, err := kube.RESTConfig(kubeconfig, p.homeContext)
+	cfg, err := kube.RESTConfig(ctx, kubeconfig, p.homeContext)
 	if err != nil {
 		return nil, fmt.Errorf("--home-context %s: %w", p.homeContext, err)
 	}

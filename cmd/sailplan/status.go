@@ -32,7 +32,7 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(contexts) == 0 {
 				var err error
-				if contexts, err = kube.Contexts(kubeconfig); err != nil {
+				if contexts, err = kube.Contexts(cmd.Context(), kubeconfig); err != nil {
 					return fmt.Errorf("kubeconfig: %w", err)
 				}
 			}
@@ -77,7 +77,7 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 }
 
 func readStatus(cmd *cobra.Command, kubeconfig, context string, opts apply.Options) (apply.ClusterStatus, bool, error) {
-	c, err := clusterForContext(kubeconfig, context, opts)
+	c, err := clusterForContext(cmd.Context(), kubeconfig, context, opts)
 	if err != nil {
 		return apply.ClusterStatus{}, false, err
 	}

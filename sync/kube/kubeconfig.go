@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"slices"
 
 	"k8s.io/client-go/rest"
@@ -20,14 +21,21 @@ func rules(path string) *clientcmd.ClientConfigLoadingRules {
 // RESTConfig is the client configuration of one context of the kubeconfig
 // at path (the default loading rules when path is empty); an empty context
 // is the kubeconfig's current one. Errors are client-go's: callers say
-// which cluster or flag they were for.
-func RESTConfig(path, context string) (*rest.Config, error) {
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules(path), &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+// which cluster or flag they were for. client-go reads the file without a
+// context; ctx is only looked at first.
+func RESTConfig(ctx context.Context, path, contextName string) (*rest.Config, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules(path), &clientcmd.ConfigOverrides{CurrentContext: contextName}).ClientConfig()
 }
 
 // Contexts lists the context names of the kubeconfig at path (the default
 // loading rules when path is empty), sorted.
-func Contexts(path string) ([]string, error) {
+func Contexts(ctx context.Context, path string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	raw, err := rules(path).Load()
 	if err != nil {
 		return nil, err

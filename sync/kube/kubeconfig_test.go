@@ -28,14 +28,14 @@ func writeKubeconfig(t *testing.T) string {
 
 func TestContexts(t *testing.T) {
 	path := writeKubeconfig(t)
-	got, err := Contexts(path)
+	got, err := Contexts(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"c1", "c2"}, got); diff != "" {
 		t.Errorf("contexts (-want +got):\n%s", diff)
 	}
-	if _, err := Contexts(filepath.Join(t.TempDir(), "absent")); err == nil {
+	if _, err := Contexts(t.Context(), filepath.Join(t.TempDir(), "absent")); err == nil {
 		t.Error("Contexts of a missing file succeeded")
 	}
 }
@@ -43,7 +43,7 @@ func TestContexts(t *testing.T) {
 func TestRESTConfig(t *testing.T) {
 	path := writeKubeconfig(t)
 	for context, want := range map[string]string{"c1": "https://127.0.0.1:6443", "c2": "https://127.0.0.1:6444", "": "https://127.0.0.1:6444"} {
-		cfg, err := RESTConfig(path, context)
+		cfg, err := RESTConfig(t.Context(), path, context)
 		if err != nil {
 			t.Fatalf("context %q: %v", context, err)
 		}
@@ -51,7 +51,7 @@ func TestRESTConfig(t *testing.T) {
 			t.Errorf("context %q: host %s, token %q; want %s and a token", context, cfg.Host, cfg.BearerToken, want)
 		}
 	}
-	if _, err := RESTConfig(path, "c9"); err == nil || !strings.Contains(err.Error(), `"c9"`) {
+	if _, err := RESTConfig(t.Context(), path, "c9"); err == nil || !strings.Contains(err.Error(), `"c9"`) {
 		t.Errorf("RESTConfig of a missing context: %v, want an error naming it", err)
 	}
 }
