@@ -31,6 +31,7 @@ import (
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -94,7 +95,7 @@ services: reviews: {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log}
-	r := &sync.Reconciler{Source: &sync.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Log: log, Canaries: ctrl}
+	r := &sync.Reconciler{Source: &source.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Log: log, Canaries: ctrl}
 	t.Cleanup(r.Close)
 	if err := r.Sync(ctx); err != nil {
 		t.Fatalf("sync as the ServiceAccount: %v\n%s", err, logs.String())

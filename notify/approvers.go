@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -18,7 +18,7 @@ type Approvers struct {
 	api *slack.Client
 	ttl time.Duration
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	groups map[string]group
 }
 

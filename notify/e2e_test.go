@@ -24,6 +24,8 @@ import (
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
 	sailsync "github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -95,12 +97,12 @@ func newRig(t *testing.T) *rig {
 	r.s, _ = startSlack(t, r.slack, Config{Channel: "#sailplan", Refs: &ConfigMapRefs{Client: home, Namespace: r.ns}, Log: log})
 	r.ctrl = &promote.Controller{Store: promote.NewStore(home, r.ns), Analyzer: r.s.Analyzer(passing{}), Now: r.now, Log: log, Notifier: r.s}
 	r.rec = &sailsync.Reconciler{
-		Source:     &sailsync.GitSource{URL: r.repo.URL(), Branch: "main"},
+		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        log,
 		Canaries:   r.ctrl,
 		Notifier:   r.s,
-		Options:    sailsync.Options{ParentNamespace: r.ns},
+		Options:    apply.Options{ParentNamespace: r.ns},
 	}
 	t.Cleanup(r.rec.Close)
 	r.h = &Interactions{SigningSecret: secret, Decide: r.ctrl.Decide, Approvers: NewApprovers(r.slack.client()), Slack: r.s, Log: log}

@@ -13,7 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +37,7 @@ type call struct {
 type fakeSlack struct {
 	srv *slacktest.Server
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	calls    []call
 	attempts map[string]int
 	failures []failure
@@ -192,7 +192,7 @@ func (f *fakeSlack) attemptsOf(method string) int {
 // recordedSleep replaces the queue's sleep: it records the waits asked
 // for and returns at once, so that tests of retries take no time.
 type recordedSleep struct {
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	waits []time.Duration
 }
 

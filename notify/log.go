@@ -5,7 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/sailplan/sailplan/promote"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // Log is the notifier without a Slack token: it logs, one structured line
@@ -28,7 +29,7 @@ func (l *Log) would(m message, channel, how string, attrs ...any) {
 }
 
 // CommitApplied logs the applied-commit message, unless nothing was written.
-func (l *Log) CommitApplied(_ context.Context, rev *sync.Revision, clusters map[string]sync.ClusterStatus) {
+func (l *Log) CommitApplied(_ context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus) {
 	if !wrote(clusters) {
 		return
 	}
@@ -36,11 +37,11 @@ func (l *Log) CommitApplied(_ context.Context, rev *sync.Revision, clusters map[
 }
 
 // CommitRejected logs the rejected-commit message and its thread replies.
-func (l *Log) CommitRejected(_ context.Context, commit string, rev *sync.Revision, err error) {
+func (l *Log) CommitRejected(_ context.Context, commit string, rev *source.Revision, err error) {
 	root, full := commitRejected(commit, rev, err)
-	l.would(root, l.Channel, "post", "commit", sync.Short(commit))
+	l.would(root, l.Channel, "post", "commit", source.Short(commit))
 	for _, m := range full {
-		l.would(m, l.Channel, "thread reply", "commit", sync.Short(commit))
+		l.would(m, l.Channel, "thread reply", "commit", source.Short(commit))
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sailplan/sailplan/promote"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // message is one Slack message, whether it is posted, used as an update
@@ -123,9 +124,9 @@ func approverRef(id string) string {
 }
 
 // counts renders a cluster's object counts by action: "2 created, 1 configured".
-func counts(c map[sync.Action]int) string {
+func counts(c map[apply.Action]int) string {
 	var parts []string
-	for _, a := range []sync.Action{sync.Created, sync.Configured, sync.Pruned} {
+	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Pruned} {
 		if n := c[a]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}
@@ -137,9 +138,9 @@ func counts(c map[sync.Action]int) string {
 }
 
 // wrote reports whether any cluster had an object written.
-func wrote(clusters map[string]sync.ClusterStatus) bool {
+func wrote(clusters map[string]apply.ClusterStatus) bool {
 	for _, c := range clusters {
-		if c.Counts[sync.Created]+c.Counts[sync.Configured]+c.Counts[sync.Pruned] > 0 {
+		if c.Counts[apply.Created]+c.Counts[apply.Configured]+c.Counts[apply.Pruned] > 0 {
 			return true
 		}
 	}
@@ -152,7 +153,7 @@ func firstLine(s string) string {
 }
 
 // commitApplied is the message for a commit applied to the fleet.
-func commitApplied(rev *sync.Revision, clusters map[string]sync.ClusterStatus) message {
+func commitApplied(rev *source.Revision, clusters map[string]apply.ClusterStatus) message {
 	names := make([]string, 0, len(clusters))
 	for name := range clusters {
 		names = append(names, name)
@@ -162,7 +163,7 @@ func commitApplied(rev *sync.Revision, clusters map[string]sync.ClusterStatus) m
 	for _, name := range names {
 		c := clusters[name]
 		state := ""
-		if c.State != sync.StateSynced {
+		if c.State != apply.StateSynced {
 			state = " (" + c.State + ")"
 		}
 		lines = append(lines, fmt.Sprintf("• *%s* wave %d: %s%s", esc(name), c.Wave, counts(c.Counts), esc(state)))
@@ -182,8 +183,8 @@ func commitApplied(rev *sync.Revision, clusters map[string]sync.ClusterStatus) m
 
 // commitRejected is the message for a refused commit, with the first
 // errors, and the thread replies that hold the full text.
-func commitRejected(commit string, rev *sync.Revision, err error) (message, []message) {
-	short, who, subject := sync.Short(commit), "", ""
+func commitRejected(commit string, rev *source.Revision, err error) (message, []message) {
+	short, who, subject := source.Short(commit), "", ""
 	if rev != nil {
 		who, subject = " by "+rev.Author, trim(firstLine(rev.Message), 150)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -48,7 +48,7 @@ type queue struct {
 	// sleep waits between attempts; tests record the waits instead.
 	sleep func(ctx context.Context, d time.Duration) error
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	pending int
 	idle    chan struct{}
 }

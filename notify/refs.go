@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,7 +37,7 @@ type RefStore interface {
 
 // MemoryRefs is a RefStore for a single process with no home cluster.
 type MemoryRefs struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	m  map[string]Ref
 }
 

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	gosync "sync"
+	"sync"
 
 	"github.com/slack-go/slack"
 
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // Config configures the Slack notifier.
@@ -49,7 +50,7 @@ type Slack struct {
 	log      *slog.Logger
 	q        *queue
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	roots    map[string]root // by service: the root messages known here
 	analyses map[string]promote.Analysis
 }
@@ -84,7 +85,7 @@ func (s *Slack) Run(ctx context.Context) { s.q.run(ctx) }
 func (s *Slack) Drain(ctx context.Context) error { return s.q.drain(ctx) }
 
 // CommitApplied posts an applied commit, unless it wrote nothing anywhere.
-func (s *Slack) CommitApplied(_ context.Context, rev *sync.Revision, clusters map[string]sync.ClusterStatus) {
+func (s *Slack) CommitApplied(_ context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus) {
 	if !wrote(clusters) {
 		return
 	}
@@ -97,7 +98,7 @@ func (s *Slack) CommitApplied(_ context.Context, rev *sync.Revision, clusters ma
 
 // CommitRejected posts a refused commit with its first errors, and the
 // full text in the thread.
-func (s *Slack) CommitRejected(_ context.Context, commit string, rev *sync.Revision, err error) {
+func (s *Slack) CommitRejected(_ context.Context, commit string, rev *source.Revision, err error) {
 	m, full := commitRejected(commit, rev, err)
 	var channel, ts string
 	ops := []op{func(ctx context.Context) error {
@@ -111,7 +112,7 @@ func (s *Slack) CommitRejected(_ context.Context, commit string, rev *sync.Revis
 			return err
 		})
 	}
-	s.q.push(job{key: sync.Short(commit), kind: m.Kind, ops: ops})
+	s.q.push(job{key: source.Short(commit), kind: m.Kind, ops: ops})
 }
 
 // Notify updates the promotion's root message (posting it the first

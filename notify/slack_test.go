@@ -13,7 +13,8 @@ import (
 
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -190,8 +191,8 @@ func TestRetriesHonourRetryAfter(t *testing.T) {
 	f.fail("chat.postMessage", 429, "7")
 	f.fail("chat.postMessage", 503, "")
 	f.fail("chat.postMessage", 500, "")
-	rev := &sync.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "reviews: 50/50\n\nbody"}
-	s.CommitApplied(t.Context(), rev, map[string]sync.ClusterStatus{"c1": {State: sync.StateSynced, Wave: 1, Counts: map[sync.Action]int{sync.Configured: 1}}})
+	rev := &source.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "reviews: 50/50\n\nbody"}
+	s.CommitApplied(t.Context(), rev, map[string]apply.ClusterStatus{"c1": {State: apply.StateSynced, Wave: 1, Counts: map[apply.Action]int{apply.Configured: 1}}})
 	drain(t, s)
 	want := []call{{Method: "chat.postMessage", Channel: "#sailplan", Text: "Applied 0123456 by Ann: reviews: 50/50 (c1: 1 configured)"}}
 	if diff := cmp.Diff(want, f.take()); diff != "" {
@@ -231,10 +232,10 @@ func TestRejectedCommitInSlack(t *testing.T) {
 	for i := 1; i <= 7; i++ {
 		lines = append(lines, fmt.Sprintf("reviews.cue:%d:2: services.reviews.namespce: field not allowed (hint: did you mean \"namespace\"?)%s", i, strings.Repeat(" x", 100*(i%2))))
 	}
-	rev := &sync.Revision{Commit: "89abcdef0123456789abcdef0123456789abcdef", Author: "Ann", Message: "typo"}
+	rev := &source.Revision{Commit: "89abcdef0123456789abcdef0123456789abcdef", Author: "Ann", Message: "typo"}
 	s.CommitRejected(t.Context(), rev.Commit, rev, errors.New(strings.Join(lines, "\n")))
 	// Nothing changed anywhere: quiet.
-	s.CommitApplied(t.Context(), rev, map[string]sync.ClusterStatus{"c1": {State: sync.StateSynced, Counts: map[sync.Action]int{sync.Unchanged: 4}}})
+	s.CommitApplied(t.Context(), rev, map[string]apply.ClusterStatus{"c1": {State: apply.StateSynced, Counts: map[apply.Action]int{apply.Unchanged: 4}}})
 	drain(t, s)
 	got := f.take()
 	if len(got) != 2 {
@@ -263,8 +264,8 @@ func TestQueueNeverBlocks(t *testing.T) {
 	f := newFakeSlack(t)
 	s := NewSlack(Config{Client: f.client(), Channel: "#sailplan", QueueSize: 2})
 	// Not running: nothing is delivered, and pushes must still return.
-	rev := &sync.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "m"}
-	changed := map[string]sync.ClusterStatus{"c1": {Counts: map[sync.Action]int{sync.Created: 1}}}
+	rev := &source.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "m"}
+	changed := map[string]apply.ClusterStatus{"c1": {Counts: map[apply.Action]int{apply.Created: 1}}}
 	for range 5 {
 		s.CommitApplied(t.Context(), rev, changed)
 	}

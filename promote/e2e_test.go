@@ -17,6 +17,8 @@ import (
 
 	"github.com/sailplan/sailplan/schema"
 	sailsync "github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -72,11 +74,11 @@ func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
 	log := slog.New(slog.NewTextHandler(&r.logs, nil))
 	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.now, Log: log}
 	r.rec = &sailsync.Reconciler{
-		Source:     &sailsync.GitSource{URL: r.repo.URL(), Branch: "main"},
+		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        log,
 		Canaries:   r.ctrl,
-		Options:    sailsync.Options{ParentNamespace: r.ns},
+		Options:    apply.Options{ParentNamespace: r.ns},
 	}
 	t.Cleanup(r.rec.Close)
 	return r

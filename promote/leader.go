@@ -6,12 +6,13 @@ import (
 	"log/slog"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // LeaderOptions configure leader election among sailplan replicas.
@@ -37,8 +38,7 @@ func RunAsLeader(ctx context.Context, client kubernetes.Interface, o LeaderOptio
 	// The lease's namespace is sailplan's own; without it no replica
 	// could ever lead. Where RBAC forbids creating it, the deploy
 	// manifests do.
-	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
+	if err := kube.EnsureNamespace(ctx, client.CoreV1(), o.Namespace); err != nil && !apierrors.IsForbidden(err) {
 		return fmt.Errorf("lease %s/%s: namespace: %w", o.Namespace, o.Name, err)
 	}
 	lock := &resourcelock.LeaseLock{

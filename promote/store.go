@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // ErrConflict means that someone else (another replica, or an approver)
@@ -109,8 +111,10 @@ func (s *Store) Save(ctx context.Context, st *State, version string) (string, er
 	}
 	var out *corev1.ConfigMap
 	if version == "" {
-		if err := s.ensureNamespace(ctx); err != nil {
-			return "", err
+		// Where RBAC forbids creating the namespace, the deploy manifests
+		// do: a Forbidden here is no reason not to try the ConfigMap.
+		if err := kube.EnsureNamespace(ctx, s.client.CoreV1(), s.namespace); err != nil && !apierrors.IsForbidden(err) {
+			return "", fmt.Errorf("namespace %s: %w", s.namespace, err)
 		}
 		out, err = s.client.CoreV1().ConfigMaps(s.namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: "sailplan"})
 	} else {
@@ -137,14 +141,6 @@ func (s *Store) Delete(ctx context.Context, service, version string) error {
 		return fmt.Errorf("%s: %w", s.ref(service), ErrConflict)
 	case err != nil:
 		return fmt.Errorf("%s: %w", s.ref(service), err)
-	}
-	return nil
-}
-
-func (s *Store) ensureNamespace(ctx context.Context) error {
-	_, err := s.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.namespace}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
-		return fmt.Errorf("namespace %s: %w", s.namespace, err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -90,10 +89,10 @@ func benchOnce(b *testing.B, kubectl string) {
 	repo := srv.NewRepo(b, "intents")
 	repo.Commit(b, map[string]string{"fleet.cue": fleetOf(all), "svc.cue": servicesCUE(nsSailplan, benchServices, 10)}, "1000 services")
 	r := &Reconciler{
-		Source:     &GitSource{URL: repo.URL(), Branch: "main"},
+		Source:     &source.GitSource{URL: repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        slog.New(slog.DiscardHandler),
-		Options:    Options{ParentNamespace: nsSailplan},
+		Options:    apply.Options{ParentNamespace: nsSailplan},
 	}
 	defer r.Close()
 	sailplanSync := func() time.Duration {
@@ -120,7 +119,7 @@ func benchOnce(b *testing.B, kubectl string) {
 	b.StopTimer()
 
 	for _, c := range env.Clusters {
-		if n := len(labelledMembersB(b, c, nsSailplan)); n != 2*benchServices {
+		if n := len(labelledMembers(b, c, nsSailplan, applySetID(nsSailplan))); n != 2*benchServices {
 			b.Fatalf("cluster %s: %d members after sailplan's apply, want %d", c.Name, n, 2*benchServices)
 		}
 	}
@@ -134,36 +133,9 @@ func benchOnce(b *testing.B, kubectl string) {
 	fmt.Fprintf(os.Stderr, "objects per cluster: %d; clusters: %d\n", 2*benchServices, len(env.Clusters))
 }
 
-func labelledMembersB(b *testing.B, c *testenv.Cluster, ns string) []string {
-	cl, err := NewClusterForConfig(c.Name, c.RESTConfig(), Options{ParentNamespace: ns})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
-	defer cancel()
-	var out []string
-	for _, gvr := range []string{"virtualservices", "destinationrules"} {
-		res := virtualServices
-		res.Resource = gvr
-		list, err := cl.client.Resource(res).Namespace(ns).List(ctx, metav1ListPartOf(cl.inventory.ID()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, u := range list.Items {
-			out = append(out, keyOf(&u).String())
-		}
-	}
-	return out
-}
-
 func tail(out []byte) []byte {
 	if len(out) > 2000 {
 		return out[len(out)-2000:]
 	}
 	return out
-}
-
-func metav1ListPartOf(id string) metav1.ListOptions {
-	return metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id}
 }

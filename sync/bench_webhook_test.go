@@ -13,6 +13,10 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/sync/source"
+	"github.com/sailplan/sailplan/sync/webhook"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -35,17 +39,17 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 		files[fmt.Sprintf("services-%d.cue", f)] = benchFile(ns, f, 10)
 	}
 	first := repo.Commit(b, files, "1,000 services")
-	var log logBuffer
+	var log fixture.LogBuffer
 
 	r := &Reconciler{
-		Source:     &GitSource{URL: repo.URL(), Branch: "main"},
+		Source:     &source.GitSource{URL: repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        slog.New(slog.NewTextHandler(&log, nil)),
-		Options:    Options{ParentNamespace: ns},
+		Options:    apply.Options{ParentNamespace: ns},
 	}
 	runReconciler(b, r, time.Hour)
 	const secret = "bench-secret"
-	hook, err := NewWebhook(WebhookConfig{Provider: GitHub, Secret: []byte(secret), Ref: "refs/heads/main", Trigger: r.Trigger})
+	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(secret), Ref: "refs/heads/main", Trigger: r.Trigger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +100,7 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hookSrv.URL, strings.NewReader(body))
 		req.Header.Set("X-GitHub-Event", "push")
 		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", i))
-		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(secret, body))
+		req.Header.Set("X-Hub-Signature-256", "sha256="+fixture.HMACHex(secret, body))
 		t0 := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

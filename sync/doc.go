@@ -1,2 +1,2 @@
-// Package sync pulls intents from Git and server-side-applies what render makes of them to every cluster of the fleet.
+// Package sync keeps every cluster of the fleet at what the head commit of a source renders to: the reconcile loop, the fleet, and waves.
 package sync

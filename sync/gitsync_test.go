@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/sync/source"
+	"github.com/sailplan/sailplan/sync/webhook"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -45,7 +48,7 @@ func (s *gatedSource) Head(ctx context.Context) (string, error) {
 	return s.Source.Head(ctx)
 }
 
-func (s *gatedSource) Fetch(ctx context.Context) (*Revision, error) {
+func (s *gatedSource) Fetch(ctx context.Context) (*source.Revision, error) {
 	s.fetches.Add(1)
 	return s.Source.Fetch(ctx)
 }
@@ -84,14 +87,14 @@ func TestWebhookSync(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	traffic := newGitTraffic(t, srv.URL())
+	traffic := fixture.NewGitTraffic(t, srv.URL())
 	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
 
-	var log logBuffer
-	r := newReconciler(t, traffic.url(repo), ns, &log)
+	var log fixture.LogBuffer
+	r := newReconciler(t, traffic.URL(repo), ns, &log)
 	src := &gatedSource{Source: r.Source}
 	r.Source = src
-	hook, err := NewWebhook(WebhookConfig{Provider: GitHub, Secret: []byte(hookSecret), Ref: "refs/heads/main", Trigger: r.Trigger, Log: r.Log})
+	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(fixture.HookSecret), Ref: "refs/heads/main", Trigger: r.Trigger, Log: r.Log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +104,8 @@ func TestWebhookSync(t *testing.T) {
 	push := func(v1, v2 int) string {
 		commit := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, v1, v2)}, "weights")
 		deliveries++
-		d := signed(GitHub, hookSecret, fmt.Sprintf("delivery-%d", deliveries), pushBody("refs/heads/main"))
-		if code, body := d.send(t, hooks.URL); code != http.StatusAccepted {
+		d := fixture.Signed(webhook.GitHub, fixture.HookSecret, fmt.Sprintf("delivery-%d", deliveries), fixture.PushBody("refs/heads/main"))
+		if code, body := d.Send(t, hooks.URL); code != http.StatusAccepted {
 			t.Fatalf("webhook for %s: %d %s", commit[:7], code, body)
 		}
 		return commit
@@ -124,8 +127,8 @@ func TestWebhookSync(t *testing.T) {
 	// A burst: the first webhook's sync is held in Head while three more
 	// commits are pushed, each announced by a webhook.
 	entered, open := src.hold()
-	forced := signed(GitHub, hookSecret, "delivery-burst", pushBody("refs/heads/main"))
-	if code, body := forced.send(t, hooks.URL); code != http.StatusAccepted {
+	forced := fixture.Signed(webhook.GitHub, fixture.HookSecret, "delivery-burst", fixture.PushBody("refs/heads/main"))
+	if code, body := forced.Send(t, hooks.URL); code != http.StatusAccepted {
 		t.Fatalf("webhook: %d %s", code, body)
 	}
 	waitFor(t, "the burst's first sync", entered)
@@ -144,13 +147,13 @@ func TestWebhookSync(t *testing.T) {
 		}
 	}
 	// The head does not move: syncs ask for it and transfer no objects.
-	_, packs := traffic.counts()
+	_, packs := traffic.Counts()
 	for range 3 {
 		if err := r.Sync(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, after := traffic.counts(); after != packs {
+	if _, after := traffic.Counts(); after != packs {
 		t.Errorf("3 syncs of an unmoved head sent %d pack requests, want 0", after-packs)
 	}
 }
@@ -164,7 +167,7 @@ func TestGitServerDown(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	src := &gatedSource{Source: r.Source}
 	r.Source = src
@@ -212,14 +215,14 @@ func TestVerifiedSync(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	traffic := newGitTraffic(t, srv.URL())
-	trusted, trustedPub := newKey(t, "Trusted")
-	stranger, _ := newKey(t, "Stranger")
-	var log logBuffer
-	r := newReconciler(t, traffic.url(repo), ns, &log)
-	r.Source = &GitSource{URL: traffic.url(repo), VerifyKeys: trustedPub}
+	traffic := fixture.NewGitTraffic(t, srv.URL())
+	trusted, trustedPub := fixture.NewKey(t, "Trusted")
+	stranger, _ := fixture.NewKey(t, "Stranger")
+	var log fixture.LogBuffer
+	r := newReconciler(t, traffic.URL(repo), ns, &log)
+	r.Source = &source.GitSource{URL: traffic.URL(repo), VerifyKeys: trustedPub}
 
-	good := signedCommit(t, repo, trusted, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "signed 90/10")
+	good := fixture.SignedCommit(t, repo, trusted, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "signed 90/10")
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatalf("sync: %v\n%s", err, log.String())
 	}
@@ -234,7 +237,7 @@ func TestVerifiedSync(t *testing.T) {
 			return repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 0, 100)}, "unsigned 0/100")
 		}, "not signed"},
 		{"unknown key", func() string {
-			return signedCommit(t, repo, stranger, map[string]string{"reviews.cue": serviceCUE(ns, 10, 90)}, "stranger 10/90")
+			return fixture.SignedCommit(t, repo, stranger, map[string]string{"reviews.cue": serviceCUE(ns, 10, 90)}, "stranger 10/90")
 		}, "signed by unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,8 +245,8 @@ func TestVerifiedSync(t *testing.T) {
 			want := "commit " + bad[:7] + ": " + tc.reason
 			// Twice: the second sync must refuse the commit again, not apply it.
 			for range 2 {
-				if err := r.Sync(t.Context()); err != nil && (!strings.Contains(err.Error(), want) || !isPermanent(err)) {
-					t.Fatalf("sync error = %v, want none or a permanent one with %q", err, want)
+				if err := r.Sync(t.Context()); err != nil && (!strings.Contains(err.Error(), want) || !errors.As(err, new(*source.RefusedError))) {
+					t.Fatalf("sync error = %v, want none or a RefusedError with %q", err, want)
 				}
 			}
 			// Reported as the sync's error, or as the rejected commit's.
@@ -258,12 +261,12 @@ func TestVerifiedSync(t *testing.T) {
 			}
 		})
 	}
-	_, packs := traffic.counts()
+	_, packs := traffic.Counts()
 	if packs != 3 {
 		t.Errorf("%d pack requests, want 3: each commit fetched once, refused ones not again", packs)
 	}
 
-	fixed := signedCommit(t, repo, trusted, map[string]string{"reviews.cue": serviceCUE(ns, 50, 50)}, "signed 50/50")
+	fixed := fixture.SignedCommit(t, repo, trusted, map[string]string{"reviews.cue": serviceCUE(ns, 50, 50)}, "signed 50/50")
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -180,4 +181,21 @@ func runReconciler(t testing.TB, r *Reconciler, interval time.Duration) {
 			t.Errorf("Run: %v", err)
 		}
 	})
+}
+
+// applySetID is the id of the ApplySet whose parent is in ns.
+func applySetID(ns string) string {
+	return (&apply.Inventory{Namespace: ns, Name: apply.DefaultParentName}).ID()
+}
+
+// readStatus reads the status sailplan recorded in cluster name, whose
+// ApplySet parent is in ns.
+func readStatus(t *testing.T, name, ns string) (apply.ClusterStatus, bool, error) {
+	t.Helper()
+	c, err := apply.NewCluster(name, env.Cluster(name).RESTConfig(), apply.Options{ParentNamespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ReadStatus(t.Context())
 }

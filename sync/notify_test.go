@@ -9,6 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -18,18 +21,18 @@ type recorder struct {
 	events []string
 }
 
-func (r *recorder) CommitApplied(_ context.Context, rev *Revision, clusters map[string]ClusterStatus) {
+func (r *recorder) CommitApplied(_ context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var cs []string
 	for _, name := range []string{"c1", "c2", "c3"} {
 		c := clusters[name]
-		cs = append(cs, fmt.Sprintf("%s:%s:created=%d", name, c.State, c.Counts[Created]))
+		cs = append(cs, fmt.Sprintf("%s:%s:created=%d", name, c.State, c.Counts[apply.Created]))
 	}
 	r.events = append(r.events, "applied "+rev.Short()+" by "+rev.Author+" "+strings.Join(cs, ","))
 }
 
-func (r *recorder) CommitRejected(_ context.Context, commit string, rev *Revision, err error) {
+func (r *recorder) CommitRejected(_ context.Context, commit string, rev *source.Revision, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, fmt.Sprintf("rejected %s: %v", commit[:7], strings.Contains(err.Error(), "field not allowed")))
@@ -43,7 +46,7 @@ func TestNotifierHearsEachCommitOnce(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	rec := &recorder{}
 	r.Notifier = rec

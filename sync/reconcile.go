@@ -12,65 +12,28 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // Source gives the intents at the head of a branch.
 type Source interface {
 	// Head returns the commit the branch points at, cheaply.
 	Head(ctx context.Context) (string, error)
-	// Fetch returns the intents at the head.
-	Fetch(ctx context.Context) (*Revision, error)
+	// Fetch returns the intents at the head. A *source.RefusedError says
+	// that the head will never be handed out: it is reported once and the
+	// last good commit stays.
+	Fetch(ctx context.Context) (*source.Revision, error)
 }
 
-// Options tune how the fleet is applied. The zero value is the safe
-// default: stop at a failed wave, refuse to prune more than half of a
-// cluster's inventory at once.
-type Options struct {
-	// ContinueOnWaveFailure applies later waves even when a cluster of an
-	// earlier wave failed. By default a failed wave stops later ones, and
-	// their clusters' status says which wave failed and why.
-	ContinueOnWaveFailure bool
-	// PruneMaxShare is the largest share (0 to 1) of a cluster's inventory
-	// that one sync may prune. A prune that would delete more is refused,
-	// deletes nothing and is reported on every sync until the setting
-	// allows it. 0 means DefaultPruneMaxShare; 1 allows any prune.
-	PruneMaxShare float64
-	// Workers bounds the requests in flight per cluster; 0 means
-	// DefaultWorkers. Objects of one kind are applied concurrently, kinds
-	// one after the other in render's order.
-	Workers int
-	// ParentNamespace and ParentName locate the ApplySet parent ConfigMap
-	// in every cluster; empty means DefaultParentNamespace and
-	// DefaultParentName. Two sailplan instances that manage different
-	// repositories in the same clusters need different parents: each
-	// prunes only its own ApplySet.
-	ParentNamespace, ParentName string
-}
-
-// Defaults for Options.
-const (
-	DefaultPruneMaxShare = 0.5
-	DefaultWorkers       = 16
-)
-
-func (o Options) withDefaults() Options {
-	if o.PruneMaxShare <= 0 {
-		o.PruneMaxShare = DefaultPruneMaxShare
-	}
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
-	if o.ParentNamespace == "" {
-		o.ParentNamespace = DefaultParentNamespace
-	}
-	if o.ParentName == "" {
-		o.ParentName = DefaultParentName
-	}
-	return o
-}
+// pollJitter is how much longer than the interval a poll may wait, at
+// most: 0.1 spreads polls over [interval, 1.1 × interval].
+const pollJitter = 0.1
 
 // Reconciler keeps every cluster of the fleet at what the head commit of a
 // source renders to.
@@ -82,8 +45,13 @@ type Reconciler struct {
 	Kubeconfig string
 	// Log receives one line per changed object and per cluster.
 	Log *slog.Logger
-	// Options tune waves, pruning and parallelism.
-	Options Options
+	// Options tune pruning, parallelism and the ApplySet parent of every
+	// cluster.
+	Options apply.Options
+	// ContinueOnWaveFailure applies later waves even when a cluster of an
+	// earlier wave failed. By default a failed wave stops later ones, and
+	// their clusters' status says which wave failed and why.
+	ContinueOnWaveFailure bool
 	// Canaries gives the promotion state that render takes; nil renders
 	// every candidate at 0 %.
 	Canaries CanarySource
@@ -102,21 +70,25 @@ type Reconciler struct {
 	status  Status
 	fleet   *Fleet
 	current *prepared
-
-	triggerOnce gosync.Once
-	trigger     chan struct{}
+	// queue holds the one sync request while Run runs; nil otherwise.
+	queue workqueue.TypedDelayingInterface[string]
 }
+
+// syncKey is the only item of Run's queue: every reason to sync (a poll,
+// a trigger, a retry) asks for the same thing, a sync of everything, so
+// requests that arrive while one is pending or running coalesce.
+const syncKey = "sync"
 
 // Notifier hears what happened to new commits. Implementations must not
 // block: sync waits for them.
 type Notifier interface {
 	// CommitApplied: rev is applied to every cluster; clusters holds each
 	// one's status, with object counts by action.
-	CommitApplied(ctx context.Context, rev *Revision, clusters map[string]ClusterStatus)
+	CommitApplied(ctx context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus)
 	// CommitRejected: the commit was refused (invalid intents, a bad
 	// signature) and nothing was applied; rev is nil when it could not be
 	// fetched at all.
-	CommitRejected(ctx context.Context, commit string, rev *Revision, err error)
+	CommitRejected(ctx context.Context, commit string, rev *source.Revision, err error)
 }
 
 // CanarySource gives, per cluster and service, where promotions stand.
@@ -127,7 +99,7 @@ type CanarySource interface {
 // prepared is a commit rendered for every cluster of its fleet, with the
 // promotion state it was rendered with.
 type prepared struct {
-	rev       *Revision
+	rev       *source.Revision
 	in        *schema.Intents
 	canaries  map[string]map[string]render.CanaryState
 	fleetDecl schema.Fleet
@@ -137,30 +109,30 @@ type prepared struct {
 	// the notifier: the clusters' statuses keep the counts of the last
 	// sync that changed something, which may be an older commit's.
 	countsMu gosync.Mutex
-	counts   map[string]map[Action]int
+	counts   map[string]map[apply.Action]int
 }
 
-func (p *prepared) addCounts(cluster string, counts map[Action]int) {
+func (p *prepared) addCounts(cluster string, counts map[apply.Action]int) {
 	p.countsMu.Lock()
 	defer p.countsMu.Unlock()
 	if p.counts == nil {
-		p.counts = map[string]map[Action]int{}
+		p.counts = map[string]map[apply.Action]int{}
 	}
 	if p.counts[cluster] == nil {
-		p.counts[cluster] = map[Action]int{}
+		p.counts[cluster] = map[apply.Action]int{}
 	}
 	for a, n := range counts {
-		if a != Unchanged {
+		if a != apply.Unchanged {
 			p.counts[cluster][a] += n
 		}
 	}
 }
 
 // clusterCounts is each cluster's status with the counts of this commit.
-func (p *prepared) clusterCounts(statuses map[string]ClusterStatus) map[string]ClusterStatus {
+func (p *prepared) clusterCounts(statuses map[string]apply.ClusterStatus) map[string]apply.ClusterStatus {
 	p.countsMu.Lock()
 	defer p.countsMu.Unlock()
-	out := make(map[string]ClusterStatus, len(statuses))
+	out := make(map[string]apply.ClusterStatus, len(statuses))
 	for name, st := range statuses {
 		st.Counts = maps.Clone(p.counts[name])
 		out[name] = st
@@ -190,7 +162,7 @@ type Status struct {
 	// LastErr is the error of the last sync, nil when it succeeded.
 	LastErr error
 	// Clusters is each cluster's own status, by name.
-	Clusters map[string]ClusterStatus
+	Clusters map[string]apply.ClusterStatus
 }
 
 // Status returns a copy of the reconciler's status; it is safe to call
@@ -200,7 +172,7 @@ func (r *Reconciler) Status() Status {
 	defer r.mu.Unlock()
 	st := r.status
 	if r.fleet != nil {
-		st.Clusters = map[string]ClusterStatus{}
+		st.Clusters = map[string]apply.ClusterStatus{}
 		for _, c := range r.fleet.Clusters() {
 			st.Clusters[c.Name] = c.Status()
 		}
@@ -214,18 +186,20 @@ func (r *Reconciler) setStatus(f func(*Status)) {
 	f(&r.status)
 }
 
-func (r *Reconciler) triggerCh() chan struct{} {
-	r.triggerOnce.Do(func() { r.trigger = make(chan struct{}, 1) })
-	return r.trigger
-}
-
 // Trigger asks Run for a sync now, without waiting for it. Calls that
 // come while one is pending are coalesced into that one sync, so a burst
-// of webhook deliveries costs one sync.
-func (r *Reconciler) Trigger() {
-	select {
-	case r.triggerCh() <- struct{}{}:
-	default:
+// of webhook deliveries costs one sync. A call before Run starts is not
+// kept: Run's first sync reads the head anyway.
+func (r *Reconciler) Trigger() { r.requestSync(0) }
+
+// requestSync asks Run for a sync after d; without Run it does nothing.
+// The queue keeps only the earliest of the requests that wait.
+func (r *Reconciler) requestSync(d time.Duration) {
+	r.mu.Lock()
+	q := r.queue
+	r.mu.Unlock()
+	if q != nil {
+		q.AddAfter(syncKey, d)
 	}
 }
 
@@ -236,53 +210,40 @@ func (r *Reconciler) Trigger() {
 // returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	defer r.Close()
-	trigger := r.triggerCh()
+	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-sync"})
+	r.mu.Lock()
+	r.queue = q
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.queue = nil
+		r.mu.Unlock()
+		q.ShutDown()
+	}()
+	// Get blocks without a context: shutting the queue down ends it.
+	defer context.AfterFunc(ctx, q.ShutDown)()
+	q.Add(syncKey)
 	for {
+		key, quit := q.Get()
+		if quit || ctx.Err() != nil {
+			return nil
+		}
 		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
 			r.Log.Error("sync failed", "err", err)
-		}
-		var retry <-chan time.Time
-		if d, ok := r.nextRetry(); ok {
-			retry = time.After(d)
 		}
 		r.mu.Lock()
 		if f := r.fleet; f != nil {
 			for _, c := range f.Clusters() {
-				c.startDrift(f.ctx, r.Log)
+				c.StartDrift(f.ctx, r.Log)
 			}
 		}
 		r.mu.Unlock()
 		// Jittered, so that replicas and fleets of daemons do not poll a
 		// Git server in step.
-		poll := time.NewTimer(Jitter(interval))
-		select {
-		case <-ctx.Done():
-			poll.Stop()
-			return nil
-		case <-poll.C:
-		case <-trigger:
-		case <-retry:
-		}
-		poll.Stop()
+		q.AddAfter(key, wait.Jitter(interval, pollJitter))
+		// A request that came during the sync is handed out again now.
+		q.Done(key)
 	}
-}
-
-// nextRetry is the time until the earliest retry of an unreachable cluster.
-func (r *Reconciler) nextRetry() (time.Duration, bool) {
-	r.mu.Lock()
-	f := r.fleet
-	r.mu.Unlock()
-	if f == nil {
-		return 0, false
-	}
-	var best time.Duration
-	found := false
-	for _, c := range f.Clusters() {
-		if d, ok := c.retryIn(); ok && (!found || d < best) {
-			best, found = d, true
-		}
-	}
-	return best, found
 }
 
 // Close stops the watches of the fleet's clusters; a later Sync starts
@@ -319,7 +280,8 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	r.mu.Unlock()
 	if headErr == nil && (cur == nil || head != cur.rev.Commit) && head != rejected {
 		rev, err := r.Source.Fetch(ctx)
-		if err != nil && isPermanent(err) {
+		var refused *source.RefusedError
+		if errors.As(err, &refused) {
 			// Refused as it is (an unsigned head, say): the last good
 			// commit stays, and the reason is in the status.
 			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = head, err })
@@ -358,7 +320,7 @@ func (r *Reconciler) sync(ctx context.Context) error {
 	// Promotion moved: render the same commit with the new weights.
 	canaryErr := r.refreshCanaries(ctx, &cur)
 	headErr = errors.Join(headErr, canaryErr)
-	fleet, err := r.fleetFor(cur.fleetDecl)
+	fleet, err := r.fleetFor(ctx, cur.fleetDecl)
 	if err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
 	}
@@ -404,7 +366,7 @@ func (r *Reconciler) refreshCanaries(ctx context.Context, cur **prepared) error 
 // it declares, before anything is applied, so that an error leaves every
 // cluster as it was. Load and render errors are permanent. last is the
 // promotion state of the commit applied so far.
-func (r *Reconciler) prepare(ctx context.Context, rev *Revision, last map[string]map[string]render.CanaryState) (*prepared, error) {
+func (r *Reconciler) prepare(ctx context.Context, rev *source.Revision, last map[string]map[string]render.CanaryState) (*prepared, error) {
 	in, err := schema.Load(rev.Files)
 	if err != nil {
 		return nil, permanent(err)
@@ -426,7 +388,7 @@ func (r *Reconciler) prepare(ctx context.Context, rev *Revision, last map[string
 }
 
 // renderAll renders loaded intents for every cluster of their fleet.
-func (r *Reconciler) renderAll(rev *Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
+func (r *Reconciler) renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
 	p := &prepared{rev: rev, in: in, canaries: canaries, fleetDecl: in.Fleet, desired: map[string][]*unstructured.Unstructured{}}
 	for name := range in.Fleet.Clusters {
 		objs, err := renderFor(in, name, rev.Commit, canaries[name])
@@ -440,13 +402,13 @@ func (r *Reconciler) renderAll(rev *Revision, in *schema.Intents, canaries map[s
 
 // fleetFor reuses the clients and watches of the previous commit unless
 // the declared fleet changed.
-func (r *Reconciler) fleetFor(decl schema.Fleet) (*Fleet, error) {
+func (r *Reconciler) fleetFor(ctx context.Context, decl schema.Fleet) (*Fleet, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fleet != nil && reflect.DeepEqual(decl, r.fleetDecl()) {
 		return r.fleet, nil
 	}
-	f, err := newFleet(fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options, wrapTransport: r.wrapTransport}, decl)
+	f, err := newFleet(ctx, fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport}, decl)
 	if err != nil {
 		return nil, err
 	}

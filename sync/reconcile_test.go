@@ -1,22 +1,27 @@
 package sync
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/testing/protocmp"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -46,40 +51,21 @@ services: reviews: {
 `, ns, v1, v2)
 }
 
-// logBuffer collects a reconciler's log for assertions; it is safe for the
-// reconciler's concurrent writers.
-type logBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newReconciler returns a reconciler whose ApplySet parent lives in the
 // test's namespace ns, so that tests sharing the clusters never see each
 // other's inventory; its watches stop when the test ends.
-func newReconciler(t *testing.T, url, ns string, log *logBuffer) *Reconciler {
+func newReconciler(t *testing.T, url, ns string, log *fixture.LogBuffer) *Reconciler {
 	r := &Reconciler{
-		Source:     &GitSource{URL: url, Branch: "main"},
+		Source:     &source.GitSource{URL: url, Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
 		Log:        slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Options:    Options{ParentNamespace: ns},
+		Options:    apply.Options{ParentNamespace: ns},
 	}
 	t.Cleanup(r.Close)
 	return r
 }
 
-func istioClients(t *testing.T) map[string]istioclient.Interface {
+func istioClients(t testing.TB) map[string]istioclient.Interface {
 	t.Helper()
 	out := map[string]istioclient.Interface{}
 	for _, c := range env.Clusters {
@@ -176,7 +162,7 @@ func TestSpine(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 
 	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
@@ -252,7 +238,7 @@ func TestRunFollowsBranch(t *testing.T) {
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 100, 0)}, "all on v1")
 
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	runReconciler(t, r, 200*time.Millisecond)
 
@@ -289,7 +275,7 @@ func TestMissingContext(t *testing.T) {
 		"fleet.cue":   fleetCUE + "fleet: clusters: c9: wave: 3\n",
 		"reviews.cue": serviceCUE(ns, 90, 10),
 	}, "a cluster we cannot reach")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	err := r.Sync(t.Context())
 	if err == nil || !strings.Contains(err.Error(), `cluster c9: no context named "c9" in the kubeconfig`) {
@@ -323,7 +309,7 @@ func (s *blockingSource) Head(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("no head in this test")
 }
 
-func (s *blockingSource) Fetch(context.Context) (*Revision, error) {
+func (s *blockingSource) Fetch(context.Context) (*source.Revision, error) {
 	return nil, fmt.Errorf("not fetched in this test")
 }
 
@@ -357,4 +343,237 @@ func TestTriggerCoalesces(t *testing.T) {
 		t.Fatalf("Head called %d times for one burst of triggers, want 2", n)
 	default:
 	}
+}
+
+// TestNoopReconcileSendsNoWrites: once the clusters hold a commit, syncing
+// again (same head, and a new commit that changes no rendered object)
+// sends no write request: counted by the client, and by each apiserver's
+// own apiserver_request_total.
+func TestNoopReconcileSendsNoWrites(t *testing.T) {
+	needClusters(t)
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 20, 10)}, "twenty services")
+	var log fixture.LogBuffer
+	rc := &requestCounter{}
+	r := newReconciler(t, repo.URL(), ns, &log)
+	r.wrapTransport = rc.wrap
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w := rc.writes(); w["c1"] < 40 {
+		t.Fatalf("first sync sent %v writes, want at least 40 per cluster (the counter is not counting)", w)
+	}
+
+	// The same head again: nothing at all may be written.
+	before := writesPerCluster(t)
+	rc.reset()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{}, rc.writes()); diff != "" {
+		t.Errorf("client-side writes of a no-op sync (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, writesPerCluster(t)); diff != "" {
+		t.Errorf("apiserver write counts moved during a no-op sync (-before +after):\n%s", diff)
+	}
+
+	// A commit that changes no rendered object: no object is written; the
+	// one write per cluster is the status on the ApplySet parent, which
+	// records the commit the cluster is now at.
+	commit := repo.Commit(t, map[string]string{"README.md": "docs only\n"}, "docs")
+	before = writesPerCluster(t)
+	rc.reset()
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"c1": 1, "c2": 1, "c3": 1}
+	if diff := cmp.Diff(want, rc.writes()); diff != "" {
+		t.Errorf("client-side writes of a docs-only commit (-want +got):\n%s", diff)
+	}
+	after := writesPerCluster(t)
+	for name := range after {
+		after[name] -= before[name]
+	}
+	if diff := cmp.Diff(want, after); diff != "" {
+		t.Errorf("apiserver writes of a docs-only commit (-want +got):\n%s", diff)
+	}
+	for name, st := range r.Status().Clusters {
+		if st.Commit != commit {
+			t.Errorf("cluster %s: status commit %s, want %s", name, st.Commit, commit)
+		}
+	}
+	for name, st := range r.Status().Clusters {
+		if diff := cmp.Diff(map[apply.Action]int{apply.Created: 40}, st.Counts); diff != "" {
+			t.Errorf("cluster %s: recorded counts (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+func writesPerCluster(t *testing.T) map[string]int {
+	out := map[string]int{}
+	for _, c := range env.Clusters {
+		out[c.Name] = apiserverWrites(t, c)
+	}
+	return out
+}
+
+// TestStatusInCluster: what the reconciler reports and what `sailplan
+// status` reads from the cluster agree.
+func TestStatusInCluster(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 2, "c3": 3}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"c1", "c2", "c3"} {
+		got, ok, err := readStatus(t, name, ns)
+		if err != nil || !ok {
+			t.Fatalf("cluster %s: ok=%v err=%v", name, ok, err)
+		}
+		want := apply.ClusterStatus{Commit: commit, Target: commit, State: apply.StateSynced, Wave: i + 1, Counts: map[apply.Action]int{apply.Created: 4}}
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(apply.ClusterStatus{}, "Time")); diff != "" {
+			t.Errorf("cluster %s: status read back (-want +got):\n%s", name, diff)
+		}
+		if diff := cmp.Diff(r.Status().Clusters[name], got); diff != "" {
+			t.Errorf("cluster %s: reconciler's and cluster's status differ (-reconciler +cluster):\n%s", name, diff)
+		}
+	}
+}
+
+// TestDriftCorrected: with the daemon running, an edit of a field sailplan
+// owns (as kubectl edit makes it) and a deleted object are put back by the
+// watch, without a sync; a field that another manager adds is left alone
+// and stays that manager's.
+func TestDriftCorrected(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	// The interval is long: only the watches can put things back in time.
+	runReconciler(t, r, time.Hour)
+	waitApplied(t, r, "")
+
+	c2 := env.Cluster("c2")
+	dyn, err := dynamic.NewForConfig(c2.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vss := dyn.Resource(fixture.VirtualServices).Namespace(ns)
+	// kubectl edit: a full update under another manager, which takes
+	// ownership of what it changed.
+	vs, err := vss.Get(t.Context(), "svc-000", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+	http[0].(map[string]any)["route"].([]any)[0].(map[string]any)["weight"] = int64(0)
+	http[0].(map[string]any)["route"].([]any)[1].(map[string]any)["weight"] = int64(100)
+	_ = unstructured.SetNestedSlice(vs.Object, http, "spec", "http")
+	if _, err := vss.Update(t.Context(), vs, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dyn.Resource(fixture.DestinationRules).Namespace(ns).Delete(t.Context(), "svc-001", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "drift corrected", func() error {
+		got := memberWeights(t, ns)["c2"]
+		if diff := cmp.Diff(wantWeights([]string{"c2"}, 2, 10)["c2"], got); diff != "" {
+			return fmt.Errorf("c2 (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	for _, want := range []string{"drift corrected", "object=VirtualService/" + ns + "/svc-000 drift=changed", "object=DestinationRule/" + ns + "/svc-001 drift=deleted"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+
+	// Another team routes svc-000 through a gateway: a field sailplan does
+	// not declare. Neither the watch nor a sync may take it.
+	gw := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "svc-000", "namespace": ns},
+		"spec":     map[string]any{"gateways": []any{"mesh", "edge"}},
+	}}
+	fixture.ApplyAs(t, c2, "other-team", gw)
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	vs, err = vss.Get(t.Context(), "svc-000", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gws, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "gateways")
+	if diff := cmp.Diff([]string{"mesh", "edge"}, gws); diff != "" {
+		t.Errorf("gateways of other-team (-want +got):\n%s", diff)
+	}
+	owners := map[string]bool{}
+	for _, mf := range vs.GetManagedFields() {
+		if strings.Contains(string(mf.FieldsV1.Raw), `"f:gateways"`) {
+			owners[mf.Manager] = true
+		}
+	}
+	if diff := cmp.Diff(map[string]bool{"other-team": true}, owners); diff != "" {
+		t.Errorf("owners of spec.gateways (-want +got):\n%s", diff)
+	}
+	if got := fixture.WeightOf(vs, "v2"); got != 10 {
+		t.Errorf("v2 weight = %d, want 10", got)
+	}
+}
+
+// TestOwnWritesAreNotDrift: while a sync writes a cluster, the watches see
+// the new content before the sync has recorded it as applied. Drift
+// correction must not take it for drift and put the old content back: every
+// change must stay applied. Writes are slowed down so that the watch event
+// always overtakes the sync that caused it.
+func TestOwnWritesAreNotDrift(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	r.wrapTransport = func(_ string, rt http.RoundTripper) http.RoundTripper {
+		return slowWrites{rt}
+	}
+	runReconciler(t, r, time.Hour)
+	waitApplied(t, r, "")
+	for _, w := range []int32{20, 30} {
+		sha := repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 100-int(w), int(w))}, fmt.Sprintf("%d%%", w))
+		r.Trigger()
+		waitApplied(t, r, sha)
+		// A wrong correction would have been sent by now, and lands
+		// within one slowed write.
+		time.Sleep(driftSettle + 2*slowWrite)
+		checkClusters(t, ns, 100-w, w)
+	}
+}
+
+// driftSettle is five times the delay of a first drift correction.
+const driftSettle = 500 * time.Millisecond
+
+// slowWrite is how long slowWrites holds the answer to each write: the
+// apiserver has done it, and its watch event is on the way.
+const slowWrite = 500 * time.Millisecond
+
+type slowWrites struct{ rt http.RoundTripper }
+
+func (s slowWrites) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.rt.RoundTrip(req)
+	if req.Method == http.MethodPatch {
+		time.Sleep(slowWrite)
+	}
+	return resp, err
 }

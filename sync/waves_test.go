@@ -12,7 +12,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -69,18 +72,18 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	// Someone else owns svc-000's routes in c1.
-	other := otherVirtualService(ns, "svc-000", 100)
-	applyAs(t, env.Cluster("c1"), "other-team", other)
+	other := fixture.OtherVirtualService(ns, "svc-000", 100)
+	fixture.ApplyAs(t, env.Cluster("c1"), "other-team", other)
 
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 2, "c3": 2}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	err := r.Sync(ctx)
-	var ce *ConflictError
+	var ce *apply.ConflictError
 	if !errors.As(err, &ce) {
-		t.Fatalf("Sync error = %v, want a ConflictError", err)
+		t.Fatalf("Sync error = %v, want a apply.ConflictError", err)
 	}
 	for _, want := range []string{"wave 1 failed", "cluster c1", "VirtualService/" + ns + "/svc-000", `.spec.http is owned by "other-team"`, "later waves not applied"} {
 		if !strings.Contains(err.Error(), want) {
@@ -92,20 +95,20 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 		t.Errorf("wave 2 was applied after wave 1 failed: %v", got)
 	}
 	for _, name := range []string{"c2", "c3"} {
-		st, ok, err := clusterFor(t, name, ns).ReadStatus(ctx)
+		st, ok, err := readStatus(t, name, ns)
 		if err != nil || !ok {
 			t.Fatalf("cluster %s: status: ok=%v err=%v", name, ok, err)
 		}
-		if st.State != StateWaiting || st.Target != commit || !strings.Contains(st.Error, "wave 1 failed") {
+		if st.State != apply.StateWaiting || st.Target != commit || !strings.Contains(st.Error, "wave 1 failed") {
 			t.Errorf("cluster %s: status = %+v, want waiting for %s because wave 1 failed", name, st, commit)
 		}
 	}
-	st, _, _ := clusterFor(t, "c1", ns).ReadStatus(ctx)
-	if st.State != StateFailed || !strings.Contains(st.Error, "other-team") {
+	st, _, _ := readStatus(t, "c1", ns)
+	if st.State != apply.StateFailed || !strings.Contains(st.Error, "other-team") {
 		t.Errorf("cluster c1: status = %+v, want failed naming other-team", st)
 	}
 
-	r.Options.ContinueOnWaveFailure = true
+	r.ContinueOnWaveFailure = true
 	if err := r.Sync(ctx); err == nil || !strings.Contains(err.Error(), "wave 1 failed") {
 		t.Fatalf("Sync error = %v, want wave 1 still failing", err)
 	}
@@ -143,18 +146,18 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 3, 20)}, "three services")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	runReconciler(t, r, time.Hour)
 
 	eventually(t, time.Minute, "c1 and c3 synced while c2 is down", func() error {
 		st := r.Status()
 		for _, name := range []string{"c1", "c3"} {
-			if cs := st.Clusters[name]; cs.State != StateSynced || cs.Commit != commit {
+			if cs := st.Clusters[name]; cs.State != apply.StateSynced || cs.Commit != commit {
 				return fmt.Errorf("cluster %s: %+v", name, cs)
 			}
 		}
-		if cs := st.Clusters["c2"]; cs.State != StateUnreachable {
+		if cs := st.Clusters["c2"]; cs.State != apply.StateUnreachable {
 			return fmt.Errorf("cluster c2: %+v, want unreachable", cs)
 		}
 		return nil
@@ -164,7 +167,7 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	}
 	restarted = true
 	eventually(t, 2*time.Minute, "c2 caught up", func() error {
-		if cs := r.Status().Clusters["c2"]; cs.State != StateSynced || cs.Commit != commit {
+		if cs := r.Status().Clusters["c2"]; cs.State != apply.StateSynced || cs.Commit != commit {
 			return fmt.Errorf("cluster c2: %+v", cs)
 		}
 		return nil
@@ -195,7 +198,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 	repo := srv.NewRepo(t, "intents")
 	const n = 60
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, n, 30)}, "sixty services")
-	var log logBuffer
+	var log fixture.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	r.wrapTransport = rc.wrap
 	runReconciler(t, r, time.Hour)
@@ -206,7 +209,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 		t.Fatalf("c2 never got 40 applies; log:\n%s", log.String())
 	}
 	eventually(t, time.Minute, "c2 seen unreachable", func() error {
-		if cs := r.Status().Clusters["c2"]; cs.State != StateUnreachable {
+		if cs := r.Status().Clusters["c2"]; cs.State != apply.StateUnreachable {
 			return fmt.Errorf("cluster c2: %+v", cs)
 		}
 		return nil
@@ -225,20 +228,31 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 		t.Errorf("clusters after the restart (-want +got):\n%s", diff)
 	}
 	// The inventory is whole: every member labelled, the parent listing
-	// both kinds and the namespace.
+	// both kinds and no namespace but its own.
+	id := applySetID(ns)
 	for _, c := range env.Clusters {
-		cl := clusterFor(t, c.Name, ns)
-		p, err := cl.readParent(t.Context())
+		cs, err := kubernetes.NewForConfig(c.RESTConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := parentState{exists: true, groupKinds: []string{"DestinationRule.networking.istio.io", "VirtualService.networking.istio.io"}}
-		got := p
-		got.status = ""
-		if diff := cmp.Diff(want, got, cmp.AllowUnexported(parentState{})); diff != "" {
+		parent, err := cs.CoreV1().ConfigMaps(ns).Get(t.Context(), apply.DefaultParentName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			apply.LabelApplySetID:                id,
+			apply.AnnotationTooling:              apply.Tooling,
+			apply.AnnotationContainsGroupKinds:   "DestinationRule.networking.istio.io,VirtualService.networking.istio.io",
+			apply.AnnotationAdditionalNamespaces: "",
+		}
+		got := map[string]string{apply.LabelApplySetID: parent.Labels[apply.LabelApplySetID]}
+		for _, a := range []string{apply.AnnotationTooling, apply.AnnotationContainsGroupKinds, apply.AnnotationAdditionalNamespaces} {
+			got[a] = parent.Annotations[a]
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("cluster %s: parent (-want +got):\n%s", c.Name, diff)
 		}
-		members := labelledMembers(t, c, ns, cl.inventory.ID())
+		members := labelledMembers(t, c, ns, id)
 		if len(members) != 2*n {
 			t.Errorf("cluster %s: %d members carry the part-of label, want %d", c.Name, len(members), 2*n)
 		}
@@ -247,10 +261,10 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 
 // labelledMembers lists the VirtualServices and DestinationRules in ns that
 // carry the ApplySet's part-of label.
-func labelledMembers(t *testing.T, c *testenv.Cluster, ns, id string) []string {
+func labelledMembers(t testing.TB, c *testenv.Cluster, ns, id string) []string {
 	t.Helper()
 	cs := istioClients(t)[c.Name]
-	sel := metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id}
+	sel := metav1.ListOptions{LabelSelector: apply.LabelPartOf + "=" + id}
 	vss, err := cs.NetworkingV1().VirtualServices(ns).List(t.Context(), sel)
 	if err != nil {
 		t.Fatal(err)
@@ -268,4 +282,95 @@ func labelledMembers(t *testing.T, c *testenv.Cluster, ns, id string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestPruneRemovedIntent: a service removed from the intents is pruned
+// from every cluster; objects outside sailplan's ApplySet, even ones that
+// look like sailplan's, are left alone.
+func TestPruneRemovedIntent(t *testing.T) {
+	needClusters(t)
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	all := []string{"c1", "c2", "c3"}
+	for _, name := range all {
+		// Not members: a team's own VirtualService, and one with sailplan's
+		// managed-by label but not its ApplySet label.
+		fixture.ApplyAs(t, env.Cluster(name), "other-team", fixture.OtherVirtualService(ns, "theirs", 100))
+		fixture.ApplyAs(t, env.Cluster(name), "other-team", fixture.VirtualService(ns, "lookalike", 100))
+	}
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 3, 10)}, "three services")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit(t, map[string]string{"svc.cue": servicesCUE(ns, 2, 10)}, "drop svc-002")
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := wantWeights(all, 2, 10)
+	for _, name := range all {
+		want[name]["VirtualService/theirs"] = 0
+		want[name]["VirtualService/lookalike"] = 0
+	}
+	if diff := cmp.Diff(want, memberWeights(t, ns)); diff != "" {
+		t.Errorf("clusters after the prune (-want +got):\n%s", diff)
+	}
+	for _, name := range all {
+		if want := "cluster=" + name + " object=VirtualService/" + ns + "/svc-002 action=pruned"; !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+		st := r.Status().Clusters[name]
+		if diff := cmp.Diff(map[apply.Action]int{apply.Unchanged: 4, apply.Pruned: 2}, st.Counts); diff != "" {
+			t.Errorf("cluster %s: counts (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// TestPruneGuard: a prune of more than half of the inventory is refused,
+// deletes nothing and says so in the error and the status, until the
+// setting allows it.
+func TestPruneGuard(t *testing.T) {
+	needClusters(t)
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 4, 10)}, "four services")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit(t, map[string]string{"svc.cue": servicesCUE(ns, 1, 10)}, "drop three of four")
+	err := r.Sync(ctx)
+	var pr *apply.PruneRefusedError
+	if !errors.As(err, &pr) {
+		t.Fatalf("Sync error = %v, want a refused prune", err)
+	}
+	if want := "prune refused: it would delete 6 of the 8 objects sailplan manages there (75%, more than the allowed 50%)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("Sync error = %v\nwant it to say %q", err, want)
+	}
+	if diff := cmp.Diff(wantWeights([]string{"c1", "c2", "c3"}, 4, 10), memberWeights(t, ns)); diff != "" {
+		t.Errorf("a refused prune deleted objects (-want +got):\n%s", diff)
+	}
+	for name, st := range r.Status().Clusters {
+		if st.State != apply.StateFailed || !strings.Contains(st.Error, "prune refused") {
+			t.Errorf("cluster %s: status %+v, want failed with the refusal", name, st)
+		}
+	}
+	// Refused again on the next sync: nothing changes by waiting.
+	if err := r.Sync(ctx); !errors.As(err, &pr) {
+		t.Fatalf("second Sync error = %v, want the prune refused again", err)
+	}
+
+	r.Options.PruneMaxShare = 1
+	if err := r.Sync(ctx); err != nil {
+		t.Fatalf("Sync with PruneMaxShare 1: %v", err)
+	}
+	if diff := cmp.Diff(wantWeights([]string{"c1", "c2", "c3"}, 1, 10), memberWeights(t, ns)); diff != "" {
+		t.Errorf("clusters after the allowed prune (-want +got):\n%s", diff)
+	}
 }

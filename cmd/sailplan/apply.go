@@ -13,30 +13,32 @@ import (
 
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // addApplyFlags registers the settings that decide how a fleet is applied;
 // run and apply share them.
-func addApplyFlags(f *pflag.FlagSet, o *sync.Options) {
-	f.Float64Var(&o.PruneMaxShare, "prune-max-share", sync.DefaultPruneMaxShare,
+func addApplyFlags(f *pflag.FlagSet, o *apply.Options, continueOnWaveFailure *bool) {
+	f.Float64Var(&o.PruneMaxShare, "prune-max-share", apply.DefaultPruneMaxShare,
 		"largest share (0-1] of a cluster's objects one sync may prune; a larger prune is refused until this allows it")
-	f.BoolVar(&o.ContinueOnWaveFailure, "continue-on-wave-failure", false, "apply later waves even when a cluster of an earlier wave failed")
-	f.IntVar(&o.Workers, "workers", sync.DefaultWorkers, "requests in flight per cluster")
+	f.BoolVar(continueOnWaveFailure, "continue-on-wave-failure", false, "apply later waves even when a cluster of an earlier wave failed")
+	f.IntVar(&o.Workers, "workers", apply.DefaultWorkers, "requests in flight per cluster")
 	addParentFlags(f, o)
 }
 
 // addParentFlags registers where the ApplySet parent lives; status and
 // diff need it too.
-func addParentFlags(f *pflag.FlagSet, o *sync.Options) {
-	f.StringVar(&o.ParentNamespace, "applyset-namespace", sync.DefaultParentNamespace, "namespace of the ApplySet parent ConfigMap in each cluster")
-	f.StringVar(&o.ParentName, "applyset-name", sync.DefaultParentName, "name of the ApplySet parent ConfigMap in each cluster")
+func addParentFlags(f *pflag.FlagSet, o *apply.Options) {
+	f.StringVar(&o.ParentNamespace, "applyset-namespace", apply.DefaultParentNamespace, "namespace of the ApplySet parent ConfigMap in each cluster")
+	f.StringVar(&o.ParentName, "applyset-name", apply.DefaultParentName, "name of the ApplySet parent ConfigMap in each cluster")
 }
 
 // dirSource is a working tree as a Source: one revision, never moving.
-type dirSource struct{ rev *sync.Revision }
+type dirSource struct{ rev *source.Revision }
 
-func (s dirSource) Head(context.Context) (string, error)          { return s.rev.Commit, nil }
-func (s dirSource) Fetch(context.Context) (*sync.Revision, error) { return s.rev, nil }
+func (s dirSource) Head(context.Context) (string, error)            { return s.rev.Commit, nil }
+func (s dirSource) Fetch(context.Context) (*source.Revision, error) { return s.rev, nil }
 
 // localCommit names a working tree's content when no commit is given, so
 // that the objects' commit annotation says where they came from.
@@ -56,8 +58,9 @@ func localCommit(files schema.Files) string {
 
 func newApplyCmd(g *globalFlags) *cobra.Command {
 	var (
-		kubeconfig, commit string
-		opts               sync.Options
+		kubeconfig, commit    string
+		opts                  apply.Options
+		continueOnWaveFailure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply DIR",
@@ -81,10 +84,11 @@ the intents are invalid, 2 on any other error.`,
 				commit = localCommit(files)
 			}
 			r := &sync.Reconciler{
-				Source:     dirSource{&sync.Revision{Commit: commit, Files: files}},
-				Kubeconfig: kubeconfig,
-				Log:        log,
-				Options:    opts,
+				Source:                dirSource{&source.Revision{Commit: commit, Files: files}},
+				Kubeconfig:            kubeconfig,
+				Log:                   log,
+				Options:               opts,
+				ContinueOnWaveFailure: continueOnWaveFailure,
 			}
 			defer r.Close()
 			syncErr := r.Sync(cmd.Context())
@@ -111,10 +115,10 @@ the intents are invalid, 2 on any other error.`,
 	f := cmd.Flags()
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
 	f.StringVar(&commit, "commit", "", "commit to record on the objects (default: local- and a hash of DIR's intent files)")
-	addApplyFlags(f, &opts)
+	addApplyFlags(f, &opts, &continueOnWaveFailure)
 	return cmd
 }
 
-func countsText(c map[sync.Action]int) string {
-	return fmt.Sprintf("created %d, configured %d, unchanged %d, pruned %d", c[sync.Created], c[sync.Configured], c[sync.Unchanged], c[sync.Pruned])
+func countsText(c map[apply.Action]int) string {
+	return fmt.Sprintf("created %d, configured %d, unchanged %d, pruned %d", c[apply.Created], c[apply.Configured], c[apply.Unchanged], c[apply.Pruned])
 }

@@ -1,21 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/render"
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 func newDiffCmd() *cobra.Command {
 	var (
 		kubeconfig, context, cluster string
-		opts                         sync.Options
+		opts                         apply.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "diff DIR --context NAME",
@@ -50,7 +51,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 				}
 				us = append(us, u)
 			}
-			c, err := clusterForContext(kubeconfig, context, opts)
+			c, err := clusterForContext(cmd.Context(), kubeconfig, context, opts)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -59,7 +60,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 			changes := 0
 			out := cmd.OutOrStdout()
 			for _, d := range diffs {
-				if d.Action == sync.Unchanged {
+				if d.Action == apply.Unchanged {
 					continue
 				}
 				changes++
@@ -84,14 +85,10 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 }
 
 // clusterForContext reaches the cluster of one kubeconfig context.
-func clusterForContext(kubeconfig, context string, opts sync.Options) (*sync.Cluster, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if kubeconfig != "" {
-		rules.ExplicitPath = kubeconfig
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+func clusterForContext(ctx context.Context, kubeconfig, contextName string, opts apply.Options) (*apply.Cluster, error) {
+	cfg, err := kube.RESTConfig(ctx, kubeconfig, contextName)
 	if err != nil {
-		return nil, fmt.Errorf("context %s: %w", context, err)
+		return nil, fmt.Errorf("context %s: %w", contextName, err)
 	}
-	return sync.NewClusterForConfig(context, cfg, opts)
+	return apply.NewCluster(contextName, cfg, opts)
 }

@@ -13,7 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/spf13/pflag"
 
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/source"
+	"github.com/sailplan/sailplan/sync/webhook"
 )
 
 // gitFlags are the flags of the Git source and of the push webhook.
@@ -45,7 +46,7 @@ func (g *gitFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.branch, "branch", "", `branch to follow ("main" when no --tag or --commit); with --commit, the branch that must contain it`)
 	f.StringVar(&g.tag, "tag", "", "tag to follow instead of a branch (annotated tags stand for their commit)")
 	f.StringVar(&g.commit, "commit", "", "pin one commit (full 40-digit hash) instead of following a branch")
-	f.StringVar(&g.username, "git-username", "", "user name for HTTPS (default $"+envUsername+", else \""+sync.DefaultHTTPUser+"\")")
+	f.StringVar(&g.username, "git-username", "", "user name for HTTPS (default $"+envUsername+", else \""+source.DefaultHTTPUser+"\")")
 	f.StringVar(&g.passwordFile, "git-password-file", "", "file holding the HTTPS password (default $"+envPassword+")")
 	f.StringVar(&g.tokenFile, "git-token-file", "", "file holding an HTTPS access token (default $"+envToken+")")
 	f.StringVar(&g.sshKeyFile, "ssh-key-file", "", "private key for ssh:// repositories")
@@ -59,14 +60,14 @@ func (g *gitFlags) register(f *pflag.FlagSet) {
 // source builds the Git source from the flags, reading credentials from
 // their files or the environment. Its errors name flags and files, never
 // what is in them.
-func (g *gitFlags) source(ctx context.Context) (*sync.GitSource, error) {
+func (g *gitFlags) source(ctx context.Context) (*source.GitSource, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if g.repo == "" {
 		return nil, errors.New("--repo is required")
 	}
-	src := &sync.GitSource{URL: g.repo, Path: g.path, Branch: g.branch, Tag: g.tag, Commit: g.commit}
+	src := &source.GitSource{URL: g.repo, Path: g.path, Branch: g.branch, Tag: g.tag, Commit: g.commit}
 	if g.verifyKeysFile != "" {
 		keys, err := os.ReadFile(g.verifyKeysFile)
 		if err != nil {
@@ -119,7 +120,7 @@ func (g *gitFlags) auth() (transport.AuthMethod, error) {
 		if err != nil {
 			return nil, err
 		}
-		return sync.SSHAuth(g.repo, key, []byte(pass), g.knownHostsFile)
+		return source.SSHAuth(g.repo, key, []byte(pass), g.knownHostsFile)
 	case "http", "https":
 		if g.sshKeyFile != "" {
 			return nil, errors.New("--ssh-key-file: the repository URL is not an SSH one")
@@ -134,7 +135,7 @@ func (g *gitFlags) auth() (transport.AuthMethod, error) {
 		if user == "" {
 			user = os.Getenv(envUsername)
 		}
-		return sync.HTTPAuth(user, password), nil
+		return source.HTTPAuth(user, password), nil
 	}
 	if password != "" || token != "" || g.sshKeyFile != "" {
 		return nil, fmt.Errorf("git credentials: %s repositories take none", ep.Protocol)
@@ -195,8 +196,8 @@ func (g *gitFlags) webhook(trigger func(), log *slog.Logger) (http.Handler, erro
 		}
 		ref = "refs/heads/" + branch
 	}
-	h, err := sync.NewWebhook(sync.WebhookConfig{
-		Provider: sync.WebhookProvider(g.webhookProvider),
+	h, err := webhook.New(webhook.Config{
+		Provider: webhook.Provider(g.webhookProvider),
 		Secret:   key,
 		Ref:      ref,
 		Trigger:  trigger,

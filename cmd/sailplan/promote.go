@@ -13,9 +13,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/promote"
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 type promoteFlags struct {
@@ -28,9 +28,7 @@ type promoteFlags struct {
 // the caller is: decisions are recorded under that name, and Kubernetes
 // RBAC on the state ConfigMaps decides who may make them.
 func (f *promoteFlags) store(ctx context.Context) (*promote.Store, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context}).ClientConfig()
+	cfg, err := kube.RESTConfig(ctx, f.kubeconfig, f.context)
 	if err != nil {
 		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
 	}

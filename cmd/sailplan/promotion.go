@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // promotionFlags turn on canary promotion in the daemon.
@@ -46,9 +46,7 @@ func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, reg 
 	if p.homeContext == "" {
 		return nil, nil
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: p.homeContext}).ClientConfig()
+	cfg, err := kube.RESTConfig(ctx, kubeconfig, p.homeContext)
 	if err != nil {
 		return nil, fmt.Errorf("--home-context %s: %w", p.homeContext, err)
 	}

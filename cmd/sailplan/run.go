@@ -18,6 +18,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 func newRunCmd(g *globalFlags) *cobra.Command {
@@ -29,7 +31,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		kubeconfig string
 		listen     string
 		once       bool
-		opts       sync.Options
+		opts       apply.Options
+		// continueOnWaveFailure is the reconciler's, beside opts.
+		continueOnWaveFailure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
@@ -59,7 +63,7 @@ the command line, and never reach a log.`,
 			if err != nil {
 				return err
 			}
-			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Log: log, Options: opts}
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Log: log, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			promotions, err := promo.controller(ctx, kubeconfig, reg, log)
@@ -123,7 +127,7 @@ the command line, and never reach a log.`,
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", sync.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
+			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
 				"slack", sl.slack != nil, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
 			if promotions == nil {
 				return r.Run(ctx, interval)
@@ -146,7 +150,7 @@ the command line, and never reach a log.`,
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
 	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
 	f.BoolVar(&once, "once", false, "sync once and exit")
-	addApplyFlags(f, &opts)
+	addApplyFlags(f, &opts, &continueOnWaveFailure)
 	return cmd
 }
 

@@ -3,22 +3,22 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/sailplan/sailplan/sync"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 func newStatusCmd() *cobra.Command {
 	var (
 		kubeconfig string
 		contexts   []string
-		opts       sync.Options
+		opts       apply.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "status [--context NAME]...",
@@ -31,18 +31,10 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(contexts) == 0 {
-				rules := clientcmd.NewDefaultClientConfigLoadingRules()
-				if kubeconfig != "" {
-					rules.ExplicitPath = kubeconfig
-				}
-				raw, err := rules.Load()
-				if err != nil {
+				var err error
+				if contexts, err = kube.Contexts(cmd.Context(), kubeconfig); err != nil {
 					return fmt.Errorf("kubeconfig: %w", err)
 				}
-				for name := range raw.Contexts {
-					contexts = append(contexts, name)
-				}
-				sort.Strings(contexts)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "CLUSTER\tWAVE\tSTATE\tCOMMIT\tCREATED\tCONFIGURED\tUNCHANGED\tPRUNED\tSINCE\tLAST ERROR")
@@ -56,15 +48,15 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 				case !ok:
 					fmt.Fprintf(w, "%s\t-\tnot synced by sailplan\t-\t-\t-\t-\t-\t-\t\n", name)
 				default:
-					if st.State != sync.StateSynced {
+					if st.State != apply.StateSynced {
 						healthy = false
 					}
-					commit := sync.Short(st.Commit)
+					commit := source.Short(st.Commit)
 					if st.Target != "" && st.Target != st.Commit {
-						commit += " (target " + sync.Short(st.Target) + ")"
+						commit += " (target " + source.Short(st.Target) + ")"
 					}
 					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", name, st.Wave, st.State, commit,
-						st.Counts[sync.Created], st.Counts[sync.Configured], st.Counts[sync.Unchanged], st.Counts[sync.Pruned],
+						st.Counts[apply.Created], st.Counts[apply.Configured], st.Counts[apply.Unchanged], st.Counts[apply.Pruned],
 						st.Time.Local().Format(time.DateTime), oneLine(st.Error))
 				}
 			}
@@ -84,10 +76,10 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 	return cmd
 }
 
-func readStatus(cmd *cobra.Command, kubeconfig, context string, opts sync.Options) (sync.ClusterStatus, bool, error) {
-	c, err := clusterForContext(kubeconfig, context, opts)
+func readStatus(cmd *cobra.Command, kubeconfig, context string, opts apply.Options) (apply.ClusterStatus, bool, error) {
+	c, err := clusterForContext(cmd.Context(), kubeconfig, context, opts)
 	if err != nil {
-		return sync.ClusterStatus{}, false, err
+		return apply.ClusterStatus{}, false, err
 	}
 	defer c.Close()
 	return c.ReadStatus(cmd.Context())

@@ -1,0 +1,353 @@
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/sync/kube"
+)
+
+// FieldManager is the name sailplan's server-side applies are recorded under.
+const FieldManager = kube.FieldManager
+
+// AnnotationDigest holds a hash of what sailplan applied, without the
+// commit annotation: when it is unchanged, the object keeps the commit that
+// last changed it, and a commit that changes nothing writes nothing new.
+const AnnotationDigest = "sailplan.dev/digest"
+
+// AnnotationForceConflicts on a rendered object, with the value "true",
+// makes sailplan take the fields it declares from any other field manager
+// (server-side apply with force). Without it a conflict is reported and
+// the object is left as it is. The schema sets it from an intent field;
+// render's constant of the same name has the same value.
+const AnnotationForceConflicts = "sailplan.dev/force-conflicts"
+
+// Action is what an apply did to an object.
+type Action string
+
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Pruned     Action = "pruned"
+)
+
+// Result is the outcome for one object.
+type Result struct {
+	Object string // Kind/namespace/name
+	Action Action
+}
+
+// Applier server-side-applies objects to one cluster, skipping those that
+// its cache shows unchanged.
+type Applier struct {
+	client dynamic.Interface
+	mapper meta.RESTMapper
+	// cache is what the cluster holds of the ApplySet's members.
+	cache *liveCache
+	// setID is the ApplySet id every object is labelled with.
+	setID string
+	// workers bounds the applies in flight.
+	workers int
+}
+
+// desired is one object to apply, with the resource it is served as.
+type desired struct {
+	key     objKey
+	obj     *unstructured.Unstructured
+	mapping *meta.RESTMapping
+}
+
+// applied is the outcome of one object's apply.
+type applied struct {
+	action Action
+	body   *unstructured.Unstructured // what was sent, or found in place
+	err    error
+}
+
+// mappings finds the resource of every object. A kind the cluster does not
+// serve is one error per object, in words, without discovery's details.
+func (a *Applier) mappings(objs []*unstructured.Unstructured) ([]desired, error) {
+	out := make([]desired, 0, len(objs))
+	var errs []error
+	byGVK := map[schema.GroupVersionKind]*meta.RESTMapping{}
+	missing := map[schema.GroupVersionKind]error{}
+	for _, obj := range objs {
+		gvk := obj.GroupVersionKind()
+		key := keyOf(obj)
+		m, ok := byGVK[gvk]
+		if !ok && missing[gvk] == nil {
+			var err error
+			m, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+			if err != nil && meta.IsNoMatchError(err) {
+				// The CRD may have been installed since discovery was cached.
+				if r, ok := a.mapper.(meta.ResettableRESTMapper); ok {
+					r.Reset()
+					m, err = a.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+				}
+			}
+			switch {
+			case err != nil && meta.IsNoMatchError(err):
+				missing[gvk] = fmt.Errorf("the cluster does not serve %s %s (is its CRD installed?)", gvk.Kind, gvk.GroupVersion())
+			case err != nil:
+				missing[gvk] = fmt.Errorf("finding the resource of %s: %w", gvk, err)
+			default:
+				byGVK[gvk] = m
+			}
+		}
+		if err := missing[gvk]; err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			continue
+		}
+		out = append(out, desired{key: key, obj: obj, mapping: byGVK[gvk]})
+	}
+	return out, joinLimited(errs)
+}
+
+func (a *Applier) resource(m *meta.RESTMapping, namespace string) dynamic.ResourceInterface {
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return a.client.Resource(m.Resource).Namespace(namespace)
+	}
+	return a.client.Resource(m.Resource)
+}
+
+// apply applies objects in render's kind order: the objects of one kind
+// at the same time (at most a.workers in flight), the next kind only
+// after every object of the previous one succeeded, because a kind may
+// refer to an earlier one (a VirtualService to a DestinationRule's
+// subsets). Every error names its object; an unreachable cluster stops the
+// rest at once.
+func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) {
+	out := make([]applied, len(objs))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for start := 0; start < len(objs); {
+		end := start + 1
+		for end < len(objs) && objs[end].key.groupKind() == objs[start].key.groupKind() {
+			end++
+		}
+		parallel(ctx, start, end, a.workers, func(i int) {
+			out[i] = a.applyOne(ctx, objs[i], false)
+			if kube.IsUnreachable(out[i].err) {
+				cancel(out[i].err)
+			}
+		})
+		var errs []error
+		if cause := context.Cause(ctx); cause != nil {
+			return out, cause
+		}
+		for i := start; i < end; i++ {
+			if out[i].err != nil {
+				errs = append(errs, out[i].err)
+			}
+		}
+		if len(errs) > 0 {
+			if end < len(objs) {
+				errs = append(errs, fmt.Errorf("%d objects of later kinds not applied", len(objs)-end))
+			}
+			return out, joinLimited(errs)
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// applyOne server-side-applies one object unless the cache shows it
+// already holds what would be sent. Fields of other managers are never
+// taken unless the object asks for it (AnnotationForceConflicts), or force
+// is set, or sailplan is putting back content it applied before (the
+// object carries the same digest): then any field of ours that differs
+// was taken from it by an edit, and taking it back is what drift
+// correction means.
+func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
+	live := a.cache.get(d.key)
+	body, err := a.body(d.obj, live)
+	if err != nil {
+		return applied{err: err}
+	}
+	sameDigest := live != nil && live.GetAnnotations()[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
+	if sameDigest && !drifted(body, live) {
+		return applied{action: Unchanged, body: body}
+	}
+	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
+	data, err := json.Marshal(body.Object)
+	if err != nil {
+		return applied{err: fmt.Errorf("%s: encoding: %w", d.key, err)}
+	}
+	res, err := a.resource(d.mapping, d.obj.GetNamespace()).Patch(ctx, d.obj.GetName(), types.ApplyPatchType, data,
+		metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
+	if err != nil {
+		return applied{err: applyError(d.key, d.obj, err)}
+	}
+	a.cache.observe(res)
+	action := Configured
+	switch {
+	case live == nil && res.GetGeneration() <= 1 && len(res.GetManagedFields()) == 1:
+		action = Created
+	case live != nil && res.GetResourceVersion() == live.GetResourceVersion():
+		action = Unchanged
+	}
+	return applied{action: action, body: body}
+}
+
+// body is what sailplan sends for obj: the ApplySet label, the digest, and
+// the commit of live when live already holds the same content.
+func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	obj = obj.DeepCopy()
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[LabelPartOf] = a.setID
+	obj.SetLabels(labels)
+	return withDigest(obj, live)
+}
+
+// withDigest returns a copy of desired that carries its digest, and the
+// commit annotation of live when live already holds the same content.
+func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	obj := desired.DeepCopy()
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	commit := ann[render.AnnotationCommit]
+	delete(ann, render.AnnotationCommit)
+	delete(ann, AnnotationDigest)
+	obj.SetAnnotations(ann)
+	b, err := json.Marshal(obj.Object)
+	if err != nil {
+		return nil, fmt.Errorf("%s: encoding: %w", keyOf(desired), err)
+	}
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	if live != nil && live.GetAnnotations()[AnnotationDigest] == digest {
+		if c, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
+			commit = c
+		}
+	}
+	if commit != "" {
+		ann[render.AnnotationCommit] = commit
+	}
+	ann[AnnotationDigest] = digest
+	obj.SetAnnotations(ann)
+	return obj, nil
+}
+
+// FieldConflict is one field that another manager owns with another value.
+type FieldConflict struct {
+	// Field is the field's path, as the apiserver prints it (.spec.http).
+	Field string
+	// Manager is the field manager that owns it.
+	Manager string
+}
+
+// ConflictError says which fields of an object other managers own. It is
+// not retried by forcing: sailplan takes fields only when told to.
+type ConflictError struct {
+	Object    string
+	Conflicts []FieldConflict
+	Err       error
+}
+
+func (e *ConflictError) Error() string {
+	parts := make([]string, 0, len(e.Conflicts))
+	for _, c := range e.Conflicts {
+		parts = append(parts, fmt.Sprintf("%s is owned by %q", c.Field, c.Manager))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, e.Err.Error())
+	}
+	return fmt.Sprintf("%s: conflict with another field manager: %s (sailplan does not take fields from other managers; set %s: \"true\" on the intent to take them)",
+		e.Object, strings.Join(parts, ", "), AnnotationForceConflicts)
+}
+
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// applyError turns an API error into one that names the object and says
+// what happened in words, not as a stack of API details.
+func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
+	if kube.IsUnreachable(err) {
+		return kube.Unreachable(fmt.Errorf("%s: %w", key, err))
+	}
+	var causes []metav1.StatusCause
+	if s, ok := err.(apierrors.APIStatus); ok && s.Status().Details != nil {
+		causes = s.Status().Details.Causes
+	}
+	switch {
+	case apierrors.IsConflict(err):
+		ce := &ConflictError{Object: key.String(), Err: err}
+		for _, c := range causes {
+			if c.Type == metav1.CauseTypeFieldManagerConflict {
+				ce.Conflicts = append(ce.Conflicts, FieldConflict{Field: c.Field, Manager: managerOf(c.Message)})
+			}
+		}
+		return ce
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s: namespace %q does not exist in the cluster: %w", key, obj.GetNamespace(), err)
+	case apierrors.IsInvalid(err):
+		var immutable, other []string
+		for _, c := range causes {
+			if strings.Contains(c.Message, "immutable") {
+				immutable = append(immutable, strings.TrimPrefix(c.Field, "."))
+			} else {
+				other = append(other, fmt.Sprintf("%s: %s", c.Field, c.Message))
+			}
+		}
+		if len(immutable) > 0 {
+			return fmt.Errorf("%s: field %s is immutable: the object must be deleted and created again to change it, which sailplan does not do on its own: %w",
+				key, strings.Join(immutable, ", "), err)
+		}
+		if len(other) > 0 {
+			return fmt.Errorf("%s: rejected by the apiserver: %s: %w", key, strings.Join(other, "; "), err)
+		}
+		return fmt.Errorf("%s: rejected by the apiserver: %w", key, err)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: forbidden (check sailplan's RBAC in this cluster): %w", key, err)
+	}
+	return fmt.Errorf("%s: applying: %w", key, err)
+}
+
+// managerOf finds the manager in a conflict cause's message, which reads
+// `conflict with "NAME"` and then, for update managers, more.
+func managerOf(msg string) string {
+	_, rest, ok := strings.Cut(msg, `conflict with "`)
+	if !ok {
+		return msg
+	}
+	name, _, _ := strings.Cut(rest, `"`)
+	return name
+}
+
+// maxErrors is how many errors of one cluster are spelled out; a missing
+// CRD would otherwise repeat one line per object.
+const maxErrors = 10
+
+// joinLimited joins errs, keeping the first maxErrors and counting the
+// rest. It keeps the unreachable mark if any error has it.
+func joinLimited(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	if len(errs) <= maxErrors {
+		return errors.Join(errs...)
+	}
+	kept := append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more errors", len(errs)-maxErrors))
+	return errors.Join(kept...)
+}

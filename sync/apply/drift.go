@@ -1,0 +1,224 @@
+package apply
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/sailplan/sailplan/render"
+)
+
+// Drift correction backs off per object, so that a controller that keeps
+// rewriting a field sailplan owns gets a correction every minute at worst,
+// not a write storm; a single edit is put back within driftBaseDelay.
+const (
+	driftBaseDelay = 100 * time.Millisecond
+	driftMaxDelay  = time.Minute
+	// driftQuiet is how long an object must have stayed put for its next
+	// drift to count as new, with the backoff starting over.
+	driftQuiet = time.Minute
+)
+
+// drifted reports whether live no longer holds what body, an object that
+// sailplan applied, says: a field of body is missing or has another value.
+// Fields that body does not set belong to others and are not looked at,
+// nor is the commit annotation, which records history rather than intent.
+func drifted(body, live *unstructured.Unstructured) bool {
+	for k, want := range body.Object {
+		switch k {
+		case "apiVersion", "kind", "status":
+			continue
+		case "metadata":
+			if !metaContains(want, live.Object["metadata"]) {
+				return true
+			}
+			continue
+		}
+		if !contains(want, live.Object[k]) {
+			return true
+		}
+	}
+	return false
+}
+
+func metaContains(want, got any) bool {
+	w, _ := want.(map[string]any)
+	g, _ := got.(map[string]any)
+	for _, f := range []string{"labels", "annotations"} {
+		wm, _ := w[f].(map[string]any)
+		gm, _ := g[f].(map[string]any)
+		for k, v := range wm {
+			if k == render.AnnotationCommit {
+				continue
+			}
+			if gm[k] != v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// contains says whether got has every field of want with the same value.
+// Lists compare element by element and must have the same length: a CRD's
+// lists are atomic unless marked otherwise, so sailplan owns all of them.
+func contains(want, got any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if !contains(v, g[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(w[i], g[i]) {
+				return false
+			}
+		}
+		return true
+	case int64, float64, int, int32:
+		a, ok1 := number(want)
+		b, ok2 := number(got)
+		return ok1 && ok2 && a == b
+	}
+	return reflect.DeepEqual(want, got)
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int32:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+// setApplied records the body sailplan applied to an object, which drift
+// correction puts back.
+func (c *Cluster) setApplied(key objKey, body *unstructured.Unstructured) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applied[key] = body
+}
+
+func (c *Cluster) appliedBody(key objKey) *unstructured.Unstructured {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.applied[key]
+}
+
+// driftCorrector puts back what sailplan applied when a watch shows an
+// object changed or deleted by someone else.
+type driftCorrector struct {
+	cluster *Cluster
+	log     *slog.Logger
+	queue   workqueue.TypedRateLimitingInterface[objKey]
+
+	mu   sync.Mutex
+	last map[objKey]time.Time // when each object was last corrected
+}
+
+// StartDrift starts correcting drift in the cluster until ctx is done.
+// It is called once per cluster; later calls do nothing.
+func (c *Cluster) StartDrift(ctx context.Context, log *slog.Logger) {
+	c.driftOnce.Do(func() {
+		d := &driftCorrector{
+			cluster: c,
+			log:     log,
+			queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+				workqueue.NewTypedItemExponentialFailureRateLimiter[objKey](driftBaseDelay, driftMaxDelay),
+				workqueue.TypedRateLimitingQueueConfig[objKey]{Name: "sailplan-drift-" + c.Name}),
+			last: map[objKey]time.Time{},
+		}
+		c.cache.setOnChange(d.changed)
+		go func() {
+			<-ctx.Done()
+			c.cache.setOnChange(nil)
+			d.queue.ShutDown()
+		}()
+		go d.run(ctx)
+	})
+}
+
+// changed is called by the watches for every change; it must not block.
+func (d *driftCorrector) changed(key objKey, live *unstructured.Unstructured) {
+	body := d.cluster.appliedBody(key)
+	if body == nil || (live != nil && !drifted(body, live)) {
+		return
+	}
+	d.mu.Lock()
+	if time.Since(d.last[key]) > driftQuiet {
+		d.queue.Forget(key)
+	}
+	d.mu.Unlock()
+	d.queue.AddRateLimited(key)
+}
+
+func (d *driftCorrector) run(ctx context.Context) {
+	for {
+		key, quit := d.queue.Get()
+		if quit {
+			return
+		}
+		d.correct(ctx, key)
+		d.queue.Done(key)
+	}
+}
+
+func (d *driftCorrector) correct(ctx context.Context, key objKey) {
+	c := d.cluster
+	if c.syncing.Load() > 0 {
+		// A sync is writing this cluster: what looks like drift may be its
+		// own new content, not yet recorded as applied. Look again after.
+		d.queue.AddAfter(key, driftBaseDelay)
+		return
+	}
+	body := c.appliedBody(key)
+	live := c.cache.get(key)
+	if body == nil || (live != nil && !drifted(body, live)) {
+		return
+	}
+	ds, err := c.applier.mappings([]*unstructured.Unstructured{body})
+	if err != nil {
+		d.log.Error("drift not corrected", "cluster", c.Name, "object", key.String(), "err", err)
+		return
+	}
+	// body is exactly what was applied before, so every field it declares
+	// was sailplan's: force takes back what an edit took.
+	res := c.applier.applyOne(ctx, ds[0], true)
+	d.mu.Lock()
+	d.last[key] = time.Now()
+	d.mu.Unlock()
+	if res.err != nil {
+		d.log.Error("drift not corrected", "cluster", c.Name, "object", key.String(), "err", res.err)
+		if ctx.Err() == nil {
+			d.queue.AddRateLimited(key)
+		}
+		return
+	}
+	what := "changed"
+	if live == nil {
+		what = "deleted"
+	}
+	d.log.Warn("drift corrected", "cluster", c.Name, "object", key.String(), "drift", what, "action", res.action)
+}

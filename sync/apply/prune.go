@@ -1,0 +1,114 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/sailplan/sailplan/sync/kube"
+)
+
+// PruneRefusedError is a prune that would delete more of a cluster's
+// inventory than Options.PruneMaxShare allows. Nothing was deleted; the
+// same prune is refused again on every sync until the intents bring the
+// objects back or the setting is raised.
+type PruneRefusedError struct {
+	Cluster   string
+	Delete    int // members the prune would delete
+	Inventory int // members in the cluster
+	MaxShare  float64
+	Examples  []string // a few of the objects, Kind/namespace/name
+}
+
+func (e *PruneRefusedError) Error() string {
+	return fmt.Sprintf("cluster %s: prune refused: it would delete %d of the %d objects sailplan manages there (%.0f%%, more than the allowed %.0f%%), e.g. %v; if that is intended, raise --prune-max-share for one sync",
+		e.Cluster, e.Delete, e.Inventory, 100*float64(e.Delete)/float64(e.Inventory), 100*e.MaxShare, e.Examples)
+}
+
+// prune deletes the members of the cluster's ApplySet (kinds gks) that are
+// not in keep. Members are what the label-filtered watches hold: an object
+// without sailplan's part-of label is never a candidate. Each delete is
+// conditional on the UID that was seen, so an object created again by
+// someone else in the meantime is left alone.
+func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schema.GroupKind]bool, maxShare float64, workers int) ([]Result, error) {
+	members := c.cache.members(gks)
+	var doomed []*unstructured.Unstructured
+	for _, u := range members {
+		if u.GetLabels()[LabelPartOf] != c.inventory.ID() {
+			continue
+		}
+		if !keep[keyOf(u)] {
+			doomed = append(doomed, u)
+		}
+	}
+	if len(doomed) == 0 {
+		return nil, nil
+	}
+	sort.Slice(doomed, func(i, j int) bool { return keyOf(doomed[i]).String() < keyOf(doomed[j]).String() })
+	if float64(len(doomed)) > maxShare*float64(len(members)) {
+		e := &PruneRefusedError{Cluster: c.Name, Delete: len(doomed), Inventory: len(members), MaxShare: maxShare}
+		for _, u := range doomed[:min(3, len(doomed))] {
+			e.Examples = append(e.Examples, keyOf(u).String())
+		}
+		return nil, e
+	}
+	results := make([]Result, len(doomed))
+	errs := make([]error, len(doomed))
+	parallel(ctx, 0, len(doomed), workers, func(i int) {
+		results[i], errs[i] = c.deleteMember(ctx, doomed[i])
+	})
+	var out []Result
+	var failed []error
+	for i := range doomed {
+		switch {
+		case errs[i] != nil:
+			failed = append(failed, errs[i])
+		case results[i].Object != "":
+			out = append(out, results[i])
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// Members not handed out before ctx ended were not deleted.
+		failed = append(failed, err)
+	}
+	return out, joinLimited(failed)
+}
+
+func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured) (Result, error) {
+	key := keyOf(u)
+	gvk := u.GroupVersionKind()
+	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: pruning: %w", key, err)
+	}
+	uid := u.GetUID()
+	ri := c.client.Resource(m.Resource)
+	var rerr error
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		rerr = ri.Namespace(u.GetNamespace()).Delete(ctx, u.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	} else {
+		rerr = ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	}
+	switch {
+	case rerr == nil, apierrors.IsNotFound(rerr):
+	case apierrors.IsConflict(rerr):
+		// The UID precondition failed: another object of that name now
+		// stands there, and it is not the member we meant to delete.
+		return Result{}, fmt.Errorf("%s: not pruned: it was replaced by another object since it was listed: %w", key, rerr)
+	case kube.IsUnreachable(rerr):
+		return Result{}, kube.Unreachable(fmt.Errorf("%s: pruning: %w", key, rerr))
+	default:
+		return Result{}, fmt.Errorf("%s: pruning: %w", key, rerr)
+	}
+	c.cache.forget(key)
+	c.mu.Lock()
+	delete(c.applied, key)
+	c.mu.Unlock()
+	return Result{Object: key.String(), Action: Pruned}, nil
+}

@@ -1,0 +1,176 @@
+package webhook
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+)
+
+// hookServer serves a Handler over real HTTP and counts its triggers.
+func hookServer(t *testing.T, p Provider, log io.Writer) (string, *atomic.Int64) {
+	t.Helper()
+	var triggers atomic.Int64
+	h, err := New(Config{
+		Provider: p, Secret: []byte(fixture.HookSecret), Ref: "refs/heads/main",
+		Trigger: func() { triggers.Add(1) },
+		Log:     slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		MaxBody: 4096,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL, &triggers
+}
+
+// TestProviders sends every provider's deliveries, well and badly
+// signed, replayed, for other branches, and checks the answer, whether a
+// sync was triggered, and that neither the secret nor a signature reached
+// the log.
+func TestProviders(t *testing.T) {
+	for _, p := range []Provider{GitHub, GitLab, Gitea, Generic} {
+		t.Run(string(p), func(t *testing.T) {
+			var log fixture.LogBuffer
+			url, triggers := hookServer(t, p, &log)
+			good := fixture.Signed(p, fixture.HookSecret, "d-1", fixture.PushBody("refs/heads/main"))
+			forged := fixture.Signed(p, "not-the-secret", "d-2", fixture.PushBody("refs/heads/main"))
+			unsigned := fixture.Signed(p, fixture.HookSecret, "d-3", fixture.PushBody("refs/heads/main"))
+			for k := range unsigned.Header {
+				if strings.Contains(k, "Signature") || strings.HasSuffix(k, "Token") {
+					delete(unsigned.Header, k)
+				}
+			}
+			tampered := fixture.Signed(p, fixture.HookSecret, "d-4", fixture.PushBody("refs/heads/main"))
+			tampered.Body = fixture.PushBody("refs/heads/mainx")
+			if p == GitLab {
+				tampered.Header["X-Gitlab-Token"] = fixture.HookSecret + "x" // GitLab signs nothing; a wrong token instead
+			}
+			other := fixture.Signed(p, fixture.HookSecret, "d-5", fixture.PushBody("refs/heads/feature"))
+
+			type result struct {
+				Status   int
+				Triggers int64
+			}
+			var got, want []result
+			step := func(d fixture.Delivery, status int, triggered int64) {
+				code, _ := d.Send(t, url)
+				got = append(got, result{code, triggers.Load()})
+				want = append(want, result{status, triggered})
+			}
+			step(good, http.StatusAccepted, 1)
+			step(good, http.StatusUnauthorized, 1) // replayed: same delivery ID, or same generic signature
+			step(forged, http.StatusUnauthorized, 1)
+			step(unsigned, http.StatusUnauthorized, 1)
+			step(tampered, http.StatusUnauthorized, 1)
+			step(other, http.StatusOK, 1) // acknowledged, ignored
+			if p == Generic {
+				// A correctly signed delivery whose signed timestamp is too old or ahead.
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(-6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1)
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1)
+				// Without a JSON ref, any authenticated delivery triggers.
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now(), ""), http.StatusAccepted, 2)
+			} else {
+				// Another delivery of the same secret is fine.
+				step(fixture.Signed(p, fixture.HookSecret, "d-6", fixture.PushBody("refs/heads/main")), http.StatusAccepted, 2)
+				noID := fixture.Signed(p, fixture.HookSecret, "", fixture.PushBody("refs/heads/main"))
+				step(noID, http.StatusBadRequest, 2)
+			}
+			big := fixture.Signed(p, fixture.HookSecret, "d-7", fixture.PushBody("refs/heads/main")+strings.Repeat(" ", 5000))
+			step(big, http.StatusRequestEntityTooLarge, 2)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("responses (-want +got):\n%s", diff)
+			}
+			for _, secret := range []string{fixture.HookSecret, fixture.HMACHex(fixture.HookSecret, good.Body), fixture.HMACHex("not-the-secret", forged.Body)} {
+				if strings.Contains(log.String(), secret) {
+					t.Errorf("log shows a secret or signature %q:\n%s", secret, log.String())
+				}
+			}
+			if !strings.Contains(log.String(), "replay") {
+				t.Errorf("log does not say a replay was refused:\n%s", log.String())
+			}
+		})
+	}
+}
+
+func TestWebhookEvents(t *testing.T) {
+	url, triggers := hookServer(t, GitHub, io.Discard)
+	ping := fixture.Signed(GitHub, fixture.HookSecret, "p-1", `{"zen":"hello"}`)
+	ping.Header["X-GitHub-Event"] = "ping"
+	if code, body := ping.Send(t, url); code != http.StatusOK || body != "ignored: not a push" || triggers.Load() != 0 {
+		t.Errorf("ping: %d %q, %d triggers; want 200, no trigger", code, body, triggers.Load())
+	}
+	bad := fixture.Signed(GitHub, fixture.HookSecret, "p-2", `not json`)
+	if code, _ := bad.Send(t, url); code != http.StatusBadRequest || triggers.Load() != 0 {
+		t.Errorf("bad payload: %d, %d triggers; want 400, no trigger", code, triggers.Load())
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Provider: "bitbucket", Secret: []byte("s"), Trigger: func() {}}, `webhook provider "bitbucket": want github, gitlab, gitea or generic`},
+		{Config{Provider: GitHub, Trigger: func() {}}, "webhook github: the secret is empty"},
+		{Config{Provider: GitHub, Secret: []byte("s")}, "webhook github: no trigger"},
+	} {
+		if _, err := New(tc.cfg); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("New(%s) = %v, want %q", tc.cfg.Provider, err, tc.want)
+		}
+	}
+}
+
+// TestWebhookForgetsOldDeliveries shows the replay memory is bounded by
+// its window: an ID is refused within it and forgotten after it.
+func TestWebhookForgetsOldDeliveries(t *testing.T) {
+	h, err := New(Config{Provider: GitHub, Secret: []byte(fixture.HookSecret), Trigger: func() {}, ReplayWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	if err := h.remember("a"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(59 * time.Minute)
+	if err := h.remember("a"); err == nil {
+		t.Error("a delivery ID was accepted twice within the window")
+	}
+	now = now.Add(2 * time.Minute)
+	if err := h.remember("b"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b"}, keys(h.seen)); diff != "" {
+		t.Errorf("remembered IDs (-want +got):\n%s", diff)
+	}
+	if err := h.remember("a"); err != nil {
+		t.Errorf("a delivery ID was refused after the window: %v", err)
+	}
+}
+
+func keys(m map[string]time.Time) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
