@@ -11,8 +11,6 @@ import (
 
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync/apply"
-	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -88,13 +86,8 @@ func benchOnce(b *testing.B, kubectl string) {
 	srv := testenv.NewGitServer(b)
 	repo := srv.NewRepo(b, "intents")
 	repo.Commit(b, map[string]string{"fleet.cue": fleetOf(all), "svc.cue": servicesCUE(nsSailplan, benchServices, 10)}, "1000 services")
-	r := &Reconciler{
-		Source:     &source.GitSource{URL: repo.URL(), Branch: "main"},
-		Kubeconfig: env.Kubeconfig,
-		Log:        slog.New(slog.DiscardHandler),
-		Options:    apply.Options{ParentNamespace: nsSailplan},
-	}
-	defer r.Close()
+	// Wired as the daemon is, with the log at its default level.
+	r := newReconcilerLog(b, repo.URL(), nsSailplan, slog.New(slog.DiscardHandler))
 	sailplanSync := func() time.Duration {
 		t0 := time.Now()
 		if err := r.Sync(ctx); err != nil {

@@ -13,9 +13,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
-	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/sync/webhook"
 	"github.com/sailplan/sailplan/testenv"
 )
@@ -41,12 +39,7 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 	first := repo.Commit(b, files, "1,000 services")
 	var log fixture.LogBuffer
 
-	r := &Reconciler{
-		Source:     &source.GitSource{URL: repo.URL(), Branch: "main"},
-		Kubeconfig: env.Kubeconfig,
-		Log:        slog.New(slog.NewTextHandler(&log, nil)),
-		Options:    apply.Options{ParentNamespace: ns},
-	}
+	r := newReconcilerLog(b, repo.URL(), ns, slog.New(slog.NewTextHandler(&log, nil)))
 	runReconciler(b, r, time.Hour)
 	const secret = "bench-secret"
 	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(secret), Ref: "refs/heads/main", Trigger: r.Trigger})
@@ -57,7 +50,7 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 	defer hookSrv.Close()
 
 	deadline := time.Now().Add(5 * time.Minute)
-	for r.Status().Applied != first {
+	for applied(r.Status()) != first {
 		if time.Now().After(deadline) {
 			b.Fatalf("first commit not applied: %+v", r.Status())
 		}

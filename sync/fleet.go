@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"time"
 
 	"k8s.io/client-go/util/flowcontrol"
 
@@ -19,6 +20,10 @@ import (
 type Member struct {
 	*apply.Cluster
 	Wave int
+
+	// down is when the cluster stopped answering; zero while it answers.
+	// Only the sync of the cluster touches it, and syncs are one at a time.
+	down time.Time
 }
 
 // Fleet is the clusters the intents declare, with clients built from the
@@ -53,7 +58,7 @@ type fleetConfig struct {
 // It does not contact the clusters. Close stops its watches.
 func newFleet(ctx context.Context, fc fleetConfig, decl schema.Fleet) (*Fleet, error) {
 	if len(decl.Clusters) == 0 {
-		return nil, permanent(fmt.Errorf("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)"))
+		return nil, errNoClusters
 	}
 	contexts, err := kube.Contexts(ctx, fc.kubeconfig)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/sync/webhook"
@@ -94,7 +96,7 @@ func TestWebhookSync(t *testing.T) {
 	r := newReconciler(t, traffic.URL(repo), ns, &log)
 	src := &gatedSource{Source: r.Source}
 	r.Source = src
-	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(fixture.HookSecret), Ref: "refs/heads/main", Trigger: r.Trigger, Log: r.Log})
+	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(fixture.HookSecret), Ref: "refs/heads/main", Trigger: r.Trigger, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,14 +181,20 @@ func TestGitServerDown(t *testing.T) {
 	heads := src.heads.Load()
 	eventually(t, 30*time.Second, "three failed polls", func() error {
 		st := r.Status()
-		if n := src.heads.Load() - heads; n < 3 || st.LastErr == nil {
+		if n := src.heads.Load() - heads; n < 3 || st.Source.Error == "" {
 			return errors.New("still waiting")
 		}
 		return nil
 	})
 	st := r.Status()
-	if !strings.Contains(st.LastErr.Error(), "connection refused") || st.Applied != good {
-		t.Errorf("while down: applied %s, last error %v; want %s and a refused connection", st.Applied, st.LastErr, good)
+	if !strings.Contains(st.Source.Error, "connection refused") || applied(st) != good || st.Healthy() {
+		t.Errorf("while down: applied %s, source error %q, healthy %v; want %s, a refused connection, not healthy", applied(st), st.Source.Error, st.Healthy(), good)
+	}
+	if strings.HasPrefix(st.Source.Error, "git ") {
+		t.Errorf("source error %q repeats its subject, the source", st.Source.Error)
+	}
+	if n := strings.Count(log.String(), "source failed"); n != 1 {
+		t.Errorf("%d log lines say the source failed, over %d polls; want one:\n%s", n, src.heads.Load()-heads, log.String())
 	}
 	if n := src.fetches.Load(); n != 1 {
 		t.Errorf("%d fetches while the server was down, want only the first commit's", n)
@@ -199,6 +207,12 @@ func TestGitServerDown(t *testing.T) {
 
 	srv.Start(t)
 	waitApplied(t, r, pushed)
+	if st := r.Status(); st.Source.Error != "" || !st.Healthy() {
+		t.Errorf("after the server is back: source %+v, healthy %v", st.Source, st.Healthy())
+	}
+	if !strings.Contains(log.String(), "source answers again") {
+		t.Errorf("the log does not say the source is back:\n%s", log.String())
+	}
 	for name, o := range checkClusters(t, ns, 40, 60) {
 		if o.commit != pushed {
 			t.Errorf("cluster %s: commit %s, want %s", name, o.commit, pushed)
@@ -249,10 +263,10 @@ func TestVerifiedSync(t *testing.T) {
 					t.Fatalf("sync error = %v, want none or a RefusedError with %q", err, want)
 				}
 			}
-			// Reported as the sync's error, or as the rejected commit's.
 			st := r.Status()
-			if reported := fmt.Sprint(st.LastErr, st.RejectedErr); st.Applied != good || !strings.Contains(reported, want) {
-				t.Errorf("status: applied %s, errors %s; want %s and %q", st.Applied, reported, good, want)
+			c := st.Commits[0]
+			if c.Commit.Hash != bad || c.Fate != notify.FateRejected || c.Reason != notify.RejectedSignature || len(c.Errors) != 1 || !strings.HasPrefix(c.Errors[0], want) || c.Commit.Author != testenv.GitAuthorName || applied(st) != good {
+				t.Errorf("status: newest %+v, applied %s; want %s rejected for its signature (%q), %s applied", c, applied(st), bad, want, good)
 			}
 			for name, o := range checkClusters(t, ns, 90, 10) {
 				if o.commit != good {

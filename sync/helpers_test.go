@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -13,6 +14,11 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/logs"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/sync/source"
 
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/testenv"
@@ -171,7 +177,7 @@ func (c *counter) inc() int64 { return c.n.Add(1) }
 
 // runReconciler runs r's daemon loop until the test ends, and reports an
 // error it returns.
-func runReconciler(t testing.TB, r *Reconciler, interval time.Duration) {
+func runReconciler(t testing.TB, r *testReconciler, interval time.Duration) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, interval) }()
@@ -188,14 +194,50 @@ func applySetID(ns string) string {
 	return (&apply.Inventory{Namespace: ns, Name: apply.DefaultParentName}).ID()
 }
 
-// readStatus reads the status sailplan recorded in cluster name, whose
-// ApplySet parent is in ns.
-func readStatus(t *testing.T, name, ns string) (apply.ClusterStatus, bool, error) {
-	t.Helper()
-	c, err := apply.NewCluster(name, env.Cluster(name).RESTConfig(), apply.Options{ParentNamespace: ns})
-	if err != nil {
-		t.Fatal(err)
+// testReconciler is a reconciler wired as the daemon wires it: its events
+// go through a bus to the fleet model and to the log consumer.
+type testReconciler struct {
+	*Reconciler
+	bus   *notify.Bus
+	model *notify.Model
+}
+
+// newReconciler returns a reconciler whose ApplySet parent lives in the
+// test's namespace ns, so that tests sharing the clusters never see each
+// other's inventory; its log goes to log, and its watches stop when the
+// test ends.
+func newReconciler(t testing.TB, url, ns string, log *fixture.LogBuffer) *testReconciler {
+	return newReconcilerLog(t, url, ns, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+}
+
+// newReconcilerLog is newReconciler with any logger.
+func newReconcilerLog(t testing.TB, url, ns string, log *slog.Logger) *testReconciler {
+	bus, model := notify.NewBus(), notify.NewModel()
+	bus.Subscribe(model)
+	bus.Subscribe(logs.New(log))
+	r := &testReconciler{
+		Reconciler: &Reconciler{
+			Source:     &source.GitSource{URL: url, Branch: "main"},
+			Kubeconfig: env.Kubeconfig,
+			Options:    apply.Options{ParentNamespace: ns},
+			Events:     bus,
+		},
+		bus:   bus,
+		model: model,
 	}
-	defer c.Close()
-	return c.ReadStatus(t.Context())
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Status is the fleet model's status once every event so far is folded in.
+func (r *testReconciler) Status() notify.Status {
+	r.bus.Flush()
+	st, _ := r.model.Status()
+	return st
+}
+
+// applied is the commit the model says is applied everywhere, if any.
+func applied(st notify.Status) string {
+	c, _ := st.Applied()
+	return c.Commit.Hash
 }

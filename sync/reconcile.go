@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"maps"
 	"net/http"
 	"reflect"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync/apply"
@@ -26,9 +26,16 @@ type Source interface {
 	// Head returns the commit the branch points at, cheaply.
 	Head(ctx context.Context) (string, error)
 	// Fetch returns the intents at the head. A *source.RefusedError says
-	// that the head will never be handed out: it is reported once and the
+	// that the head will never be handed out: it is rejected once and the
 	// last good commit stays.
 	Fetch(ctx context.Context) (*source.Revision, error)
+	// String names the source; its errors start with it.
+	String() string
+}
+
+// Publisher receives what the reconciler does; notify.Bus is the real one.
+type Publisher interface {
+	Publish(e notify.Event)
 }
 
 // pollJitter is how much longer than the interval a poll may wait, at
@@ -36,28 +43,29 @@ type Source interface {
 const pollJitter = 0.1
 
 // Reconciler keeps every cluster of the fleet at what the head commit of a
-// source renders to.
+// source renders to, with the canary weights that promotion decided. It
+// tells what it does only through events.
 type Reconciler struct {
 	// Source is where intents come from.
 	Source Source
 	// Kubeconfig is the path of the kubeconfig whose contexts are named
 	// after the fleet's clusters; the default loading rules when empty.
 	Kubeconfig string
-	// Log receives one line per changed object and per cluster.
-	Log *slog.Logger
 	// Options tune pruning, parallelism and the ApplySet parent of every
 	// cluster.
 	Options apply.Options
 	// ContinueOnWaveFailure applies later waves even when a cluster of an
 	// earlier wave failed. By default a failed wave stops later ones, and
-	// their clusters' status says which wave failed and why.
+	// their clusters wait, with the reason.
 	ContinueOnWaveFailure bool
-	// Canaries gives the promotion state that render takes; nil renders
-	// every candidate at 0 %.
-	Canaries CanarySource
-	// Notifier hears of each new commit, applied or rejected; may be nil.
-	// It is called once per commit, never for a sync that changed nothing.
-	Notifier Notifier
+	// Events receives every event; nil publishes none.
+	Events Publisher
+	// WaitForPromotions holds every apply until the promotion controller
+	// has published the stored promotions (notify.PromotionsLoaded), so
+	// that a restarted daemon renders the weights promotion decided and
+	// never sends a candidate's traffic back to stable by itself. Set it
+	// when promotions run.
+	WaitForPromotions bool
 
 	// wrapTransport, when set, wraps every cluster's HTTP transport
 	// (tests count and interrupt requests with it).
@@ -66,10 +74,25 @@ type Reconciler struct {
 	// syncMu makes syncs one at a time.
 	syncMu gosync.Mutex
 
-	mu      gosync.Mutex
-	status  Status
-	fleet   *Fleet
-	current *prepared
+	mu    gosync.Mutex
+	fleet *Fleet
+	// current is the commit applied (or being applied); next a newer one
+	// that loaded but is held (its fleet cannot be reached as declared),
+	// kept so that it is not fetched and rendered again at every sync.
+	current, next *prepared
+	// rejected is the last head that was rejected: it is not fetched again.
+	rejected string
+	// applying and applied are the last commits announced as such.
+	applying, applied string
+	// fleetErr is the last fleet configuration error announced.
+	fleetErr string
+	// sourceDown is when the source started failing; zero while it answers.
+	sourceDown time.Time
+	// promotions are the latest promotions published, by service;
+	// loaded is closed once the stored ones are in.
+	promotions map[string]notify.Promotion
+	loaded     chan struct{}
+	loadedOnce gosync.Once
 	// queue holds the one sync request while Run runs; nil otherwise.
 	queue workqueue.TypedDelayingInterface[string]
 }
@@ -79,111 +102,110 @@ type Reconciler struct {
 // requests that arrive while one is pending or running coalesce.
 const syncKey = "sync"
 
-// Notifier hears what happened to new commits. Implementations must not
-// block: sync waits for them.
-type Notifier interface {
-	// CommitApplied: rev is applied to every cluster; clusters holds each
-	// one's status, with object counts by action.
-	CommitApplied(ctx context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus)
-	// CommitRejected: the commit was refused (invalid intents, a bad
-	// signature) and nothing was applied; rev is nil when it could not be
-	// fetched at all.
-	CommitRejected(ctx context.Context, commit string, rev *source.Revision, err error)
-}
-
-// CanarySource gives, per cluster and service, where promotions stand.
-type CanarySource interface {
-	Weights(ctx context.Context, in *schema.Intents) (map[string]map[string]render.CanaryState, error)
-}
-
 // prepared is a commit rendered for every cluster of its fleet, with the
-// promotion state it was rendered with.
+// promotion weights it was rendered with.
 type prepared struct {
-	rev       *source.Revision
-	in        *schema.Intents
-	canaries  map[string]map[string]render.CanaryState
-	fleetDecl schema.Fleet
-	desired   map[string][]*unstructured.Unstructured
+	rev      *source.Revision
+	in       *schema.Intents
+	canaries map[string]map[string]render.CanaryState
+	desired  map[string][]*unstructured.Unstructured
 
-	// counts adds up, per cluster, what the syncs of this commit did, for
-	// the notifier: the clusters' statuses keep the counts of the last
-	// sync that changed something, which may be an older commit's.
+	// counts adds up, per cluster, what the syncs of this commit wrote,
+	// for CommitApplied.
 	countsMu gosync.Mutex
-	counts   map[string]map[apply.Action]int
+	counts   map[string]notify.Counts
 }
 
-func (p *prepared) addCounts(cluster string, counts map[apply.Action]int) {
+func (p *prepared) addCounts(cluster string, c notify.Counts) {
 	p.countsMu.Lock()
 	defer p.countsMu.Unlock()
 	if p.counts == nil {
-		p.counts = map[string]map[apply.Action]int{}
+		p.counts = map[string]notify.Counts{}
 	}
-	if p.counts[cluster] == nil {
-		p.counts[cluster] = map[apply.Action]int{}
-	}
-	for a, n := range counts {
-		if a != apply.Unchanged {
-			p.counts[cluster][a] += n
-		}
-	}
+	c.Unchanged = 0
+	p.counts[cluster] = p.counts[cluster].Plus(c)
 }
 
-// clusterCounts is each cluster's status with the counts of this commit.
-func (p *prepared) clusterCounts(statuses map[string]apply.ClusterStatus) map[string]apply.ClusterStatus {
+func (p *prepared) clusterCounts() map[string]notify.Counts {
 	p.countsMu.Lock()
 	defer p.countsMu.Unlock()
-	out := make(map[string]apply.ClusterStatus, len(statuses))
-	for name, st := range statuses {
-		st.Counts = maps.Clone(p.counts[name])
-		out[name] = st
+	out := make(map[string]notify.Counts, len(p.in.Fleet.Clusters))
+	for name := range p.in.Fleet.Clusters {
+		out[name] = p.counts[name]
 	}
 	return out
 }
 
-// Intents returns the intents of the commit being applied, nil before the
-// first good commit. Promotion reads the canary plans from it.
-func (r *Reconciler) Intents() *schema.Intents {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.current == nil {
-		return nil
+func commitOf(rev *source.Revision) notify.Commit {
+	return notify.Commit{Hash: rev.Commit, Author: rev.Author, Message: rev.Message, Signer: rev.Signer, Time: rev.Time}
+}
+
+func (r *Reconciler) publish(e notify.Event) {
+	if r.Events != nil {
+		r.Events.Publish(e)
 	}
-	return r.current.in
 }
 
-// Status is what the reconciler did last.
-type Status struct {
-	// Applied is the last commit applied to every cluster.
-	Applied string
-	// Rejected is the last commit whose intents did not load, validate or
-	// render; RejectedErr says why.
-	Rejected    string
-	RejectedErr error
-	// LastErr is the error of the last sync, nil when it succeeded.
-	LastErr error
-	// Clusters is each cluster's own status, by name.
-	Clusters map[string]apply.ClusterStatus
-}
+func at() notify.At { return notify.At{Time: time.Now()} }
 
-// Status returns a copy of the reconciler's status; it is safe to call
-// while Run is going.
-func (r *Reconciler) Status() Status {
+// Handle takes the promotion weights from promotion events: when they
+// change what the current commit renders to, a sync is asked for. It is
+// the reconciler's side of the bus and never blocks.
+func (r *Reconciler) Handle(e notify.Event) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	st := r.status
-	if r.fleet != nil {
-		st.Clusters = map[string]apply.ClusterStatus{}
-		for _, c := range r.fleet.Clusters() {
-			st.Clusters[c.Name] = c.Status()
+	if r.promotions == nil {
+		r.promotions = map[string]notify.Promotion{}
+	}
+	switch e := e.(type) {
+	case notify.PromotionsLoaded:
+		for _, p := range e.Promotions {
+			r.promotions[p.Service] = p
 		}
+		r.loadedOnce.Do(func() { close(r.loadedCh()) })
+	case notify.PromotionRemoved:
+		delete(r.promotions, e.Service)
+	case notify.PromotionEvent:
+		p := e.Current()
+		r.promotions[p.Service] = p
+	default:
+		r.mu.Unlock()
+		return
 	}
-	return st
+	moved := r.current != nil && !reflect.DeepEqual(canariesFor(r.current.in, r.promotions), r.current.canaries)
+	r.mu.Unlock()
+	if moved {
+		r.Trigger()
+	}
 }
 
-func (r *Reconciler) setStatus(f func(*Status)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(&r.status)
+// loadedCh is closed once the stored promotions are in; r.mu is held.
+func (r *Reconciler) loadedCh() chan struct{} {
+	if r.loaded == nil {
+		r.loaded = make(chan struct{})
+	}
+	return r.loaded
+}
+
+// canariesFor is what render takes from the promotions, per cluster: each
+// candidate's weight in the cluster's wave. A promotion of another
+// candidate than the intents name counts as none, and 0 % is left out, so
+// that a promotion that has not taken a step renders as no promotion.
+func canariesFor(in *schema.Intents, promotions map[string]notify.Promotion) map[string]map[string]render.CanaryState {
+	out := map[string]map[string]render.CanaryState{}
+	for cluster, cl := range in.Fleet.Clusters {
+		m := map[string]render.CanaryState{}
+		for name, p := range promotions {
+			svc, ok := in.Services[name]
+			if !ok || svc.Canary == nil || svc.Canary.Candidate != p.Candidate {
+				continue
+			}
+			if w := p.WeightIn(cl.Wave); w > 0 {
+				m[name] = render.CanaryState{Candidate: p.Candidate, Weight: w}
+			}
+		}
+		out[cluster] = m
+	}
+	return out
 }
 
 // Trigger asks Run for a sync now, without waiting for it. Calls that
@@ -205,9 +227,9 @@ func (r *Reconciler) requestSync(d time.Duration) {
 
 // Run syncs at once, then every interval, on Trigger, and sooner for a
 // cluster that was unreachable (with backoff), until ctx is done. It
-// corrects drift as the watches see it in between. Errors are logged, not
-// returned: the next round tries again. It stops its watches when it
-// returns.
+// corrects drift as the watches see it in between. What goes wrong is
+// published, not returned: the next round tries again. It stops its
+// watches when it returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	defer r.Close()
 	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-sync"})
@@ -228,13 +250,11 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 		if quit || ctx.Err() != nil {
 			return nil
 		}
-		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
-			r.Log.Error("sync failed", "err", err)
-		}
+		_ = r.Sync(ctx) // published as events
 		r.mu.Lock()
 		if f := r.fleet; f != nil {
-			for _, c := range f.Clusters() {
-				c.StartDrift(f.ctx, r.Log)
+			for _, m := range f.Clusters() {
+				m.StartDrift(f.ctx, r.driftReporter(m.Name))
 			}
 		}
 		r.mu.Unlock()
@@ -243,6 +263,16 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 		q.AddAfter(key, wait.Jitter(interval, pollJitter))
 		// A request that came during the sync is handed out again now.
 		q.Done(key)
+	}
+}
+
+func (r *Reconciler) driftReporter(cluster string) func(apply.Drift) {
+	return func(d apply.Drift) {
+		e := notify.DriftCorrected{At: at(), Cluster: cluster, Object: d.Object, Drift: d.What}
+		if d.Err != nil {
+			e.Err = d.Err.Error()
+		}
+		r.publish(e)
 	}
 }
 
@@ -257,143 +287,210 @@ func (r *Reconciler) Close() {
 	}
 }
 
-// Sync brings every cluster to what the source's head commit renders to.
-// A new head is fetched and rendered for every cluster first; a commit
-// whose intents do not load, validate or render changes nothing in any
-// cluster: it is reported once, not tried again, and the last good commit
-// stays applied. Clusters are then synced against their watch caches even
-// when the head did not move, which catches up clusters that were
-// unreachable and costs no write where nothing changed.
+// Sync brings every cluster to what the source's head commit renders to,
+// and publishes what happened. A new head is fetched and rendered for
+// every cluster first; a commit whose intents do not load, validate or
+// render changes nothing in any cluster: it is rejected once, not tried
+// again, and the last good commit stays applied. Clusters are then synced
+// against their watch caches even when the head did not move, which
+// catches up clusters that were unreachable and costs no write where
+// nothing changed. The error joins what went wrong, for one-shot callers.
 func (r *Reconciler) Sync(ctx context.Context) error {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
-	err := r.sync(ctx)
-	r.setStatus(func(s *Status) { s.LastErr = err })
-	return err
-}
-
-func (r *Reconciler) sync(ctx context.Context) error {
-	head, headErr := r.Source.Head(ctx)
+	if err := r.waitForPromotions(ctx); err != nil {
+		return err
+	}
+	head, headErr := r.head(ctx)
 	r.mu.Lock()
-	cur := r.current
-	rejected := r.status.Rejected
+	cur, next, rejected := r.current, r.next, r.rejected
 	r.mu.Unlock()
-	if headErr == nil && (cur == nil || head != cur.rev.Commit) && head != rejected {
-		rev, err := r.Source.Fetch(ctx)
-		var refused *source.RefusedError
-		if errors.As(err, &refused) {
-			// Refused as it is (an unsigned head, say): the last good
-			// commit stays, and the reason is in the status.
-			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = head, err })
-			r.Log.Error("commit refused, nothing applied", "commit", head, "err", err)
-			if r.Notifier != nil {
-				r.Notifier.CommitRejected(ctx, head, nil, err)
-			}
-		} else if err != nil {
-			return err
-		}
-		var last map[string]map[string]render.CanaryState
-		if cur != nil {
-			last = cur.canaries
-		}
-		var next *prepared
-		if rev != nil {
-			next, err = r.prepare(ctx, rev, last)
-		}
-		switch {
-		case rev == nil:
-		case err != nil && isPermanent(err):
-			r.setStatus(func(s *Status) { s.Rejected, s.RejectedErr = rev.Commit, err })
-			r.Log.Error("commit rejected, nothing applied", "commit", rev.Short(), "author", rev.Author, "err", err)
-			if r.Notifier != nil {
-				r.Notifier.CommitRejected(ctx, rev.Commit, rev, err)
-			}
-		case err != nil:
-			return fmt.Errorf("commit %s: %w", rev.Short(), err)
-		default:
-			cur = next
+	switch {
+	case headErr != nil || head == rejected:
+	case next != nil && head == next.rev.Commit:
+		cur = next
+	case cur == nil || head != cur.rev.Commit:
+		loaded, err := r.load(ctx, head)
+		if err != nil {
+			headErr = err
+		} else if loaded != nil {
+			cur = loaded
 		}
 	}
 	if cur == nil {
 		return headErr
 	}
-	// Promotion moved: render the same commit with the new weights.
-	canaryErr := r.refreshCanaries(ctx, &cur)
-	headErr = errors.Join(headErr, canaryErr)
-	fleet, err := r.fleetFor(ctx, cur.fleetDecl)
+	cur, err := r.withLatestWeights(cur)
 	if err != nil {
-		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
+		return errors.Join(headErr, err)
+	}
+	fleet, err := r.fleetFor(ctx, cur)
+	if err != nil {
+		r.mu.Lock()
+		r.next = cur
+		r.mu.Unlock()
+		return errors.Join(headErr, err)
 	}
 	r.mu.Lock()
-	r.current = cur
+	r.current, r.next = cur, nil
+	announce := r.applying != cur.rev.Commit
+	r.applying = cur.rev.Commit
 	r.mu.Unlock()
+	if announce {
+		r.publish(notify.CommitApplying{At: at(), Commit: commitOf(cur.rev), Intents: cur.in})
+	}
 	if err := r.applyWaves(ctx, fleet, cur); err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))
 	}
-	first := false
-	r.setStatus(func(s *Status) { first, s.Applied = s.Applied != cur.rev.Commit, cur.rev.Commit })
-	if first && r.Notifier != nil {
-		r.Notifier.CommitApplied(ctx, cur.rev, cur.clusterCounts(r.Status().Clusters))
+	r.mu.Lock()
+	first := r.applied != cur.rev.Commit
+	r.applied = cur.rev.Commit
+	r.mu.Unlock()
+	if first {
+		r.publish(notify.CommitApplied{At: at(), Commit: commitOf(cur.rev), Clusters: cur.clusterCounts()})
 	}
 	// Git being down does not stop the clusters from being kept at the
 	// last commit, but it is still an error to report.
 	return headErr
 }
 
-// refreshCanaries re-renders the current commit when the promotion state
-// changed since it was rendered. When the state cannot be read, the
-// clusters keep the weights they have.
-func (r *Reconciler) refreshCanaries(ctx context.Context, cur **prepared) error {
-	if r.Canaries == nil {
+// waitForPromotions blocks until the stored promotions are in, when asked to.
+func (r *Reconciler) waitForPromotions(ctx context.Context) error {
+	if !r.WaitForPromotions {
 		return nil
 	}
-	weights, err := r.Canaries.Weights(ctx, (*cur).in)
-	if err != nil {
-		return fmt.Errorf("promotion state: %w (weights unchanged)", err)
-	}
-	if reflect.DeepEqual(weights, (*cur).canaries) {
+	r.mu.Lock()
+	loaded := r.loadedCh()
+	r.mu.Unlock()
+	select {
+	case <-loaded:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	next, err := r.renderAll((*cur).rev, (*cur).in, weights)
-	if err != nil {
-		return fmt.Errorf("commit %s: %w", (*cur).rev.Short(), err)
-	}
-	*cur = next
-	return nil
 }
 
-// prepare loads and renders one revision for every cluster of the fleet
-// it declares, before anything is applied, so that an error leaves every
-// cluster as it was. Load and render errors are permanent. last is the
-// promotion state of the commit applied so far.
-func (r *Reconciler) prepare(ctx context.Context, rev *source.Revision, last map[string]map[string]render.CanaryState) (*prepared, error) {
+// head reads the source's head and publishes its health: every failure,
+// and the first answer after failures.
+func (r *Reconciler) head(ctx context.Context) (string, error) {
+	head, err := r.Source.Head(ctx)
+	if err != nil {
+		r.sourceFailed(ctx, err)
+		return "", err
+	}
+	r.mu.Lock()
+	down := r.sourceDown
+	r.sourceDown = time.Time{}
+	r.mu.Unlock()
+	if !down.IsZero() {
+		r.publish(notify.SourceRecovered{At: at(), Source: r.Source.String(), Down: time.Since(down)})
+	}
+	return head, nil
+}
+
+func (r *Reconciler) sourceFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.mu.Lock()
+	if r.sourceDown.IsZero() {
+		r.sourceDown = time.Now()
+	}
+	r.mu.Unlock()
+	r.publish(notify.SourceFailed{At: at(), Source: r.Source.String(), Err: r.withoutSource(err)})
+}
+
+// withoutSource is an error of the source without the source's name in
+// front: events name the source once, in a field of their own.
+func (r *Reconciler) withoutSource(err error) string {
+	return strings.TrimPrefix(err.Error(), r.Source.String()+": ")
+}
+
+// load fetches a new head, loads its intents and renders them for every
+// cluster of its fleet, before anything is applied, so that an error
+// leaves every cluster as it was. A commit that can never be applied as it
+// is (not signed, invalid intents, no clusters) is rejected: published,
+// remembered, nil returned. An error is a fetch that failed and is tried
+// again at the next sync.
+func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
+	r.publish(notify.CommitSeen{At: at(), Commit: notify.Commit{Hash: head}})
+	rev, err := r.Source.Fetch(ctx)
+	var refused *source.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		c := notify.Commit{Hash: refused.Commit, Author: refused.Author, Message: refused.Message}
+		r.reject(c, notify.RejectedSignature, []string{r.withoutSource(refused)})
+		return nil, nil
+	case err != nil:
+		r.sourceFailed(ctx, err)
+		return nil, err
+	}
 	in, err := schema.Load(rev.Files)
 	if err != nil {
-		return nil, permanent(err)
+		r.reject(commitOf(rev), notify.RejectedInvalid, errorLines(err))
+		return nil, nil
 	}
 	if len(in.Fleet.Clusters) == 0 {
-		return nil, permanent(fmt.Errorf("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)"))
+		r.reject(commitOf(rev), notify.RejectedFleet, []string{errNoClusters.Error()})
+		return nil, nil
 	}
-	var canaries map[string]map[string]render.CanaryState
-	if r.Canaries != nil {
-		// Unreadable promotion state keeps the weights last rendered (0 %
-		// for a candidate never seen): a commit must not move traffic that
-		// promotion did not move.
-		if canaries, err = r.Canaries.Weights(ctx, in); err != nil {
-			r.Log.Error("promotion state unreadable; keeping the last weights", "err", err)
-			canaries = last
+	r.mu.Lock()
+	canaries := canariesFor(in, r.promotions)
+	r.mu.Unlock()
+	p, err := renderAll(rev, in, canaries)
+	if err != nil {
+		r.reject(commitOf(rev), notify.RejectedInvalid, []string{err.Error()})
+		return nil, nil
+	}
+	return p, nil
+}
+
+var errNoClusters = errors.New("fleet: no clusters declared (add fleet: clusters: NAME: {} to the intents)")
+
+func (r *Reconciler) reject(c notify.Commit, reason string, errs []string) {
+	r.mu.Lock()
+	r.rejected = c.Hash
+	r.mu.Unlock()
+	r.publish(notify.CommitRejected{At: at(), Commit: c, Reason: reason, Errors: errs})
+}
+
+// errorLines is an error as one line per problem: schema's errors each
+// with file:line:col, anything else as its lines.
+func errorLines(err error) []string {
+	var es schema.Errors
+	if errors.As(err, &es) {
+		out := make([]string, len(es))
+		for i, e := range es {
+			out[i] = e.Error()
 		}
+		return out
 	}
-	return r.renderAll(rev, in, canaries)
+	return strings.Split(err.Error(), "\n")
+}
+
+// withLatestWeights renders the commit again when promotion moved since
+// it was rendered.
+func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
+	r.mu.Lock()
+	canaries := canariesFor(cur.in, r.promotions)
+	r.mu.Unlock()
+	if reflect.DeepEqual(canaries, cur.canaries) {
+		return cur, nil
+	}
+	next, err := renderAll(cur.rev, cur.in, canaries)
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", cur.rev.Short(), err)
+	}
+	return next, nil
 }
 
 // renderAll renders loaded intents for every cluster of their fleet.
-func (r *Reconciler) renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
-	p := &prepared{rev: rev, in: in, canaries: canaries, fleetDecl: in.Fleet, desired: map[string][]*unstructured.Unstructured{}}
+func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
+	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}}
 	for name := range in.Fleet.Clusters {
 		objs, err := renderFor(in, name, rev.Commit, canaries[name])
 		if err != nil {
-			return nil, permanent(fmt.Errorf("cluster %s: %w", name, err))
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
 		p.desired[name] = objs
 	}
@@ -401,30 +498,37 @@ func (r *Reconciler) renderAll(rev *source.Revision, in *schema.Intents, canarie
 }
 
 // fleetFor reuses the clients and watches of the previous commit unless
-// the declared fleet changed.
-func (r *Reconciler) fleetFor(ctx context.Context, decl schema.Fleet) (*Fleet, error) {
+// the declared fleet changed. A fleet that cannot be reached as declared
+// (a cluster without a kubeconfig context) holds the commit: it is a
+// configuration error of this daemon, published once per error and tried
+// again at every sync, since fixing it changes no commit.
+func (r *Reconciler) fleetFor(ctx context.Context, cur *prepared) (*Fleet, error) {
+	decl := cur.in.Fleet
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fleet != nil && reflect.DeepEqual(decl, r.fleetDecl()) {
-		return r.fleet, nil
+	if r.fleet != nil && reflect.DeepEqual(decl, r.fleet.decl) {
+		f := r.fleet
+		r.mu.Unlock()
+		return f, nil
 	}
+	r.mu.Unlock()
 	f, err := newFleet(ctx, fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport}, decl)
+	r.mu.Lock()
 	if err != nil {
-		return nil, err
+		announce := r.fleetErr != err.Error()
+		r.fleetErr = err.Error()
+		r.mu.Unlock()
+		if announce {
+			r.publish(notify.CommitRejected{At: at(), Commit: commitOf(cur.rev), Reason: notify.RejectedFleet, Errors: []string{err.Error()}})
+		}
+		return nil, fmt.Errorf("commit %s: %w", cur.rev.Short(), err)
 	}
+	defer r.mu.Unlock()
+	r.fleetErr = ""
 	if r.fleet != nil {
 		r.fleet.Close()
 	}
 	r.fleet = f
 	return f, nil
-}
-
-// fleetDecl is the declaration the current fleet was built from.
-func (r *Reconciler) fleetDecl() schema.Fleet {
-	if r.fleet == nil {
-		return schema.Fleet{}
-	}
-	return r.fleet.decl
 }
 
 func renderFor(in *schema.Intents, cluster, commit string, canaries map[string]render.CanaryState) ([]*unstructured.Unstructured, error) {
@@ -441,17 +545,4 @@ func renderFor(in *schema.Intents, cluster, commit string, canaries map[string]r
 		out = append(out, u)
 	}
 	return out, nil
-}
-
-// permanentError marks an error that retrying the same input cannot fix.
-type permanentError struct{ error }
-
-func (permanentError) Permanent() bool { return true }
-func (e permanentError) Unwrap() error { return e.error }
-
-func permanent(err error) error { return permanentError{err} }
-
-func isPermanent(err error) bool {
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
 }

@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/render"
-	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
@@ -49,20 +48,6 @@ services: reviews: {
 	]
 }
 `, ns, v1, v2)
-}
-
-// newReconciler returns a reconciler whose ApplySet parent lives in the
-// test's namespace ns, so that tests sharing the clusters never see each
-// other's inventory; its watches stop when the test ends.
-func newReconciler(t *testing.T, url, ns string, log *fixture.LogBuffer) *Reconciler {
-	r := &Reconciler{
-		Source:     &source.GitSource{URL: url, Branch: "main"},
-		Kubeconfig: env.Kubeconfig,
-		Log:        slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Options:    apply.Options{ParentNamespace: ns},
-	}
-	t.Cleanup(r.Close)
-	return r
 }
 
 func istioClients(t testing.TB) map[string]istioclient.Interface {
@@ -207,11 +192,11 @@ func TestSpine(t *testing.T) {
 		t.Fatalf("sync of a bad commit returned an error, want it reported in the status: %v", err)
 	}
 	st := r.Status()
-	if st.Rejected != bad || st.Applied != second {
-		t.Errorf("status = applied %s rejected %s, want applied %s rejected %s", st.Applied, st.Rejected, second, bad)
+	if got := st.Commits[0]; got.Commit.Hash != bad || got.Fate != notify.FateRejected || applied(st) != second {
+		t.Errorf("status = newest %s %s, applied %s; want %s rejected, %s applied", got.Commit.Hash, got.Fate, applied(st), bad, second)
 	}
-	if st.RejectedErr == nil || !strings.Contains(st.RejectedErr.Error(), "reviews.cue:4:2: services.reviews.namespce: field not allowed") {
-		t.Errorf("rejection = %v, want it to name reviews.cue:4:2 and the field", st.RejectedErr)
+	if got := st.Commits[0].Errors; len(got) != 1 || !strings.HasPrefix(got[0], "reviews.cue:4:2: services.reviews.namespce: field not allowed") {
+		t.Errorf("rejection = %q, want it to name reviews.cue:4:2 and the field", got)
 	}
 	if diff := cmp.Diff(afterWeights, checkClusters(t, ns, 50, 50), cmp.AllowUnexported(observed{})); diff != "" {
 		t.Errorf("a rejected commit changed the clusters (-want +got):\n%s", diff)
@@ -251,12 +236,12 @@ func TestRunFollowsBranch(t *testing.T) {
 
 // waitApplied waits until the reconciler has applied commit (any commit
 // when empty).
-func waitApplied(t *testing.T, r *Reconciler, commit string) {
+func waitApplied(t *testing.T, r *testReconciler, commit string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		st := r.Status()
-		if st.Applied != "" && (commit == "" || st.Applied == commit) {
+		got := applied(r.Status())
+		if got != "" && (commit == "" || got == commit) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -280,6 +265,17 @@ func TestMissingContext(t *testing.T) {
 	err := r.Sync(t.Context())
 	if err == nil || !strings.Contains(err.Error(), `cluster c9: no context named "c9" in the kubeconfig`) {
 		t.Fatalf("Sync error = %v, want it to name cluster c9", err)
+	}
+	want := notify.CommitStatus{Fate: notify.FateRejected, Reason: notify.RejectedFleet, Errors: []string{`cluster c9: no context named "c9" in the kubeconfig`}}
+	if diff := cmp.Diff(want, r.Status().Commits[0], cmpopts.IgnoreFields(notify.CommitStatus{}, "Commit", "Seen", "Done")); diff != "" {
+		t.Errorf("commit status (-want +got):\n%s", diff)
+	}
+	// Tried again at every sync (the kubeconfig may be fixed), said once.
+	if err := r.Sync(t.Context()); err == nil {
+		t.Fatal("second Sync succeeded")
+	}
+	if n := strings.Count(log.String(), "no context named"); n != 1 {
+		t.Errorf("the fleet error is logged %d times in two syncs, want once:\n%s", n, log.String())
 	}
 	for name, cs := range istioClients(t) {
 		list, err := cs.NetworkingV1().VirtualServices(ns).List(t.Context(), metav1.ListOptions{})
@@ -313,11 +309,13 @@ func (s *blockingSource) Fetch(context.Context) (*source.Revision, error) {
 	return nil, fmt.Errorf("not fetched in this test")
 }
 
+func (s *blockingSource) String() string { return "blocking" }
+
 // TestTriggerCoalesces: triggers that arrive while a sync runs ask for
 // exactly one more sync, and Trigger never blocks.
 func TestTriggerCoalesces(t *testing.T) {
 	src := &blockingSource{calls: make(chan int, 10), release: make(chan struct{})}
-	r := &Reconciler{Source: src, Log: slog.New(slog.DiscardHandler)}
+	r := &Reconciler{Source: src}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, time.Hour) }()
@@ -380,34 +378,27 @@ func TestNoopReconcileSendsNoWrites(t *testing.T) {
 		t.Errorf("apiserver write counts moved during a no-op sync (-before +after):\n%s", diff)
 	}
 
-	// A commit that changes no rendered object: no object is written; the
-	// one write per cluster is the status on the ApplySet parent, which
-	// records the commit the cluster is now at.
+	// A commit that changes no rendered object writes nothing either: the
+	// objects keep the commit that last changed them, and the model says
+	// which commit each cluster is at.
 	commit := repo.Commit(t, map[string]string{"README.md": "docs only\n"}, "docs")
 	before = writesPerCluster(t)
 	rc.reset()
 	if err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"c1": 1, "c2": 1, "c3": 1}
-	if diff := cmp.Diff(want, rc.writes()); diff != "" {
+	if diff := cmp.Diff(map[string]int{}, rc.writes()); diff != "" {
 		t.Errorf("client-side writes of a docs-only commit (-want +got):\n%s", diff)
 	}
-	after := writesPerCluster(t)
-	for name := range after {
-		after[name] -= before[name]
-	}
-	if diff := cmp.Diff(want, after); diff != "" {
-		t.Errorf("apiserver writes of a docs-only commit (-want +got):\n%s", diff)
+	if diff := cmp.Diff(before, writesPerCluster(t)); diff != "" {
+		t.Errorf("apiserver write counts moved for a docs-only commit (-before +after):\n%s", diff)
 	}
 	for name, st := range r.Status().Clusters {
-		if st.Commit != commit {
-			t.Errorf("cluster %s: status commit %s, want %s", name, st.Commit, commit)
+		if st.Commit != commit || st.State != notify.StateSynced {
+			t.Errorf("cluster %s: %s at %s, want synced at %s", name, st.State, st.Commit, commit)
 		}
-	}
-	for name, st := range r.Status().Clusters {
-		if diff := cmp.Diff(map[apply.Action]int{apply.Created: 40}, st.Counts); diff != "" {
-			t.Errorf("cluster %s: recorded counts (-want +got):\n%s", name, diff)
+		if diff := cmp.Diff(notify.Counts{Created: 40}, st.Counts); diff != "" {
+			t.Errorf("cluster %s: counts of the last sync that wrote (-want +got):\n%s", name, diff)
 		}
 	}
 }
@@ -420,9 +411,9 @@ func writesPerCluster(t *testing.T) map[string]int {
 	return out
 }
 
-// TestStatusInCluster: what the reconciler reports and what `sailplan
-// status` reads from the cluster agree.
-func TestStatusInCluster(t *testing.T) {
+// TestStatusModel: what the reconciler publishes, folded by the model,
+// says which commit each cluster holds, since when, and what it wrote.
+func TestStatusModel(t *testing.T) {
 	needClusters(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
@@ -433,17 +424,21 @@ func TestStatusInCluster(t *testing.T) {
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	st := r.Status()
+	if !st.Healthy() {
+		t.Errorf("status not healthy after a good sync: %+v", st)
+	}
+	got := st.Commits[0]
+	if got.Commit.Hash != commit || got.Fate != notify.FateApplied || got.Commit.Author != testenv.GitAuthorName || got.Commit.Subject() != "two services" || len(got.Clusters) != 3 {
+		t.Errorf("commit status = %+v, want %s applied to three clusters, with its author and subject", got, commit)
+	}
 	for i, name := range []string{"c1", "c2", "c3"} {
-		got, ok, err := readStatus(t, name, ns)
-		if err != nil || !ok {
-			t.Fatalf("cluster %s: ok=%v err=%v", name, ok, err)
+		want := notify.ClusterStatus{Wave: i + 1, State: notify.StateSynced, Commit: commit, Target: commit, Counts: notify.Counts{Created: 4}}
+		if diff := cmp.Diff(want, st.Clusters[name], cmpopts.IgnoreFields(notify.ClusterStatus{}, "Since", "Applied")); diff != "" {
+			t.Errorf("cluster %s (-want +got):\n%s", name, diff)
 		}
-		want := apply.ClusterStatus{Commit: commit, Target: commit, State: apply.StateSynced, Wave: i + 1, Counts: map[apply.Action]int{apply.Created: 4}}
-		if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(apply.ClusterStatus{}, "Time")); diff != "" {
-			t.Errorf("cluster %s: status read back (-want +got):\n%s", name, diff)
-		}
-		if diff := cmp.Diff(r.Status().Clusters[name], got); diff != "" {
-			t.Errorf("cluster %s: reconciler's and cluster's status differ (-reconciler +cluster):\n%s", name, diff)
+		if st.Clusters[name].Applied.IsZero() {
+			t.Errorf("cluster %s: no time for when it got the commit", name)
 		}
 	}
 }

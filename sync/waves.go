@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	gosync "sync"
 	"time"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
 )
@@ -21,8 +21,8 @@ const (
 
 // applyWaves applies each wave's clusters at the same time, wave after
 // wave. A wave in which a reachable cluster failed stops later waves,
-// unless ContinueOnWaveFailure; their clusters are marked waiting, with
-// the reason. An unreachable cluster does not fail its wave.
+// unless ContinueOnWaveFailure; their clusters wait, with the reason. An
+// unreachable cluster does not fail its wave.
 func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared) error {
 	opts := r.Options.WithDefaults()
 	var errs []error
@@ -30,7 +30,7 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 	for _, wave := range fleet.Waves() {
 		if blocked != nil && !r.ContinueOnWaveFailure {
 			for _, m := range wave {
-				m.MarkWaiting(ctx, m.Wave, cur.rev.Commit, blocked)
+				r.publish(notify.ClusterWaiting{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: cur.rev.Commit, Reason: blocked.Error()})
 			}
 			continue
 		}
@@ -64,23 +64,24 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 	return errors.Join(errs...)
 }
 
-// syncCluster syncs one cluster, logs what it did and keeps its backoff.
+// syncCluster syncs one cluster, keeps its backoff and publishes what
+// became of it. Its error names the cluster.
 func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, cur *prepared, opts apply.Options) error {
-	counts, results, err := m.Sync(ctx, m.Wave, cur.rev.Commit, cur.desired[m.Name], opts)
-	cur.addCounts(m.Name, counts)
-	for _, res := range results {
-		level := slog.LevelInfo
-		if res.Action == apply.Unchanged {
-			level = slog.LevelDebug
-		}
-		r.Log.Log(ctx, level, "applied", "cluster", m.Name, "object", res.Object, "action", res.Action, "commit", cur.rev.Short())
+	start := time.Now()
+	counts, results, err := m.Sync(ctx, cur.desired[m.Name], opts)
+	took := time.Since(start)
+	c := countsOf(counts)
+	cur.addCounts(m.Name, c)
+	changes := make([]notify.ObjectChange, len(results))
+	for i, res := range results {
+		changes[i] = notify.ObjectChange{Object: res.Object, Action: string(res.Action)}
 	}
+	commit := cur.rev.Commit
 	if err != nil {
-		err = fmt.Errorf("cluster %s: %w", m.Name, err)
-		unreachable := kube.IsUnreachable(err)
-		if unreachable {
-			m.MarkUnreachable(err)
+		if ctx.Err() != nil {
+			return err
 		}
+		unreachable := kube.IsUnreachable(err)
 		// Retried on its own schedule, counted from this failure, whatever
 		// the poll interval, until a sync succeeds: a cluster that answers
 		// again may still fail at first (its CRDs not served yet, say).
@@ -89,16 +90,37 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 			r.requestSync(fleet.retries.Get(m.Name))
 		}
 		if unreachable {
-			r.Log.Warn("cluster unreachable, will retry", "cluster", m.Name, "commit", cur.rev.Short(), "err", err)
+			if m.down.IsZero() {
+				m.down = start
+			}
+			r.publish(notify.ClusterUnreachable{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), RetryIn: fleet.retries.Get(m.Name)})
+			return fmt.Errorf("cluster %s: %w", m.Name, err)
 		}
-		return err
+		var refused *apply.PruneRefusedError
+		if errors.As(err, &refused) {
+			r.publish(notify.PruneRefused{At: at(), Cluster: m.Name, Commit: commit, Delete: refused.Delete, Inventory: refused.Inventory,
+				MaxShare: refused.MaxShare, Examples: refused.Examples})
+		}
+		r.recovered(m)
+		r.publish(notify.ClusterFailed{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), Duration: took, Changes: changes})
+		return fmt.Errorf("cluster %s: %w", m.Name, err)
 	}
 	fleet.retries.Reset(m.Name)
-	level := slog.LevelInfo
-	if !apply.Changed(counts) {
-		level = slog.LevelDebug
-	}
-	r.Log.Log(ctx, level, "cluster synced", "cluster", m.Name, "commit", cur.rev.Short(),
-		"created", counts[apply.Created], "configured", counts[apply.Configured], "unchanged", counts[apply.Unchanged], "pruned", counts[apply.Pruned])
+	r.recovered(m)
+	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Counts: c, Duration: took, Changes: changes})
 	return nil
+}
+
+// recovered publishes that a cluster that did not answer answers again.
+func (r *Reconciler) recovered(m *Member) {
+	if m.down.IsZero() {
+		return
+	}
+	down := time.Since(m.down)
+	m.down = time.Time{}
+	r.publish(notify.ClusterRecovered{At: at(), Cluster: m.Name, Wave: m.Wave, Down: down})
+}
+
+func countsOf(c map[apply.Action]int) notify.Counts {
+	return notify.Counts{Created: c[apply.Created], Configured: c[apply.Configured], Unchanged: c[apply.Unchanged], Pruned: c[apply.Pruned]}
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/testenv"
@@ -94,18 +95,18 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	if len(got["c2"])+len(got["c3"]) != 0 {
 		t.Errorf("wave 2 was applied after wave 1 failed: %v", got)
 	}
+	status := r.Status()
 	for _, name := range []string{"c2", "c3"} {
-		st, ok, err := readStatus(t, name, ns)
-		if err != nil || !ok {
-			t.Fatalf("cluster %s: status: ok=%v err=%v", name, ok, err)
-		}
-		if st.State != apply.StateWaiting || st.Target != commit || !strings.Contains(st.Error, "wave 1 failed") {
+		st := status.Clusters[name]
+		if st.State != notify.StateWaiting || st.Target != commit || !strings.Contains(st.Error, "wave 1 failed") {
 			t.Errorf("cluster %s: status = %+v, want waiting for %s because wave 1 failed", name, st, commit)
 		}
 	}
-	st, _, _ := readStatus(t, "c1", ns)
-	if st.State != apply.StateFailed || !strings.Contains(st.Error, "other-team") {
-		t.Errorf("cluster c1: status = %+v, want failed naming other-team", st)
+	if st := status.Clusters["c1"]; st.State != notify.StateFailed || !strings.Contains(st.Error, "other-team") || strings.HasPrefix(st.Error, "cluster c1") {
+		t.Errorf("cluster c1: status = %+v, want failed naming other-team (and not the cluster again)", st)
+	}
+	if c := status.Commits[0]; c.Fate != notify.FateHeld || !strings.HasPrefix(c.Reason, "cluster c1 failed: ") {
+		t.Errorf("commit = %s (%s), want held by c1's failure", c.Fate, c.Reason)
 	}
 
 	r.ContinueOnWaveFailure = true
@@ -153,11 +154,11 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	eventually(t, time.Minute, "c1 and c3 synced while c2 is down", func() error {
 		st := r.Status()
 		for _, name := range []string{"c1", "c3"} {
-			if cs := st.Clusters[name]; cs.State != apply.StateSynced || cs.Commit != commit {
+			if cs := st.Clusters[name]; cs.State != notify.StateSynced || cs.Commit != commit {
 				return fmt.Errorf("cluster %s: %+v", name, cs)
 			}
 		}
-		if cs := st.Clusters["c2"]; cs.State != apply.StateUnreachable {
+		if cs := st.Clusters["c2"]; cs.State != notify.StateUnreachable {
 			return fmt.Errorf("cluster c2: %+v, want unreachable", cs)
 		}
 		return nil
@@ -167,7 +168,7 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	}
 	restarted = true
 	eventually(t, 2*time.Minute, "c2 caught up", func() error {
-		if cs := r.Status().Clusters["c2"]; cs.State != apply.StateSynced || cs.Commit != commit {
+		if cs := r.Status().Clusters["c2"]; cs.State != notify.StateSynced || cs.Commit != commit {
 			return fmt.Errorf("cluster c2: %+v", cs)
 		}
 		return nil
@@ -209,7 +210,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 		t.Fatalf("c2 never got 40 applies; log:\n%s", log.String())
 	}
 	eventually(t, time.Minute, "c2 seen unreachable", func() error {
-		if cs := r.Status().Clusters["c2"]; cs.State != apply.StateUnreachable {
+		if cs := r.Status().Clusters["c2"]; cs.State != notify.StateUnreachable {
 			return fmt.Errorf("cluster c2: %+v", cs)
 		}
 		return nil
@@ -219,7 +220,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 	}
 	eventually(t, 2*time.Minute, "every cluster synced", func() error {
 		st := r.Status()
-		if st.Applied != commit {
+		if applied(st) != commit {
 			return fmt.Errorf("status %+v", st)
 		}
 		return nil
@@ -323,7 +324,7 @@ func TestPruneRemovedIntent(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 		st := r.Status().Clusters[name]
-		if diff := cmp.Diff(map[apply.Action]int{apply.Unchanged: 4, apply.Pruned: 2}, st.Counts); diff != "" {
+		if diff := cmp.Diff(notify.Counts{Unchanged: 4, Pruned: 2}, st.Counts); diff != "" {
 			t.Errorf("cluster %s: counts (-want +got):\n%s", name, diff)
 		}
 	}
@@ -357,7 +358,7 @@ func TestPruneGuard(t *testing.T) {
 		t.Errorf("a refused prune deleted objects (-want +got):\n%s", diff)
 	}
 	for name, st := range r.Status().Clusters {
-		if st.State != apply.StateFailed || !strings.Contains(st.Error, "prune refused") {
+		if st.State != notify.StateFailed || !strings.Contains(st.Error, "prune refused") {
 			t.Errorf("cluster %s: status %+v, want failed with the refusal", name, st)
 		}
 	}

@@ -73,7 +73,7 @@ func newLiveCache(client dynamic.Interface, setID string) *liveCache {
 // watch makes sure every resource in gvrs is watched and its first list
 // has arrived. It returns an unreachable error when a list does not
 // complete in time; the watches keep trying in the background.
-func (c *liveCache) watch(ctx context.Context, cluster string, gvrs []schema.GroupVersionResource) error {
+func (c *liveCache) watch(ctx context.Context, gvrs []schema.GroupVersionResource) error {
 	var synced []cache.InformerSynced
 	c.mu.Lock()
 	for _, gvr := range gvrs {
@@ -106,7 +106,7 @@ func (c *liveCache) watch(ctx context.Context, cluster string, gvrs []schema.Gro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return kube.Unreachable(fmt.Errorf("cluster %s: watches did not complete their first list within %s", cluster, cacheSyncTimeout))
+		return kube.Unreachable(fmt.Errorf("watches did not complete their first list within %s", cacheSyncTimeout))
 	}
 	return nil
 }

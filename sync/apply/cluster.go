@@ -60,7 +60,6 @@ type Cluster struct {
 	// applied is the body sailplan last applied successfully per object:
 	// what drift correction puts back.
 	applied map[objKey]*unstructured.Unstructured
-	status  ClusterStatus
 
 	driftOnce sync.Once
 }
@@ -119,7 +118,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 	defer cancel()
 	err := c.discovery.RESTClient().Get().AbsPath("/version").Do(ctx).Error()
 	if err != nil {
-		return kube.Unreachable(fmt.Errorf("cluster %s: unreachable: %w", c.Name, err))
+		return kube.Unreachable(fmt.Errorf("unreachable: %w", err))
 	}
 	return nil
 }
@@ -127,8 +126,7 @@ func (c *Cluster) probe(ctx context.Context) error {
 // Close stops the cluster's watches.
 func (c *Cluster) Close() { c.cache.stop() }
 
-// Sync brings the cluster to objs, the objects rendered for it at commit,
-// and records the outcome, with the cluster's wave, in its status:
+// Sync brings the cluster to objs, the objects rendered for it:
 //
 //  1. one read to see that the cluster answers;
 //  2. the ApplySet parent is read, and its kinds watched alongside the
@@ -138,12 +136,15 @@ func (c *Cluster) Close() { c.cache.stop() }
 //     parent's lists, even after a crash);
 //  4. the objects are applied, unchanged ones skipped;
 //  5. if all succeeded, members no longer rendered are pruned;
-//  6. the parent is narrowed to what the cluster now holds, with the
-//     status, in one write, and only if either changed.
+//  6. the parent is narrowed to what the cluster now holds, only if that
+//     changed.
 //
-// opts are read at every sync, so that a raised PruneMaxShare takes
-// effect at once.
-func (c *Cluster) Sync(ctx context.Context, wave int, commit string, objs []*unstructured.Unstructured, opts Options) (map[Action]int, []Result, error) {
+// It returns what it did to each object it wrote, and the counts by action
+// (unchanged objects are only counted), also when it fails part way.
+// Errors name their object, not the cluster: the caller knows which
+// cluster it asked. opts are read at every sync, so that a raised
+// PruneMaxShare takes effect at once.
+func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (map[Action]int, []Result, error) {
 	opts = opts.WithDefaults()
 	c.syncing.Add(1)
 	defer c.syncing.Add(-1)
@@ -156,11 +157,11 @@ func (c *Cluster) Sync(ctx context.Context, wave int, commit string, objs []*uns
 	}
 	ds, mapErr := c.applier.mappings(objs)
 	gvrs, gks := c.watchedResources(parent.groupKinds, ds)
-	if err := c.cache.watch(ctx, c.Name, gvrs); err != nil {
+	if err := c.cache.watch(ctx, gvrs); err != nil {
 		return nil, nil, err
 	}
 	wantGKs, wantNSs := groupKindsOf(ds)
-	wider := parentState{exists: true, groupKinds: union(parent.groupKinds, wantGKs), namespaces: union(parent.namespaces, wantNSs), status: parent.status}
+	wider := parentState{exists: true, groupKinds: union(parent.groupKinds, wantGKs), namespaces: union(parent.namespaces, wantNSs)}
 	if err := c.writeParent(ctx, parent, wider); err != nil {
 		return nil, nil, err
 	}
@@ -176,7 +177,9 @@ func (c *Cluster) Sync(ctx context.Context, wave int, commit string, objs []*uns
 			continue
 		}
 		counts[out[i].action]++
-		results = append(results, Result{Object: d.key.String(), Action: out[i].action})
+		if out[i].action != Unchanged {
+			results = append(results, Result{Object: d.key.String(), Action: out[i].action})
+		}
 		c.setApplied(d.key, out[i].body)
 	}
 	err = errors.Join(mapErr, applyErr)
@@ -197,23 +200,9 @@ func (c *Cluster) Sync(ctx context.Context, wave int, commit string, objs []*uns
 	if kube.IsUnreachable(err) {
 		return counts, results, err
 	}
-	c.mu.Lock()
-	prev := c.status
-	c.mu.Unlock()
-	if prev.State == "" || prev.State == StateUnreachable {
-		if p, derr := decodeStatus(parent.status); derr == nil && p.State != "" {
-			prev = p
-		}
-	}
-	st := nextStatus(prev, wave, commit, counts, err)
-	final.status = st.encode()
-	if st.sameAs(prev) && parent.status != "" {
-		final.status = parent.status
-	}
 	if werr := c.writeParent(ctx, wider, final); werr != nil {
 		err = errors.Join(err, werr)
 	}
-	c.setStatus(st)
 	return counts, results, err
 }
 
@@ -225,56 +214,4 @@ func withoutNS(nss []string, ns string) []string {
 		}
 	}
 	return out
-}
-
-func (c *Cluster) setStatus(st ClusterStatus) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.status = st
-}
-
-// Status returns what sailplan last did in the cluster.
-func (c *Cluster) Status() ClusterStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.status
-}
-
-// MarkWaiting records that commit was not applied to the cluster, of
-// wave, because an earlier wave failed. It is best effort: the reason is
-// in the caller's error as well.
-func (c *Cluster) MarkWaiting(ctx context.Context, wave int, commit string, reason error) {
-	c.mu.Lock()
-	prev := c.status
-	c.mu.Unlock()
-	st := ClusterStatus{Commit: prev.Commit, Target: commit, State: StateWaiting, Wave: wave, Counts: prev.Counts, Error: reason.Error(), Time: time.Now().UTC().Truncate(time.Second)}
-	if st.sameAs(prev) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	parent, err := c.readParent(ctx)
-	if err != nil {
-		return
-	}
-	if prev.State == "" {
-		if p, derr := decodeStatus(parent.status); derr == nil {
-			st.Commit, st.Counts = p.Commit, p.Counts
-		}
-	}
-	want := parent
-	want.exists = true
-	want.status = st.encode()
-	if c.writeParent(ctx, parent, want) == nil {
-		c.setStatus(st)
-	}
-}
-
-// MarkUnreachable records that the cluster did not answer. Only the
-// daemon's own status says so: the cluster's annotation keeps its last
-// written state.
-func (c *Cluster) MarkUnreachable(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.status.State, c.status.Error = StateUnreachable, err.Error()
 }

@@ -1,2 +1,2 @@
-// Package apply brings one cluster to the objects rendered for it: server-side apply from watch caches, the ApplySet inventory and its pruning, drift correction, dry-run diffs and the status recorded in the cluster.
+// Package apply brings one cluster to the objects rendered for it: server-side apply from watch caches, the ApplySet inventory and its pruning, drift correction and dry-run diffs.
 package apply

@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"log/slog"
 	"reflect"
 	"sync"
 	"time"
@@ -131,20 +130,31 @@ func (c *Cluster) appliedBody(key objKey) *unstructured.Unstructured {
 // object changed or deleted by someone else.
 type driftCorrector struct {
 	cluster *Cluster
-	log     *slog.Logger
+	report  func(Drift)
 	queue   workqueue.TypedRateLimitingInterface[objKey]
 
 	mu   sync.Mutex
 	last map[objKey]time.Time // when each object was last corrected
 }
 
-// StartDrift starts correcting drift in the cluster until ctx is done.
-// It is called once per cluster; later calls do nothing.
-func (c *Cluster) StartDrift(ctx context.Context, log *slog.Logger) {
+// Drift is one correction: an object that someone else changed or
+// deleted, put back (or not: Err).
+type Drift struct {
+	// Object is Kind/namespace/name.
+	Object string
+	// What is "changed" or "deleted".
+	What string
+	Err  error
+}
+
+// StartDrift starts correcting drift in the cluster until ctx is done,
+// and tells report of every correction; report must not block. It is
+// called once per cluster; later calls do nothing.
+func (c *Cluster) StartDrift(ctx context.Context, report func(Drift)) {
 	c.driftOnce.Do(func() {
 		d := &driftCorrector{
 			cluster: c,
-			log:     log,
+			report:  report,
 			queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 				workqueue.NewTypedItemExponentialFailureRateLimiter[objKey](driftBaseDelay, driftMaxDelay),
 				workqueue.TypedRateLimitingQueueConfig[objKey]{Name: "sailplan-drift-" + c.Name}),
@@ -198,9 +208,13 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	if body == nil || (live != nil && !drifted(body, live)) {
 		return
 	}
+	what := "changed"
+	if live == nil {
+		what = "deleted"
+	}
 	ds, err := c.applier.mappings([]*unstructured.Unstructured{body})
 	if err != nil {
-		d.log.Error("drift not corrected", "cluster", c.Name, "object", key.String(), "err", err)
+		d.report(Drift{Object: key.String(), What: what, Err: err})
 		return
 	}
 	// body is exactly what was applied before, so every field it declares
@@ -209,16 +223,10 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	d.mu.Lock()
 	d.last[key] = time.Now()
 	d.mu.Unlock()
-	if res.err != nil {
-		d.log.Error("drift not corrected", "cluster", c.Name, "object", key.String(), "err", res.err)
-		if ctx.Err() == nil {
-			d.queue.AddRateLimited(key)
-		}
-		return
+	if res.err != nil && ctx.Err() == nil {
+		d.queue.AddRateLimited(key)
 	}
-	what := "changed"
-	if live == nil {
-		what = "deleted"
+	if ctx.Err() == nil {
+		d.report(Drift{Object: key.String(), What: what, Err: res.err})
 	}
-	d.log.Warn("drift corrected", "cluster", c.Name, "object", key.String(), "drift", what, "action", res.action)
 }

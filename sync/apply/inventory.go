@@ -74,7 +74,6 @@ type parentState struct {
 	exists     bool
 	groupKinds []string // sorted Kind.group
 	namespaces []string // sorted, including the parent's own when it has members
-	status     string   // the raw status annotation
 }
 
 // readParent reads the parent. A parent that another tool manages is an
@@ -95,7 +94,7 @@ func (c *Cluster) readParent(ctx context.Context) (parentState, error) {
 	if id := u.GetLabels()[LabelApplySetID]; id != "" && id != inv.ID() {
 		return parentState{}, fmt.Errorf("%s: label %s is %q, want %q", inv.ref(), LabelApplySetID, id, inv.ID())
 	}
-	st := parentState{exists: true, status: ann[AnnotationStatus]}
+	st := parentState{exists: true}
 	st.groupKinds = splitList(ann[AnnotationContainsGroupKinds])
 	st.namespaces = splitList(ann[AnnotationAdditionalNamespaces])
 	return st, nil
@@ -128,16 +127,13 @@ func (c *Cluster) writeParent(ctx context.Context, have, want parentState) error
 		}
 	}
 	want.namespaces = nss
-	if have.exists && slices.Equal(have.groupKinds, want.groupKinds) && slices.Equal(have.namespaces, want.namespaces) && have.status == want.status {
+	if have.exists && slices.Equal(have.groupKinds, want.groupKinds) && slices.Equal(have.namespaces, want.namespaces) {
 		return nil
 	}
 	ann := map[string]any{
 		AnnotationTooling:              Tooling,
 		AnnotationContainsGroupKinds:   strings.Join(want.groupKinds, ","),
 		AnnotationAdditionalNamespaces: strings.Join(want.namespaces, ","),
-	}
-	if want.status != "" {
-		ann[AnnotationStatus] = want.status
 	}
 	parent := map[string]any{
 		"apiVersion": "v1",

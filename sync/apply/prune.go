@@ -27,8 +27,8 @@ type PruneRefusedError struct {
 }
 
 func (e *PruneRefusedError) Error() string {
-	return fmt.Sprintf("cluster %s: prune refused: it would delete %d of the %d objects sailplan manages there (%.0f%%, more than the allowed %.0f%%), e.g. %v; if that is intended, raise --prune-max-share for one sync",
-		e.Cluster, e.Delete, e.Inventory, 100*float64(e.Delete)/float64(e.Inventory), 100*e.MaxShare, e.Examples)
+	return fmt.Sprintf("prune refused: it would delete %d of the %d objects sailplan manages there (%.0f%%, more than the allowed %.0f%%), e.g. %v; if that is intended, raise --prune-max-share for one sync",
+		e.Delete, e.Inventory, 100*float64(e.Delete)/float64(e.Inventory), 100*e.MaxShare, e.Examples)
 }
 
 // prune deletes the members of the cluster's ApplySet (kinds gks) that are

@@ -32,27 +32,27 @@ func TestPruneInCluster(t *testing.T) {
 		}
 		return out
 	}
-	if _, _, err := c.Sync(ctx, 1, "c0ffee", vss("a", "b", "c", "d"), opts); err != nil {
+	if _, _, err := c.Sync(ctx, vss("a", "b", "c", "d"), opts); err != nil {
 		t.Fatal(err)
 	}
 
-	counts, results, err := c.Sync(ctx, 1, "c0ffee", vss("a", "b", "c"), opts)
+	counts, results, err := c.Sync(ctx, vss("a", "b", "c"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(map[Action]int{Unchanged: 3, Pruned: 1}, counts); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
-	if want := (Result{Object: "VirtualService/" + ns + "/d", Action: Pruned}); len(results) != 4 || results[3] != want {
-		t.Errorf("results = %v, want the last to be %v", results, want)
+	if diff := cmp.Diff([]Result{{Object: "VirtualService/" + ns + "/d", Action: Pruned}}, results); diff != "" {
+		t.Errorf("results, the objects written (-want +got):\n%s", diff)
 	}
 
-	_, _, err = c.Sync(ctx, 1, "c0ffee", vss("a"), opts)
+	_, _, err = c.Sync(ctx, vss("a"), opts)
 	var pr *PruneRefusedError
 	if !errors.As(err, &pr) {
 		t.Fatalf("Sync error = %v, want a refused prune", err)
 	}
-	if want := "cluster c1: prune refused: it would delete 2 of the 3 objects sailplan manages there (67%, more than the allowed 50%)"; !strings.HasPrefix(err.Error(), want) {
+	if want := "prune refused: it would delete 2 of the 3 objects sailplan manages there (67%, more than the allowed 50%)"; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Sync error = %v\nwant it to start with %q", err, want)
 	}
 	want := map[string]int64{"VirtualService/a": 10, "VirtualService/b": 10, "VirtualService/c": 10, "VirtualService/theirs": 0, "VirtualService/lookalike": 0}
@@ -61,7 +61,7 @@ func TestPruneInCluster(t *testing.T) {
 	}
 
 	opts.PruneMaxShare = 1
-	if _, _, err := c.Sync(ctx, 1, "c0ffee", vss("a"), opts); err != nil {
+	if _, _, err := c.Sync(ctx, vss("a"), opts); err != nil {
 		t.Fatalf("Sync with PruneMaxShare 1: %v", err)
 	}
 	delete(want, "VirtualService/b")

@@ -8,7 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"sync"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -46,16 +46,6 @@ type GitSource struct {
 	// signed by one of its keys are handed out; others are refused with a
 	// *RefusedError that says why (see CheckKeyRing).
 	VerifyKeys string
-
-	mu sync.Mutex
-	// refused is the last commit that failed signature verification, so
-	// that Head refuses it again without fetching it again.
-	refused refusal
-}
-
-type refusal struct {
-	commit string
-	err    error
 }
 
 // Revision is the intents at one commit.
@@ -66,7 +56,9 @@ type Revision struct {
 	// Signer is the OpenPGP key that signed the commit ("0x<key id> <user
 	// id>"), set when the source verifies signatures.
 	Signer string
-	Files  schema.Files
+	// Time is the committer's time.
+	Time  time.Time
+	Files schema.Files
 }
 
 // Short is the commit's abbreviated hash, for logs.
@@ -127,26 +119,18 @@ func (s *GitSource) what() string {
 	return "branch " + s.ref().Short()
 }
 
+// String names the source in events, as its errors start: the
+// repository without credentials.
+func (s *GitSource) String() string { return "git " + RedactURL(s.URL) }
+
 // Head returns the commit the source stands at, fetching no objects: the
 // pinned commit as is, or the branch's or tag's commit from the remote's
-// reference advertisement. A commit that was refused for its signature is
-// refused again here, with the same *RefusedError, rather than fetched
-// again on every poll.
+// reference advertisement.
 func (s *GitSource) Head(ctx context.Context) (string, error) {
-	head := s.Commit
-	if head == "" {
-		var err error
-		if head, err = s.lsRemote(ctx); err != nil {
-			return "", err
-		}
+	if s.Commit != "" {
+		return s.Commit, nil
 	}
-	s.mu.Lock()
-	r := s.refused
-	s.mu.Unlock()
-	if r.commit == head {
-		return "", r.err
-	}
-	return head, nil
+	return s.lsRemote(ctx)
 }
 
 func (s *GitSource) lsRemote(ctx context.Context) (string, error) {
@@ -187,15 +171,12 @@ func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 		Commit:  commit.Hash.String(),
 		Author:  commit.Author.Name,
 		Message: strings.TrimSpace(commit.Message),
+		Time:    commit.Committer.When,
 	}
 	if s.VerifyKeys != "" {
 		signer, reason := verifyCommit(commit, s.VerifyKeys)
 		if reason != nil {
-			err := &RefusedError{URL: RedactURL(s.URL), Commit: rev.Commit, Err: reason}
-			s.mu.Lock()
-			s.refused = refusal{commit: rev.Commit, err: err}
-			s.mu.Unlock()
-			return nil, err
+			return nil, &RefusedError{URL: RedactURL(s.URL), Commit: rev.Commit, Author: rev.Author, Message: rev.Message, Err: reason}
 		}
 		rev.Signer = signer
 	}

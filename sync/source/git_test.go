@@ -3,8 +3,10 @@ package source
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
@@ -57,8 +59,11 @@ func TestGitSourceRefs(t *testing.T) {
 				Commit: tc.want, Author: testenv.GitAuthorName, Message: tc.files,
 				Files: schema.Files{"a.cue": []byte("package intents\n// " + tc.files + "\n")},
 			}
-			if diff := cmp.Diff(want, rev); diff != "" {
+			if diff := cmp.Diff(want, rev, cmpopts.IgnoreFields(Revision{}, "Time")); diff != "" {
 				t.Errorf("Fetch (-want +got):\n%s", diff)
+			}
+			if age := time.Since(rev.Time); age < 0 || age > time.Hour {
+				t.Errorf("commit time %s, want the commit's, a moment ago", rev.Time)
 			}
 		})
 	}

@@ -18,8 +18,9 @@ import (
 type RefusedError struct {
 	// URL is the repository's, without credentials.
 	URL string
-	// Commit is the refused commit's full hash.
-	Commit string
+	// Commit is the refused commit's full hash, Author and Message its
+	// author's name and its message, so that the refusal can say whose.
+	Commit, Author, Message string
 	// Err is why: not signed, signed by an unknown key, a bad signature.
 	Err error
 }

@@ -1,0 +1,122 @@
+package sync
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/testenv"
+)
+
+// eventLog writes down, in a few words, the events it hears.
+type eventLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *eventLog) Handle(e notify.Event) {
+	var line string
+	switch e := e.(type) {
+	case notify.CommitSeen:
+		line = "seen " + e.Commit.Short()
+	case notify.CommitRejected:
+		line = fmt.Sprintf("rejected %s (%s): %s", e.Commit.Short(), e.Reason, strings.Join(e.Errors, "; "))
+	case notify.CommitApplying:
+		line = "applying " + e.Commit.Short() + " by " + e.Commit.Author
+	case notify.CommitApplied:
+		line = fmt.Sprintf("applied %s: c1 %+v, c2 %+v, c3 %+v", e.Commit.Short(), e.Clusters["c1"], e.Clusters["c2"], e.Clusters["c3"])
+	case notify.ClusterSynced:
+		line = fmt.Sprintf("synced %s %s created=%d unchanged=%d", e.Cluster, notify.Short(e.Commit), e.Counts.Created, e.Counts.Unchanged)
+	default:
+		line = fmt.Sprintf("%T", e)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+}
+
+// take returns the lines so far, without the cluster lines, and counts those.
+func (l *eventLog) take() ([]string, map[string]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	clusters := map[string]int{}
+	for _, line := range l.lines {
+		if strings.HasPrefix(line, "synced ") {
+			clusters[line]++
+			continue
+		}
+		out = append(out, line)
+	}
+	l.lines = nil
+	return out, clusters
+}
+
+// TestEventsOfCommits: a new commit is seen, applying and applied once,
+// with what each cluster got; syncs that change nothing publish only that
+// each cluster is still synced; a rejected commit is rejected once, with
+// its error at its file and line, and the clusters stay at the good one.
+func TestEventsOfCommits(t *testing.T) {
+	needClusters(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	var log fixture.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	events := &eventLog{}
+	r.bus.Subscribe(events)
+
+	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
+	for range 3 {
+		if err := r.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.bus.Flush()
+	g := good[:7]
+	lines, clusters := events.take()
+	want := []string{
+		"seen " + g,
+		"applying " + g + " by " + testenv.GitAuthorName,
+		"applied " + g + ": c1 {Created:2 Configured:0 Unchanged:0 Pruned:0}, c2 {Created:2 Configured:0 Unchanged:0 Pruned:0}, c3 {Created:2 Configured:0 Unchanged:0 Pruned:0}",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("events of three syncs of a new commit (-want +got):\n%s", diff)
+	}
+	wantClusters := map[string]int{}
+	for _, c := range []string{"c1", "c2", "c3"} {
+		wantClusters["synced "+c+" "+g+" created=2 unchanged=0"] = 1
+		wantClusters["synced "+c+" "+g+" created=0 unchanged=2"] = 2
+	}
+	if diff := cmp.Diff(wantClusters, clusters); diff != "" {
+		t.Errorf("cluster events (-want +got):\n%s", diff)
+	}
+
+	bad := repo.Commit(t, map[string]string{"reviews.cue": strings.Replace(serviceCUE(ns, 90, 10), "namespace:", "namespce:", 1)}, "typo")
+	for range 3 {
+		if err := r.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.bus.Flush()
+	lines, clusters = events.take()
+	want = []string{
+		"seen " + bad[:7],
+		"rejected " + bad[:7] + " (invalid): reviews.cue:4:2: services.reviews.namespce: field not allowed (hint: did you mean \"namespace\"?)",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("events of three syncs of a rejected commit (-want +got):\n%s", diff)
+	}
+	wantClusters = map[string]int{}
+	for _, c := range []string{"c1", "c2", "c3"} {
+		wantClusters["synced "+c+" "+g+" created=0 unchanged=2"] = 3
+	}
+	if diff := cmp.Diff(wantClusters, clusters); diff != "" {
+		t.Errorf("cluster events while the bad commit is the head (-want +got):\n%s", diff)
+	}
+}
