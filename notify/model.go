@@ -57,6 +57,13 @@ func (m *Model) Status() (Status, uint64) {
 	return m.status.clone(), m.generation
 }
 
+// Generation grows with every change of the status, and only then.
+func (m *Model) Generation() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.generation
+}
+
 // Snapshot returns a copy of the whole model.
 func (m *Model) Snapshot() Snapshot {
 	m.mu.Lock()

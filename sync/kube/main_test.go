@@ -1,0 +1,20 @@
+package kube
+
+import (
+	"testing"
+
+	"github.com/sailplan/sailplan/testenv"
+)
+
+// env is one real cluster for the tests of what kube keeps in clusters;
+// each test works in a namespace of its own.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
+
+func needClusters(t *testing.T) {
+	t.Helper()
+	if env == nil {
+		t.Skip("-short: end-to-end test against a real cluster skipped")
+	}
+}
