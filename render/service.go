@@ -18,14 +18,18 @@ import (
 
 var networkingV1 = networkingv1.SchemeGroupVersion.String()
 
+func init() {
+	register("services", services, map[string]phase{"DestinationRule": phaseDestinationRule, "VirtualService": phaseVirtualService})
+}
+
 // services renders per service a VirtualService, a DestinationRule when it
 // has versions or a policy, and a VirtualService per gateway it is
 // exposed through.
-func services(in *schema.Intents, opts Options) ([]Object, error) {
+func services(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		svc := in.Services[name]
-		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
+		meta := intentMeta(in, kind, name, svc.Namespace, opts)
 		meta.Labels[LabelService] = name
 		if svc.ForceConflicts {
 			meta.Annotations[AnnotationForceConflicts] = "true"
