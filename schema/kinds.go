@@ -40,6 +40,11 @@ type object struct {
 	path                  []any
 }
 
+// intentObject is an object named like the intent that writes it.
+func intentObject(kind, namespace, name string) []object {
+	return []object{{kind: kind, namespace: namespace, name: name}}
+}
+
 // Kinds are the kinds of intents, in the order they are validated and
 // rendered.
 var Kinds = []Kind{
@@ -48,31 +53,27 @@ var Kinds = []Kind{
 		intents:     func(in *Intents) *map[string]*Service { return &in.Services },
 		validateAll: validateServices,
 		objects: func(name string, s *Service) []object {
-			return []object{{kind: "VirtualService", namespace: s.Namespace, name: name}, {kind: "DestinationRule", namespace: s.Namespace, name: name}}
+			return append(intentObject("VirtualService", s.Namespace, name), intentObject("DestinationRule", s.Namespace, name)...)
 		},
 	}.kind(),
 	byName[Gateway]{
 		field:       "gateways",
 		intents:     func(in *Intents) *map[string]*Gateway { return &in.Gateways },
 		validateAll: validateGateways,
-		objects: func(name string, g *Gateway) []object {
-			return []object{{kind: "Gateway", namespace: g.Namespace, name: name}}
-		},
+		objects:     func(name string, g *Gateway) []object { return intentObject("Gateway", g.Namespace, name) },
 	}.kind(),
 	byName[MTLS]{
 		field:       "mtls",
 		intents:     func(in *Intents) *map[string]*MTLS { return &in.MTLS },
 		validateAll: validateMTLS,
-		objects: func(name string, m *MTLS) []object {
-			return []object{{kind: "PeerAuthentication", namespace: m.Namespace, name: name}}
-		},
+		objects:     func(name string, m *MTLS) []object { return intentObject("PeerAuthentication", m.Namespace, name) },
 	}.kind(),
 	byName[Authorization]{
 		field:       "authorization",
 		intents:     func(in *Intents) *map[string]*Authorization { return &in.Authorization },
 		validateOne: validateAuthorization,
 		objects: func(name string, a *Authorization) []object {
-			return []object{{kind: "AuthorizationPolicy", namespace: a.Namespace, name: name}}
+			return intentObject("AuthorizationPolicy", a.Namespace, name)
 		},
 	}.kind(),
 	byName[JWT]{
@@ -80,7 +81,7 @@ var Kinds = []Kind{
 		intents:     func(in *Intents) *map[string]*JWT { return &in.JWT },
 		validateOne: validateJWT,
 		objects: func(name string, j *JWT) []object {
-			out := []object{{kind: "RequestAuthentication", namespace: j.Namespace, name: name}}
+			out := intentObject("RequestAuthentication", j.Namespace, name)
 			if j.Require != nil {
 				out = append(out, object{kind: "AuthorizationPolicy", namespace: j.Namespace, name: RequireJWTPolicyName(name), path: []any{"require"}})
 			}
@@ -91,9 +92,7 @@ var Kinds = []Kind{
 		field:       "external",
 		intents:     func(in *Intents) *map[string]*External { return &in.External },
 		validateOne: validateExternal,
-		objects: func(name string, e *External) []object {
-			return []object{{kind: "ServiceEntry", namespace: e.Namespace, name: name}}
-		},
+		objects:     func(name string, e *External) []object { return intentObject("ServiceEntry", e.Namespace, name) },
 	}.kind(),
 	{
 		Field:    "raw",
