@@ -50,10 +50,7 @@ func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 	if s.Phase.Done() || s.Phase == Paused {
 		return nil
 	}
-	every, err := time.ParseDuration(plan.Every)
-	if err != nil {
-		every = 30 * time.Minute
-	}
+	every := plan.Every
 	if s.serving() {
 		switch g.Analysis.Verdict {
 		case Fail:

@@ -13,8 +13,8 @@ import (
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 func service(plan schema.Canary) *schema.Service {
-	if plan.Every == "" {
-		plan.Every = "10m"
+	if plan.Every == 0 {
+		plan.Every = 10 * time.Minute
 	}
 	plan.Stable, plan.Candidate = "v1", "v2"
 	if plan.Analysis.FailureLimit == 0 {

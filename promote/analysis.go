@@ -76,11 +76,7 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 	if !ok {
 		return Analysis{Verdict: Inconclusive, Summary: "no latency histogram for the candidate"}
 	}
-	maxLatency, err := time.ParseDuration(a.LatencyP99)
-	if err != nil {
-		maxLatency = 100 * time.Millisecond
-	}
-	maxMS := float64(maxLatency) / float64(time.Millisecond)
+	maxMS := float64(a.LatencyP99) / float64(time.Millisecond)
 	summary := []string{
 		fmt.Sprintf("success %.2f%% (min %.2f%%)", success, a.SuccessRate),
 		fmt.Sprintf("p99 %.0fms (max %.0fms)", p99, maxMS),

@@ -43,7 +43,7 @@ func TestAnalysisAgainstPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	thresholds := schema.Analysis{SuccessRate: 99.9, LatencyP99: "100ms", MinRequests: 200, FailureLimit: 1}
+	thresholds := schema.Analysis{SuccessRate: 99.9, LatencyP99: 100 * time.Millisecond, MinRequests: 200, FailureLimit: 1}
 	window := 10 * time.Second
 
 	want := map[string]Verdict{"healthy": Pass, "errors": Fail, "slow": Fail, "quiet": Inconclusive}

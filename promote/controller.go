@@ -129,11 +129,7 @@ func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Servi
 	if c.Analyzer == nil {
 		return Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
 	}
-	every, err := time.ParseDuration(svc.Canary.Every)
-	if err != nil {
-		every = 30 * time.Minute
-	}
-	return c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: every}, svc.Canary.Analysis)
+	return c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
 }
 
 // Decide applies a decision from any source (the CLI, a Slack button) to

@@ -44,11 +44,7 @@ func NewSchedule(c *schema.Canary) (*Schedule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("canary blackout %q: %w", b.Start, err)
 		}
-		d, err := time.ParseDuration(b.Duration)
-		if err != nil {
-			return nil, fmt.Errorf("canary blackout duration %q: %w", b.Duration, err)
-		}
-		s.blackouts = append(s.blackouts, blackout{start, d})
+		s.blackouts = append(s.blackouts, blackout{start, b.Duration})
 	}
 	return s, nil
 }

@@ -11,7 +11,7 @@ func TestScheduleOpen(t *testing.T) {
 	s, err := NewSchedule(&schema.Canary{
 		Window:    "* 9-17 * * 1-5",
 		TimeZone:  "Europe/Berlin",
-		Blackouts: []schema.Blackout{{Start: "0 12 * * 3", Duration: "90m"}},
+		Blackouts: []schema.Blackout{{Start: "0 12 * * 3", Duration: 90 * time.Minute}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,17 +13,13 @@ import (
 	"github.com/sailplan/sailplan/schema"
 )
 
-// duration converts a duration as users write it ("1m30s") into protobuf's
-// form, which Istio reads; empty is unset.
-func duration(s string) (*durationpb.Duration, error) {
-	if s == "" {
-		return nil, nil
+// duration converts an optional duration into protobuf's form, which
+// Istio reads; nil is unset.
+func duration(d *time.Duration) *durationpb.Duration {
+	if d == nil {
+		return nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return nil, fmt.Errorf("duration %q: %w", s, err)
-	}
-	return durationpb.New(d), nil
+	return durationpb.New(*d)
 }
 
 func wrapBool(b bool) *wrapperspb.BoolValue { return wrapperspb.Bool(b) }

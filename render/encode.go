@@ -49,9 +49,7 @@ func Encode(objs []Object, format string) ([]byte, error) {
 	switch format {
 	case "yaml", "":
 		for i, u := range us {
-			// Straight from the map (keys sorted): sigs.k8s.io/yaml would
-			// go through JSON and back first, three times the work.
-			b, err := yaml.Marshal(u)
+			b, err := MarshalYAML(u)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ref(objs[i]), err)
 			}
@@ -71,6 +69,15 @@ func Encode(objs []Object, format string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// MarshalYAML writes an object in its unstructured form as YAML, keys
+// sorted. It is sailplan's one YAML encoder: go.yaml.in/yaml/v2 straight
+// from the map. sigs.k8s.io/yaml gives the same bytes for unstructured
+// objects (integers as int64) but goes through JSON and back first: with
+// it, BenchmarkLoadRender1000 allocated 35 % more bytes (988 against 734
+// MB an iteration) and ran 10 to 30 % slower. sync's diff still calls
+// sigs.k8s.io/yaml; it is to call this instead.
+func MarshalYAML(obj map[string]any) ([]byte, error) { return yaml.Marshal(obj) }
 
 // ref names an object the way errors and logs start: Kind/namespace/name.
 func ref(obj Object) string {

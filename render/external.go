@@ -11,14 +11,16 @@ import (
 	"github.com/sailplan/sailplan/schema"
 )
 
+func init() { register("external", externals, map[string]phase{"ServiceEntry": phaseServiceEntry}) }
+
 // externals renders one ServiceEntry per external service.
-func externals(in *schema.Intents, opts Options) []Object {
+func externals(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.External)) {
 		e := in.External[name]
 		se := &networkingv1.ServiceEntry{
 			TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "ServiceEntry"},
-			ObjectMeta: objectMeta(name, e.Namespace, "external/"+name, in.Sources["external/"+name], opts),
+			ObjectMeta: intentMeta(in, kind, name, e.Namespace, opts),
 		}
 		se.Spec.Hosts = e.Hosts
 		se.Spec.Addresses = e.Addresses
@@ -44,5 +46,5 @@ func externals(in *schema.Intents, opts Options) []Object {
 		}
 		out = append(out, se)
 	}
-	return out
+	return out, nil
 }

@@ -11,15 +11,17 @@ import (
 	"github.com/sailplan/sailplan/schema"
 )
 
+func init() { register("gateways", gateways, map[string]phase{"Gateway": phaseGateway}) }
+
 // gateways renders one Gateway per gateway intent, named after the intent:
 // services bind to it as "NAMESPACE/NAME".
-func gateways(in *schema.Intents, opts Options) []Object {
+func gateways(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.Gateways)) {
 		g := in.Gateways[name]
 		gw := &networkingv1.Gateway{
 			TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "Gateway"},
-			ObjectMeta: objectMeta(name, g.Namespace, "gateways/"+name, in.Sources["gateways/"+name], opts),
+			ObjectMeta: intentMeta(in, kind, name, g.Namespace, opts),
 		}
 		gw.Spec.Selector = g.Selector
 		servers, _ := g.AllServers()
@@ -28,7 +30,7 @@ func gateways(in *schema.Intents, opts Options) []Object {
 		}
 		out = append(out, gw)
 	}
-	return out
+	return out, nil
 }
 
 func gatewayServer(s schema.GatewayServer) *networkingv1alpha3.Server {

@@ -11,11 +11,35 @@ import (
 	"github.com/sailplan/sailplan/schema"
 )
 
+func init() {
+	// Every kind a raw object may have (schema.RawKinds), in the phase the
+	// intents that write the same kind use; the kinds only raw objects
+	// write: endpoints with the ServiceEntries they belong to, the rest
+	// after the routes they configure.
+	register("raw", raws, map[string]phase{
+		"PeerAuthentication":    phasePeerAuthentication,
+		"RequestAuthentication": phaseRequestAuthentication,
+		"AuthorizationPolicy":   phaseAuthorizationPolicy,
+		"Gateway":               phaseGateway,
+		"ServiceEntry":          phaseServiceEntry,
+		"WorkloadEntry":         phaseServiceEntry,
+		"WorkloadGroup":         phaseServiceEntry,
+		"DestinationRule":       phaseDestinationRule,
+		"VirtualService":        phaseVirtualService,
+		"Sidecar":               phaseProxy,
+		"EnvoyFilter":           phaseProxy,
+		"ProxyConfig":           phaseProxy,
+		"Telemetry":             phaseProxy,
+		"WasmPlugin":            phaseProxy,
+		"TrafficExtension":      phaseProxy,
+	})
+}
+
 // raws converts each raw object into the typed istio.io/client-go object
 // of its kind, keeping the apiVersion as written: the schema has checked
 // that Istio's CRDs serve it, and the apiserver converts between served
 // versions itself.
-func raws(in *schema.Intents, opts Options) ([]Object, error) {
+func raws(in *schema.Intents, _ schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, o := range in.Raw {
 		group, version, _ := strings.Cut(o.APIVersion, "/")

@@ -2,7 +2,6 @@ package render
 
 import (
 	"fmt"
-	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -51,9 +50,9 @@ type CanaryState struct {
 	Weight int
 }
 
-// Render returns the objects for one cluster in a stable order: by kind,
-// then namespace, then name. The same intents and options always give the
-// same objects.
+// Render returns the objects for one cluster in a stable order: by apply
+// phase, then namespace, then name. The same intents and options always
+// give the same objects.
 func Render(in *schema.Intents, opts Options) ([]Object, error) {
 	if opts.Cluster != "" {
 		if _, ok := in.Fleet.Clusters[opts.Cluster]; !ok {
@@ -62,23 +61,24 @@ func Render(in *schema.Intents, opts Options) ([]Object, error) {
 		in = in.ForCluster(opts.Cluster)
 	}
 	var out []Object
-	svcs, err := services(in, opts)
-	if err != nil {
-		return nil, err
+	for _, k := range schema.Kinds {
+		r, ok := renderers[k.Field]
+		if !ok {
+			return nil, fmt.Errorf("intents of kind %s: no renderer", k.Field)
+		}
+		objs, err := r.render(in, k, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
 	}
-	out = append(out, svcs...)
-	out = append(out, gateways(in, opts)...)
-	out = append(out, externals(in, opts)...)
-	out = append(out, peerAuthentications(in, opts)...)
-	out = append(out, authorizationPolicies(in, opts)...)
-	out = append(out, jwtPolicies(in, opts)...)
-	rawObjs, err := raws(in, opts)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, rawObjs...)
 	sortObjects(out)
 	return out, nil
+}
+
+// intentMeta is the metadata of the object named like the intent.
+func intentMeta(in *schema.Intents, kind schema.Kind, name, namespace string, opts Options) metav1.ObjectMeta {
+	return objectMeta(name, namespace, kind.Intent(name), in.Sources[kind.Intent(name)], opts)
 }
 
 func objectMeta(name, namespace, intent, source string, opts Options) metav1.ObjectMeta {
@@ -99,44 +99,4 @@ func objectMeta(name, namespace, intent, source string, opts Options) metav1.Obj
 			AnnotationCommit: commit,
 		},
 	}
-}
-
-// kindOrder puts objects that others refer to first, so a cluster never
-// routes to a subset before the subset exists.
-var kindOrder = map[string]int{
-	"Gateway":         0,
-	"ServiceEntry":    1,
-	"DestinationRule": 2,
-	"VirtualService":  3,
-	// Security before routing, so that traffic never reaches a workload
-	// before the policies that protect it; a RequestAuthentication before
-	// the AuthorizationPolicy that requires its tokens, which would
-	// otherwise deny every request in between.
-	"PeerAuthentication":    -3,
-	"RequestAuthentication": -2,
-	"AuthorizationPolicy":   -1,
-	// Raw kinds: endpoints with the ServiceEntries they belong to, the
-	// rest after the routes they configure.
-	"WorkloadEntry":    1,
-	"WorkloadGroup":    1,
-	"Sidecar":          4,
-	"EnvoyFilter":      4,
-	"ProxyConfig":      4,
-	"Telemetry":        4,
-	"WasmPlugin":       4,
-	"TrafficExtension": 4,
-}
-
-func sortObjects(objs []Object) {
-	sort.SliceStable(objs, func(i, j int) bool {
-		a, b := objs[i], objs[j]
-		ka, kb := kindOrder[a.GetObjectKind().GroupVersionKind().Kind], kindOrder[b.GetObjectKind().GroupVersionKind().Kind]
-		if ka != kb {
-			return ka < kb
-		}
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
-		}
-		return a.GetName() < b.GetName()
-	})
 }

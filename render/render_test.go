@@ -18,28 +18,34 @@ import (
 // goldenCommit stands in for a Git commit in golden files.
 const goldenCommit = "0123456789abcdef0123456789abcdef01234567"
 
-// TestGolden renders every testdata input and every example and compares
-// the YAML with the checked-in file. UPDATE_GOLDEN=1 rewrites the files.
-func TestGolden(t *testing.T) {
+// goldenInputs are the directories of every testdata input and every
+// example, each with its golden file.
+func goldenInputs(t *testing.T) map[string]string {
+	t.Helper()
 	dirs, _ := filepath.Glob("testdata/*")
 	examples, _ := filepath.Glob("../examples/*")
-	ran := 0
-	defer func() {
-		if ran < 2 {
-			t.Errorf("rendered %d inputs; want every testdata input and example", ran)
-		}
-	}()
+	out := map[string]string{}
 	for _, dir := range append(dirs, examples...) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || filepath.Base(dir) == "examples" {
 			continue
 		}
-		ran++
-		name := filepath.Base(dir)
-		golden := filepath.Join("testdata", name+".golden.yaml")
+		golden := filepath.Join("testdata", filepath.Base(dir)+".golden.yaml")
 		if filepath.Dir(filepath.Clean(dir)) != "testdata" {
-			golden = filepath.Join("testdata", "examples", name+".golden.yaml")
+			golden = filepath.Join("testdata", "examples", filepath.Base(dir)+".golden.yaml")
 		}
-		t.Run(name, func(t *testing.T) {
+		out[dir] = golden
+	}
+	if len(out) < 2 {
+		t.Fatalf("found %d inputs; want every testdata input and example", len(out))
+	}
+	return out
+}
+
+// TestGolden renders every testdata input and every example and compares
+// the YAML with the checked-in file. UPDATE_GOLDEN=1 rewrites the files.
+func TestGolden(t *testing.T) {
+	for dir, golden := range goldenInputs(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
 			got := renderDir(t, dir)
 			if os.Getenv("UPDATE_GOLDEN") != "" {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -60,7 +66,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func renderDir(t *testing.T, dir string) []byte {
+func loadDir(t *testing.T, dir string) *schema.Intents {
 	t.Helper()
 	files, err := schema.ReadDir(context.Background(), dir)
 	if err != nil {
@@ -70,6 +76,12 @@ func renderDir(t *testing.T, dir string) []byte {
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
+	return in
+}
+
+func renderDir(t *testing.T, dir string) []byte {
+	t.Helper()
+	in := loadDir(t, dir)
 	b := renderYAML(t, in, Options{Commit: goldenCommit})
 	// Clusters with overrides see other objects: their renders follow.
 	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {

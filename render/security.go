@@ -15,6 +15,12 @@ import (
 
 var securityV1 = securityv1.SchemeGroupVersion.String()
 
+func init() {
+	register("mtls", peerAuthentications, map[string]phase{"PeerAuthentication": phasePeerAuthentication})
+	register("authorization", authorizationPolicies, map[string]phase{"AuthorizationPolicy": phaseAuthorizationPolicy})
+	register("jwt", jwtPolicies, map[string]phase{"RequestAuthentication": phaseRequestAuthentication, "AuthorizationPolicy": phaseAuthorizationPolicy})
+}
+
 func workloadSelector(labels map[string]string) *typev1beta1.WorkloadSelector {
 	if len(labels) == 0 {
 		return nil
@@ -23,13 +29,13 @@ func workloadSelector(labels map[string]string) *typev1beta1.WorkloadSelector {
 }
 
 // peerAuthentications renders one PeerAuthentication per mtls intent.
-func peerAuthentications(in *schema.Intents, opts Options) []Object {
+func peerAuthentications(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.MTLS)) {
 		m := in.MTLS[name]
 		pa := &securityv1.PeerAuthentication{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "PeerAuthentication"},
-			ObjectMeta: objectMeta(name, m.Namespace, "mtls/"+name, in.Sources["mtls/"+name], opts),
+			ObjectMeta: intentMeta(in, kind, name, m.Namespace, opts),
 		}
 		pa.Spec.Selector = workloadSelector(m.Selector)
 		pa.Spec.Mtls = mtlsMode(m.Mode)
@@ -41,7 +47,7 @@ func peerAuthentications(in *schema.Intents, opts Options) []Object {
 		}
 		out = append(out, pa)
 	}
-	return out
+	return out, nil
 }
 
 func mtlsMode(mode string) *securityv1beta1.PeerAuthentication_MutualTLS {
@@ -61,13 +67,13 @@ func atoi(s string) int {
 
 // authorizationPolicies renders one AuthorizationPolicy per authorization
 // intent.
-func authorizationPolicies(in *schema.Intents, opts Options) []Object {
+func authorizationPolicies(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.Authorization)) {
 		a := in.Authorization[name]
 		ap := &securityv1.AuthorizationPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "AuthorizationPolicy"},
-			ObjectMeta: objectMeta(name, a.Namespace, "authorization/"+name, in.Sources["authorization/"+name], opts),
+			ObjectMeta: intentMeta(in, kind, name, a.Namespace, opts),
 		}
 		ap.Spec.Selector = workloadSelector(a.Selector)
 		ap.Spec.Action = securityv1beta1.AuthorizationPolicy_Action(securityv1beta1.AuthorizationPolicy_Action_value[a.Action])
@@ -81,7 +87,7 @@ func authorizationPolicies(in *schema.Intents, opts Options) []Object {
 		}
 		out = append(out, ap)
 	}
-	return out
+	return out, nil
 }
 
 func authzRule(r schema.AuthzRule) *securityv1beta1.Rule {
@@ -119,14 +125,13 @@ func authzRule(r schema.AuthzRule) *securityv1beta1.Rule {
 // traffic) by accident. DENY rules only remove what they match: requests
 // to the paths without a valid request principal, or without a required
 // claim value, one rule each, so every requirement must hold.
-func jwtPolicies(in *schema.Intents, opts Options) []Object {
+func jwtPolicies(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.JWT)) {
 		j := in.JWT[name]
-		source := in.Sources["jwt/"+name]
 		ra := &securityv1.RequestAuthentication{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "RequestAuthentication"},
-			ObjectMeta: objectMeta(name, j.Namespace, "jwt/"+name, source, opts),
+			ObjectMeta: intentMeta(in, kind, name, j.Namespace, opts),
 		}
 		ra.Spec.Selector = workloadSelector(j.Selector)
 		for _, is := range j.Issuers {
@@ -138,8 +143,9 @@ func jwtPolicies(in *schema.Intents, opts Options) []Object {
 		}
 		ap := &securityv1.AuthorizationPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: securityV1, Kind: "AuthorizationPolicy"},
-			ObjectMeta: objectMeta(schema.RequireJWTPolicyName(name), j.Namespace, "jwt/"+name, source, opts),
+			ObjectMeta: intentMeta(in, kind, name, j.Namespace, opts),
 		}
+		ap.Name = schema.RequireJWTPolicyName(name)
 		ap.Spec.Selector = workloadSelector(j.Selector)
 		ap.Spec.Action = securityv1beta1.AuthorizationPolicy_DENY
 		var to []*securityv1beta1.Rule_To
@@ -158,7 +164,7 @@ func jwtPolicies(in *schema.Intents, opts Options) []Object {
 		}
 		out = append(out, ap)
 	}
-	return out
+	return out, nil
 }
 
 func jwtRule(is schema.JWTIssuer) *securityv1beta1.JWTRule {

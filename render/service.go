@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,32 +18,28 @@ import (
 
 var networkingV1 = networkingv1.SchemeGroupVersion.String()
 
+func init() {
+	register("services", services, map[string]phase{"DestinationRule": phaseDestinationRule, "VirtualService": phaseVirtualService})
+}
+
 // services renders per service a VirtualService, a DestinationRule when it
 // has versions or a policy, and a VirtualService per gateway it is
 // exposed through.
-func services(in *schema.Intents, opts Options) ([]Object, error) {
+func services(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
 		svc := in.Services[name]
-		meta := objectMeta(name, svc.Namespace, "services/"+name, in.Sources["services/"+name], opts)
+		meta := intentMeta(in, kind, name, svc.Namespace, opts)
 		meta.Labels[LabelService] = name
 		if svc.ForceConflicts {
 			meta.Annotations[AnnotationForceConflicts] = "true"
 		}
 		r := serviceRenderer{in: in, name: name, svc: svc, weight: canaryWeight(name, svc, opts)}
 		if len(svc.Routes) > 0 {
-			vs, err := r.virtualService(meta)
-			if err != nil {
-				return nil, fmt.Errorf("services.%s: %w", name, err)
-			}
-			out = append(out, vs)
+			out = append(out, r.virtualService(meta))
 		}
 		for _, e := range svc.Expose {
-			vs, err := r.exposed(meta, e)
-			if err != nil {
-				return nil, fmt.Errorf("services.%s: expose %s: %w", name, e.Gateway, err)
-			}
-			out = append(out, vs)
+			out = append(out, r.exposed(meta, e))
 		}
 		if len(svc.Versions) > 0 || len(svc.Policy) > 0 {
 			dr, err := r.destinationRule(meta)
@@ -83,7 +80,7 @@ func (r *serviceRenderer) host() string {
 	return r.name
 }
 
-func (r *serviceRenderer) virtualService(meta metav1.ObjectMeta) (*networkingv1.VirtualService, error) {
+func (r *serviceRenderer) virtualService(meta metav1.ObjectMeta) *networkingv1.VirtualService {
 	vs := &networkingv1.VirtualService{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "VirtualService"},
 		ObjectMeta: *meta.DeepCopy(),
@@ -91,18 +88,14 @@ func (r *serviceRenderer) virtualService(meta metav1.ObjectMeta) (*networkingv1.
 	vs.Spec.Hosts = append([]string{r.host()}, r.svc.Hosts...)
 	vs.Spec.Gateways = gatewayRefs(r.in, r.svc.Gateways)
 	for _, route := range r.svc.Routes {
-		hr, err := r.httpRoute(route)
-		if err != nil {
-			return nil, err
-		}
-		vs.Spec.Http = append(vs.Spec.Http, hr)
+		vs.Spec.Http = append(vs.Spec.Http, r.httpRoute(route))
 	}
-	return vs, nil
+	return vs
 }
 
 // exposed is the VirtualService that takes a gateway's traffic for the
 // public hosts: the service's own routes, limited to the exposed paths.
-func (r *serviceRenderer) exposed(meta metav1.ObjectMeta, e schema.Expose) (*networkingv1.VirtualService, error) {
+func (r *serviceRenderer) exposed(meta metav1.ObjectMeta, e schema.Expose) *networkingv1.VirtualService {
 	vs := &networkingv1.VirtualService{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingV1, Kind: "VirtualService"},
 		ObjectMeta: *meta.DeepCopy(),
@@ -111,14 +104,11 @@ func (r *serviceRenderer) exposed(meta metav1.ObjectMeta, e schema.Expose) (*net
 	vs.Spec.Hosts = append([]string(nil), e.Hosts...)
 	vs.Spec.Gateways = gatewayRefs(r.in, []string{e.Gateway})
 	for _, route := range r.svc.Routes {
-		hr, err := r.httpRoute(route)
-		if err != nil {
-			return nil, err
-		}
+		hr := r.httpRoute(route)
 		hr.Match = limitToPaths(hr.Match, e.Paths)
 		vs.Spec.Http = append(vs.Spec.Http, hr)
 	}
-	return vs, nil
+	return vs
 }
 
 // limitToPaths ANDs each match alternative with "path has one of these
@@ -145,7 +135,7 @@ func limitToPaths(matches []*networkingv1alpha3.HTTPMatchRequest, paths []string
 	return out
 }
 
-func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTTPRoute, error) {
+func (r *serviceRenderer) httpRoute(route schema.Route) *networkingv1alpha3.HTTPRoute {
 	hr := &networkingv1alpha3.HTTPRoute{Name: route.Name}
 	for _, m := range route.Match {
 		hr.Match = append(hr.Match, r.httpMatch(m))
@@ -180,30 +170,21 @@ func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTT
 		hr.Headers = &networkingv1alpha3.Headers{Request: headerOps(h.Request), Response: headerOps(h.Response)}
 	}
 	timeout, retries := route.Timeout, route.Retries
-	if timeout == "" {
+	if timeout == nil {
 		timeout = r.svc.Timeout
 	}
 	if retries == nil {
 		retries = r.svc.Retries
 	}
 	if route.Redirect == nil {
-		var err error
-		if hr.Timeout, err = duration(timeout); err != nil {
-			return nil, err
-		}
-		if hr.Retries, err = httpRetry(retries); err != nil {
-			return nil, err
-		}
+		hr.Timeout = duration(timeout)
+		hr.Retries = httpRetry(retries)
 	}
 	if f := route.Fault; f != nil {
 		hr.Fault = &networkingv1alpha3.HTTPFaultInjection{}
 		if f.Delay != nil {
-			d, err := duration(f.Delay.FixedDelay)
-			if err != nil {
-				return nil, err
-			}
 			hr.Fault.Delay = &networkingv1alpha3.HTTPFaultInjection_Delay{
-				HttpDelayType: &networkingv1alpha3.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: d},
+				HttpDelayType: &networkingv1alpha3.HTTPFaultInjection_Delay_FixedDelay{FixedDelay: durationpb.New(f.Delay.FixedDelay)},
 				Percentage:    &networkingv1alpha3.Percent{Value: f.Delay.Percent},
 			}
 		}
@@ -227,13 +208,9 @@ func (r *serviceRenderer) httpRoute(route schema.Route) (*networkingv1alpha3.HTT
 		hr.MirrorPercentage = &networkingv1alpha3.Percent{Value: m.Percent}
 	}
 	if c := route.CORS; c != nil {
-		cp, err := corsPolicy(c)
-		if err != nil {
-			return nil, err
-		}
-		hr.CorsPolicy = cp
+		hr.CorsPolicy = corsPolicy(c)
 	}
-	return hr, nil
+	return hr
 }
 
 // withoutZeroWeights drops destinations that take no traffic: Istio sends
@@ -322,13 +299,9 @@ func headerOps(h *schema.HeaderOps) *networkingv1alpha3.Headers_HeaderOperations
 	return &networkingv1alpha3.Headers_HeaderOperations{Set: h.Set, Add: h.Add, Remove: h.Remove}
 }
 
-func httpRetry(r *schema.Retries) (*networkingv1alpha3.HTTPRetry, error) {
+func httpRetry(r *schema.Retries) *networkingv1alpha3.HTTPRetry {
 	if r == nil {
-		return nil, nil
-	}
-	per, err := duration(r.PerTryTimeout)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	conds := make([]string, len(r.RetryOn))
 	for i, c := range r.RetryOn {
@@ -339,14 +312,15 @@ func httpRetry(r *schema.Retries) (*networkingv1alpha3.HTTPRetry, error) {
 			conds[i] = fmt.Sprint(c)
 		}
 	}
-	return &networkingv1alpha3.HTTPRetry{Attempts: int32(r.Attempts), PerTryTimeout: per, RetryOn: strings.Join(conds, ",")}, nil
+	return &networkingv1alpha3.HTTPRetry{Attempts: int32(r.Attempts), PerTryTimeout: duration(r.PerTryTimeout), RetryOn: strings.Join(conds, ",")}
 }
 
-func corsPolicy(c *schema.CORS) (*networkingv1alpha3.CorsPolicy, error) {
+func corsPolicy(c *schema.CORS) *networkingv1alpha3.CorsPolicy {
 	out := &networkingv1alpha3.CorsPolicy{
 		AllowMethods:  c.AllowMethods,
 		AllowHeaders:  c.AllowHeaders,
 		ExposeHeaders: c.ExposeHeaders,
+		MaxAge:        duration(c.MaxAge),
 	}
 	for _, o := range c.AllowOrigins {
 		switch o := o.(type) {
@@ -368,14 +342,10 @@ func corsPolicy(c *schema.CORS) (*networkingv1alpha3.CorsPolicy, error) {
 			out.AllowOrigins = append(out.AllowOrigins, stringMatch(&sm))
 		}
 	}
-	var err error
-	if out.MaxAge, err = duration(c.MaxAge); err != nil {
-		return nil, err
-	}
 	if c.AllowCredentials != nil {
 		out.AllowCredentials = wrapBool(*c.AllowCredentials)
 	}
-	return out, nil
+	return out
 }
 
 // destinationRule declares one subset per version and the traffic policy.

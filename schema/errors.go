@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/token"
 )
 
@@ -56,3 +57,22 @@ func (es Errors) Error() string {
 
 // Permanent reports that retrying the same input cannot succeed.
 func (Errors) Permanent() bool { return true }
+
+// valueError is a problem with a value that only Go finds while decoding,
+// reported like CUE's own errors: at the value's path and position.
+type valueError struct {
+	v   cue.Value
+	msg string
+}
+
+func (e *valueError) Position() token.Pos         { return e.v.Pos() }
+func (e *valueError) InputPositions() []token.Pos { return userPositions(e.v) }
+func (e *valueError) Error() string               { return e.msg }
+func (e *valueError) Msg() (string, []any)        { return "%s", []any{e.msg} }
+func (e *valueError) Path() []string {
+	var out []string
+	for _, s := range e.v.Path().Selectors() {
+		out = append(out, s.String())
+	}
+	return out
+}

@@ -14,9 +14,6 @@ import (
 	"cuelang.org/go/cue/token"
 )
 
-// namedKinds are the top-level fields whose fields are intents by name.
-var namedKinds = []string{"services", "gateways", "mtls", "authorization", "jwt", "external"}
-
 // loadSplit is the fast way to load a repository whose files do not depend
 // on each other, which is how large repositories are written (a file per
 // service or team): each file is evaluated against the schema on its own,
@@ -97,13 +94,9 @@ func loadSplit(files Files) (*Intents, bool) {
 		if len(part.Fleet.Clusters) > 0 {
 			in.Fleet = part.Fleet
 		}
-		in.Raw = append(in.Raw, part.Raw...)
-		mergeInto(&in.Services, part.Services)
-		mergeInto(&in.Gateways, part.Gateways)
-		mergeInto(&in.MTLS, part.MTLS)
-		mergeInto(&in.Authorization, part.Authorization)
-		mergeInto(&in.JWT, part.JWT)
-		mergeInto(&in.External, part.External)
+		for _, k := range Kinds {
+			k.merge(in, part)
+		}
 	}
 	for path, file := range owners {
 		if strings.Contains(path, "/") { // named intents, as the one-package path records them
@@ -114,7 +107,7 @@ func loadSplit(files Files) (*Intents, bool) {
 	// one-package path; file names are all the merged intents need.
 	fileOf := func(path ...any) token.Position {
 		if len(path) >= 2 {
-			if kind, ok := path[0].(string); ok && slices.Contains(namedKinds, kind) {
+			if kind, ok := path[0].(string); ok && isNamedKind(kind) {
 				if name, ok := path[1].(string); ok {
 					return token.Position{Filename: owners[kind+"/"+name]}
 				}
@@ -204,7 +197,7 @@ func topLevelPaths(f *ast.File) ([]intentPath, bool) {
 			if err != nil || label == "" {
 				return nil, false
 			}
-			if !slices.Contains(namedKinds, label) {
+			if !isNamedKind(label) {
 				out = append(out, intentPath{path: label, label: label})
 				continue
 			}

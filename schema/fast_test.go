@@ -114,7 +114,7 @@ func TestSplitDeclines(t *testing.T) {
 	}
 	// And Load still gives the one-package answer.
 	in, err := Load(tests["one service in two files"])
-	if err != nil || in.Services["a"].Timeout != "5s" || len(in.Services["a"].Routes) != 1 {
+	if err != nil || text(in.Services["a"].Timeout) != "5s" || len(in.Services["a"].Routes) != 1 {
 		t.Errorf("one service in two files: %+v, %v; want the two unified", in.Services["a"], err)
 	}
 	in, err = Load(tests["a comprehension over every file's services"])

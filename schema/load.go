@@ -245,28 +245,23 @@ func positionOf(p token.Pos, file string) token.Position {
 	return pos
 }
 
-// sources records which file declares each intent, keyed "KIND/NAME"
-// (services/reviews, gateways/main, ...), for every named intent under
-// the top level except the fleet.
+// sources records which file declares each named intent, keyed by
+// Kind.Intent (services/reviews, gateways/main, ...). Raw objects are a
+// list: each records its own.
 func (b *builder) sources() map[string]string {
 	out := map[string]string{}
-	kinds, err := b.root.Fields()
-	if err != nil {
-		return out
-	}
-	for kinds.Next() {
-		kind := kinds.Selector().Unquoted()
-		if kind == "fleet" {
+	for _, k := range Kinds {
+		if !k.Named {
 			continue
 		}
-		names, err := kinds.Value().Fields()
+		names, err := b.root.LookupPath(cue.MakePath(cue.Str(k.Field))).Fields()
 		if err != nil {
-			continue // a list, such as raw objects: they carry no name here
+			continue // none of this kind
 		}
 		for names.Next() {
 			name := names.Selector().Unquoted()
-			if pos := b.pos(kind, name); pos.IsValid() {
-				out[kind+"/"+name] = pos.Filename
+			if pos := b.pos(k.Field, name); pos.IsValid() {
+				out[k.Intent(name)] = pos.Filename
 			}
 		}
 	}

@@ -169,11 +169,11 @@ services: reviews: {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := in.ForCluster("a").Services["reviews"]; got.Timeout != "10s" || got.Routes[0].To["v1"] != 90 {
-		t.Errorf("cluster a sees timeout %s and v1 %d, want the shared 10s and 90", got.Timeout, got.Routes[0].To["v1"])
+	if got := in.ForCluster("a").Services["reviews"]; text(got.Timeout) != "10s" || got.Routes[0].To["v1"] != 90 {
+		t.Errorf("cluster a sees timeout %s and v1 %d, want the shared 10s and 90", text(got.Timeout), got.Routes[0].To["v1"])
 	}
-	if got := in.ForCluster("b").Services["reviews"]; got.Timeout != "20s" || got.Routes[0].To["v1"] != 50 {
-		t.Errorf("cluster b sees timeout %s and v1 %d, want its overrides 20s and 50", got.Timeout, got.Routes[0].To["v1"])
+	if got := in.ForCluster("b").Services["reviews"]; text(got.Timeout) != "20s" || got.Routes[0].To["v1"] != 50 {
+		t.Errorf("cluster b sees timeout %s and v1 %d, want its overrides 20s and 50", text(got.Timeout), got.Routes[0].To["v1"])
 	}
 	if !in.Fleet.Clusters["b"].HasOverrides || in.Fleet.Clusters["a"].HasOverrides {
 		t.Errorf("HasOverrides: a %v, b %v; want false, true", in.Fleet.Clusters["a"].HasOverrides, in.Fleet.Clusters["b"].HasOverrides)

@@ -1,5 +1,7 @@
 package schema
 
+import "time"
+
 // Service is the traffic intent for one mesh service.
 type Service struct {
 	Namespace      string             `json:"namespace"`
@@ -10,7 +12,7 @@ type Service struct {
 	Versions       map[string]Version `json:"versions,omitempty"`
 	Policy         Policy             `json:"policy,omitempty"`
 	Routes         []Route            `json:"routes"`
-	Timeout        string             `json:"timeout,omitempty"`
+	Timeout        *time.Duration     `json:"timeout,omitempty"`
 	Retries        *Retries           `json:"retries,omitempty"`
 	Canary         *Canary            `json:"canary,omitempty"`
 	Expose         []Expose           `json:"expose,omitempty"`
@@ -40,7 +42,7 @@ type Route struct {
 	Redirect     *Redirect      `json:"redirect,omitempty"`
 	Rewrite      *Rewrite       `json:"rewrite,omitempty"`
 	Headers      *HeaderChanges `json:"headers,omitempty"`
-	Timeout      string         `json:"timeout,omitempty"`
+	Timeout      *time.Duration `json:"timeout,omitempty"`
 	Retries      *Retries       `json:"retries,omitempty"`
 	Fault        *Fault         `json:"fault,omitempty"`
 	Mirror       *Mirror        `json:"mirror,omitempty"`
@@ -114,22 +116,25 @@ type HeaderOps struct {
 
 // Retries retries failed requests.
 type Retries struct {
-	Attempts      int    `json:"attempts"`
-	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	Attempts      int            `json:"attempts"`
+	PerTryTimeout *time.Duration `json:"perTryTimeout,omitempty"`
 	// RetryOn holds condition names and HTTP status codes (numbers).
 	RetryOn []any `json:"retryOn,omitempty"`
 }
 
 // Fault injects delays and aborts.
 type Fault struct {
-	Delay *struct {
-		Percent    float64 `json:"percent"`
-		FixedDelay string  `json:"fixedDelay"`
-	} `json:"delay,omitempty"`
+	Delay *FaultDelay `json:"delay,omitempty"`
 	Abort *struct {
 		Percent    float64 `json:"percent"`
 		HTTPStatus int     `json:"httpStatus"`
 	} `json:"abort,omitempty"`
+}
+
+// FaultDelay delays a share of requests by a fixed time.
+type FaultDelay struct {
+	Percent    float64       `json:"percent"`
+	FixedDelay time.Duration `json:"fixedDelay"`
 }
 
 // Mirror copies a share of requests to another destination.
@@ -143,12 +148,12 @@ type Mirror struct {
 // CORS is a route's cross-origin policy. AllowOrigins holds strings (exact
 // origins) and StringMatch-shaped maps.
 type CORS struct {
-	AllowOrigins     []any    `json:"allowOrigins"`
-	AllowMethods     []string `json:"allowMethods,omitempty"`
-	AllowHeaders     []string `json:"allowHeaders,omitempty"`
-	ExposeHeaders    []string `json:"exposeHeaders,omitempty"`
-	MaxAge           string   `json:"maxAge,omitempty"`
-	AllowCredentials *bool    `json:"allowCredentials,omitempty"`
+	AllowOrigins     []any          `json:"allowOrigins"`
+	AllowMethods     []string       `json:"allowMethods,omitempty"`
+	AllowHeaders     []string       `json:"allowHeaders,omitempty"`
+	ExposeHeaders    []string       `json:"exposeHeaders,omitempty"`
+	MaxAge           *time.Duration `json:"maxAge,omitempty"`
+	AllowCredentials *bool          `json:"allowCredentials,omitempty"`
 }
 
 // Expose serves the service through a gateway under public hosts.
@@ -160,28 +165,28 @@ type Expose struct {
 
 // Canary is a plan for moving traffic from a stable to a candidate version.
 type Canary struct {
-	Stable    string     `json:"stable"`
-	Candidate string     `json:"candidate"`
-	Steps     []int      `json:"steps"`
-	Every     string     `json:"every"`
-	Window    string     `json:"window,omitempty"`
-	TimeZone  string     `json:"timeZone"`
-	Blackouts []Blackout `json:"blackouts,omitempty"`
-	Analysis  Analysis   `json:"analysis"`
-	Approval  *Approval  `json:"approval,omitempty"`
+	Stable    string        `json:"stable"`
+	Candidate string        `json:"candidate"`
+	Steps     []int         `json:"steps"`
+	Every     time.Duration `json:"every"`
+	Window    string        `json:"window,omitempty"`
+	TimeZone  string        `json:"timeZone"`
+	Blackouts []Blackout    `json:"blackouts,omitempty"`
+	Analysis  Analysis      `json:"analysis"`
+	Approval  *Approval     `json:"approval,omitempty"`
 }
 
 // Blackout is a period, starting at each minute a cron expression
 // matches, when no step advances.
 type Blackout struct {
-	Start    string `json:"start"`
-	Duration string `json:"duration"`
+	Start    string        `json:"start"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Analysis holds the thresholds a step must pass.
 type Analysis struct {
 	SuccessRate  float64          `json:"successRate"`
-	LatencyP99   string           `json:"latencyP99"`
+	LatencyP99   time.Duration    `json:"latencyP99"`
 	MinRequests  int              `json:"minRequests"`
 	FailureLimit int              `json:"failureLimit"`
 	Queries      map[string]Query `json:"queries,omitempty"`

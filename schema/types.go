@@ -1,6 +1,8 @@
 package schema
 
-// Intents is a repository's decoded intents at one commit.
+// Intents is a repository's decoded intents at one commit. Every field but
+// the fleet holds a kind of intents, listed in Kinds (kinds.go) in the
+// same order.
 type Intents struct {
 	Fleet    Fleet               `json:"fleet"`
 	Services map[string]*Service `json:"services"`
@@ -13,8 +15,9 @@ type Intents struct {
 	External      map[string]*External      `json:"external"`
 	Raw           []RawObject               `json:"raw"`
 
-	// Sources maps an intent ("services/NAME") to the file that declares it,
-	// relative to the repository path, for the objects' annotations.
+	// Sources maps a named intent (Kind.Intent: "services/NAME") to the
+	// file that declares it, relative to the repository path, for the
+	// objects' annotations.
 	Sources map[string]string `json:"-"`
 
 	// clusters holds the intents as a cluster with overrides sees them.

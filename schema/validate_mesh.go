@@ -22,29 +22,6 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 )
 
-// validateMesh checks the mesh-wide intents: gateways, mutual TLS,
-// authorization, JWT, external services and raw objects.
-func validateMesh(in *Intents, pos posFunc) Errors {
-	var errs Errors
-	errs = append(errs, validateGateways(in, pos)...)
-	errs = append(errs, validateMTLS(in, pos)...)
-	for _, name := range slices.Sorted(maps.Keys(in.Authorization)) {
-		errs = append(errs, validateAuthorization(name, in.Authorization[name], pos)...)
-	}
-	for _, name := range slices.Sorted(maps.Keys(in.JWT)) {
-		errs = append(errs, validateJWT(name, in.JWT[name], pos)...)
-	}
-	for _, name := range slices.Sorted(maps.Keys(in.External)) {
-		errs = append(errs, validateExternal(name, in.External[name], pos)...)
-	}
-	for i := range in.Raw {
-		errs = append(errs, validateRaw(i, in.Raw[i], pos)...)
-		in.Raw[i].Source = pos("raw", i).Filename
-	}
-	errs = append(errs, validateObjectNames(in, pos)...)
-	return errs
-}
-
 // at builds an Error located at a path given as selectors, such as
 // ("gateways", "main", "servers", 0, "tls").
 func meshError(pos posFunc, msg, hint string, path ...any) Error {
@@ -382,49 +359,6 @@ func validateExternal(name string, e *External, pos posFunc) Errors {
 	return errs
 }
 
-// validateObjectNames rejects two intents that would write the same Istio
-// object: the later one would silently replace the earlier one.
-func validateObjectNames(in *Intents, pos posFunc) Errors {
-	var errs Errors
-	owners := map[string]string{}
-	claim := func(kind, namespace, name string, path ...any) {
-		key := kind + " " + namespace + "/" + name
-		owner := pathOf(path)
-		if first, ok := owners[key]; ok {
-			errs = append(errs, meshError(pos, fmt.Sprintf("%s %s/%s is also rendered from %s", kind, namespace, name, first),
-				"two intents would write the same Istio object; rename one of them", path...))
-			return
-		}
-		owners[key] = owner
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.Services)) {
-		claim("VirtualService", in.Services[n].Namespace, n, "services", n)
-		claim("DestinationRule", in.Services[n].Namespace, n, "services", n)
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.Gateways)) {
-		claim("Gateway", in.Gateways[n].Namespace, n, "gateways", n)
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.MTLS)) {
-		claim("PeerAuthentication", in.MTLS[n].Namespace, n, "mtls", n)
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.Authorization)) {
-		claim("AuthorizationPolicy", in.Authorization[n].Namespace, n, "authorization", n)
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.JWT)) {
-		claim("RequestAuthentication", in.JWT[n].Namespace, n, "jwt", n)
-		if in.JWT[n].Require != nil {
-			claim("AuthorizationPolicy", in.JWT[n].Namespace, RequireJWTPolicyName(n), "jwt", n, "require")
-		}
-	}
-	for _, n := range slices.Sorted(maps.Keys(in.External)) {
-		claim("ServiceEntry", in.External[n].Namespace, n, "external", n)
-	}
-	for i, o := range in.Raw {
-		claim(o.Kind, o.Metadata.Namespace, o.Metadata.Name, "raw", i)
-	}
-	return errs
-}
-
 // LookupRawKind finds the kind of an apiVersion and kind, or says why
 // there is none.
 func LookupRawKind(apiVersion, kind string) (RawKind, error) {
@@ -454,6 +388,16 @@ func rawKindNames() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// validateRaws checks every raw object, and records its file.
+func validateRaws(in *Intents, pos posFunc) Errors {
+	var errs Errors
+	for i := range in.Raw {
+		errs = append(errs, validateRaw(i, in.Raw[i], pos)...)
+		in.Raw[i].Source = pos("raw", i).Filename
+	}
+	return errs
 }
 
 func validateRaw(i int, o RawObject, pos posFunc) Errors {

@@ -164,12 +164,12 @@ func (v *serviceValidator) route(i int, r Route) (split bool) {
 			"move the route without match to the end of the list: it is the default route")
 	}
 	timeout := r.Timeout
-	if timeout == "" {
+	if timeout == nil {
 		timeout = v.svc.Timeout
 	}
 	if r.Retries != nil {
 		v.retries(at("retries"), timeout, r.Retries)
-	} else if r.Timeout != "" && v.svc.Retries != nil {
+	} else if r.Timeout != nil && v.svc.Retries != nil {
 		v.retries(at("timeout"), timeout, v.svc.Retries)
 	}
 	return split
@@ -179,14 +179,12 @@ func (v *serviceValidator) ownHost(host string) bool {
 	return host == v.name || host == v.svc.Host || host == fqdn(v.name, v.svc.Namespace)
 }
 
-func (v *serviceValidator) retries(path []any, timeout string, r *Retries) {
-	if r.PerTryTimeout == "" || timeout == "" {
+func (v *serviceValidator) retries(path []any, timeout *time.Duration, r *Retries) {
+	if r.PerTryTimeout == nil || timeout == nil {
 		return
 	}
-	per, _ := time.ParseDuration(r.PerTryTimeout)
-	total, _ := time.ParseDuration(timeout)
-	if per > total {
-		v.add(path, fmt.Sprintf("perTryTimeout %s is longer than the route's timeout %s, so a retry can never happen", r.PerTryTimeout, timeout),
+	if *r.PerTryTimeout > *timeout {
+		v.add(path, fmt.Sprintf("perTryTimeout %s is longer than the route's timeout %s, so a retry can never happen", formatDuration(*r.PerTryTimeout), formatDuration(*timeout)),
 			"make perTryTimeout shorter than the timeout (at most timeout / attempts to give every attempt its time)")
 	}
 }

@@ -22,8 +22,8 @@ var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 // canary is a plan of three steps over 10 s with the given approval JSON.
 func canary(t *testing.T, candidate, approval string) *schema.Service {
 	t.Helper()
-	c := &schema.Canary{Stable: "v1", Candidate: candidate, Steps: []int{10, 50, 100}, Every: "10s",
-		Analysis: schema.Analysis{SuccessRate: 99, LatencyP99: "100ms", MinRequests: 50, FailureLimit: 1}}
+	c := &schema.Canary{Stable: "v1", Candidate: candidate, Steps: []int{10, 50, 100}, Every: 10 * time.Second,
+		Analysis: schema.Analysis{SuccessRate: 99, LatencyP99: 100 * time.Millisecond, MinRequests: 50, FailureLimit: 1}}
 	if approval != "" {
 		c.Approval = &schema.Approval{}
 		if err := json.Unmarshal([]byte(approval), c.Approval); err != nil {
