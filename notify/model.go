@@ -175,9 +175,6 @@ func (m *Model) fold(e Event) {
 		for _, p := range e.Promotions {
 			m.promotions[p.Service] = p
 		}
-	case PromotionRemoved:
-		delete(m.promotions, e.Service)
-		delete(m.analyses, e.Service)
 	case PromotionEvent:
 		p := e.Current()
 		m.promotions[p.Service] = p

@@ -220,10 +220,6 @@ func TestModelPromotions(t *testing.T) {
 	if _, gen2 := m.Status(); gen2 != gen {
 		t.Error("a promotion event changed the status kept in the clusters")
 	}
-	m.Handle(PromotionRemoved{at(3), "reviews"})
-	if _, ok := m.Promotion("reviews"); ok {
-		t.Error("a removed promotion is still in the model")
-	}
 }
 
 func TestModelGuardLifted(t *testing.T) {

@@ -136,8 +136,9 @@ type PromotionDecided struct {
 	Message  string `json:"message"`
 }
 
-// PromotionRolledBack: the candidate is back at 0 % everywhere, after a
-// failed analysis (By empty) or a rejection or an abort (By who).
+// PromotionRolledBack: the candidate is back at 0 % everywhere after
+// failed analysis, or at a step whose approval was rejected (By who). A
+// rejection or an abort decided by someone is a PromotionDecided.
 type PromotionRolledBack struct {
 	Change
 	Reason string `json:"reason"`
@@ -146,12 +147,6 @@ type PromotionRolledBack struct {
 
 // PromotionPromoted: the candidate serves all traffic in every wave.
 type PromotionPromoted struct{ Change }
-
-// PromotionRemoved: the canary left the intents; its promotion is gone.
-type PromotionRemoved struct {
-	At
-	Service string `json:"service"`
-}
 
 // Verdicts of an analysis.
 const (

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -12,10 +13,10 @@ import (
 type Verdict string
 
 const (
-	Pass         Verdict = "pass"
-	Fail         Verdict = "fail"
-	Inconclusive Verdict = "inconclusive" // too little traffic: never a pass
-	Unavailable  Verdict = "unavailable"  // no data (Prometheus down): never a pass
+	Pass         Verdict = notify.Pass
+	Fail         Verdict = notify.Fail
+	Inconclusive Verdict = notify.Inconclusive // too little traffic: never a pass
+	Unavailable  Verdict = notify.Unavailable  // no data (Prometheus down): never a pass
 )
 
 // Analysis is a verdict with what it was based on.
@@ -23,6 +24,8 @@ type Analysis struct {
 	Verdict Verdict
 	// Summary says what was measured, or why nothing was.
 	Summary string
+	// Checks are the measurements against their thresholds.
+	Checks []notify.Check
 }
 
 // Gate is what a step's advance depends on besides the plan and the time.
@@ -56,7 +59,7 @@ func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 		case Fail:
 			s.Failures++
 			if s.Failures >= max(plan.Analysis.FailureLimit, 1) {
-				return s.rollBack(now, RolledBack, "analysis failed: "+g.Analysis.Summary, "")
+				return s.rollBack(now, RolledBack, Event{Kind: KindRolledBack, Message: "analysis failed: " + g.Analysis.Summary})
 			}
 			return s.hold(now, fmt.Sprintf("analysis failed (%d of %d): %s", s.Failures, max(plan.Analysis.FailureLimit, 1), g.Analysis.Summary))
 		case Pass:
@@ -86,17 +89,17 @@ func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 					return nil
 				}
 				s.Phase, s.Reason = WaitingForApproval, fmt.Sprintf("step to %d%% needs an approval", weight)
-				return s.event(now, Event{Phase: WaitingForApproval, Wave: lead.Wave, Weight: weight, Message: s.Reason})
+				return s.event(now, Event{Kind: KindWaiting, Phase: WaitingForApproval, Wave: lead.Wave, Weight: weight, Message: s.Reason})
 			}
 			if !d.Approved {
-				return s.rollBack(now, RolledBack, fmt.Sprintf("step to %d%% rejected", weight), d.By)
+				return s.rollBack(now, RolledBack, Event{Kind: KindRolledBack, Message: fmt.Sprintf("step to %d%% rejected", weight), By: d.By, Via: d.Via})
 			}
 		}
 		return s.take(now, 0, plan.Steps)
 	}
 	if tail := s.Waves[len(s.Waves)-1]; tail.Step == last && now.Sub(tail.Since) >= every {
 		s.Phase, s.Reason = Promoted, s.Candidate+" serves all traffic in every wave; make it stable in Git"
-		return s.event(now, Event{Phase: Promoted, Weight: 100, Message: s.Reason})
+		return s.event(now, Event{Kind: KindPromoted, Phase: Promoted, Weight: 100, Message: s.Reason})
 	}
 	return s.hold(now, "")
 }
@@ -117,7 +120,7 @@ func (s *State) take(now time.Time, k int, steps []int) *Event {
 	w.Step++
 	w.Weight, w.Since = steps[w.Step], now
 	s.Phase, s.Reason = Progressing, ""
-	return s.event(now, Event{Phase: Progressing, Wave: w.Wave, Weight: w.Weight,
+	return s.event(now, Event{Kind: KindStepped, Phase: Progressing, Wave: w.Wave, Weight: w.Weight,
 		Message: fmt.Sprintf("wave %d: %s at %d%%", w.Wave, s.Candidate, w.Weight)})
 }
 
@@ -131,12 +134,15 @@ func (s *State) hold(now time.Time, reason string) *Event {
 	return nil
 }
 
-func (s *State) rollBack(now time.Time, phase Phase, reason, by string) *Event {
+// rollBack sends every wave back to 0 and records e, whose message is
+// the reason.
+func (s *State) rollBack(now time.Time, phase Phase, e Event) *Event {
 	for i := range s.Waves {
 		s.Waves[i].Step, s.Waves[i].Weight, s.Waves[i].Since = -1, 0, now
 	}
-	s.Phase, s.Reason = phase, reason
-	return s.event(now, Event{Phase: phase, Weight: 0, Message: reason, By: by})
+	s.Phase, s.Reason = phase, e.Message
+	e.Phase, e.Weight = phase, 0
+	return s.event(now, e)
 }
 
 func (s *State) event(now time.Time, e Event) *Event {

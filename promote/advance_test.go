@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -21,6 +22,11 @@ func service(plan schema.Canary) *schema.Service {
 		plan.Analysis.FailureLimit = 1
 	}
 	return &schema.Service{Namespace: "default", Canary: &plan}
+}
+
+// take takes a decision from the CLI.
+func take(s *State, what string, weight int, by string, now time.Time) (*Event, error) {
+	return s.Take(Decision{What: what, Weight: weight, By: by, Via: "cli"}, now)
 }
 
 var (
@@ -129,13 +135,13 @@ func TestApprovals(t *testing.T) {
 	if e := s.Advance(svc.Canary, t0.Add(20*time.Minute), open); e != nil {
 		t.Errorf("waiting for approval, advanced: %v", e)
 	}
-	if _, err := s.Decide(true, 100, "U1", t0); !errors.Is(err, ErrStale) {
+	if _, err := take(s, notify.DecisionApprove, 100, "U1", t0); !errors.Is(err, ErrStale) {
 		t.Errorf("approving the wrong step: %v, want ErrStale", err)
 	}
-	if _, err := s.Decide(true, 50, "U1", t0.Add(21*time.Minute)); err != nil {
+	if _, err := take(s, notify.DecisionApprove, 50, "U1", t0.Add(21*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Decide(true, 50, "U2", t0.Add(21*time.Minute)); !errors.Is(err, ErrStale) {
+	if _, err := take(s, notify.DecisionApprove, 50, "U2", t0.Add(21*time.Minute)); !errors.Is(err, ErrStale) {
 		t.Errorf("a second click: %v, want ErrStale", err)
 	}
 	s.Advance(svc.Canary, t0.Add(22*time.Minute), open)
@@ -147,7 +153,7 @@ func TestApprovals(t *testing.T) {
 	r := NewState("reviews", svc, []int{1}, t0)
 	r.Advance(svc.Canary, t0, open)
 	r.Advance(svc.Canary, t0.Add(10*time.Minute), open)
-	if _, err := r.Decide(false, 50, "U9", t0.Add(11*time.Minute)); err != nil {
+	if _, err := take(r, notify.DecisionReject, 50, "U9", t0.Add(11*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if r.Phase != RolledBack || weights(r)[0] != 0 || r.Reason != "step to 50% rejected by U9" {
@@ -159,22 +165,22 @@ func TestPauseResumeAbortRetry(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 100}})
 	s := NewState("reviews", svc, []int{1}, t0)
 	s.Advance(svc.Canary, t0, open)
-	if _, err := s.Pause("alice", t0); err != nil {
+	if _, err := take(s, notify.DecisionPause, 0, "alice", t0); err != nil {
 		t.Fatal(err)
 	}
 	if e := s.Advance(svc.Canary, t0.Add(time.Hour), open); e != nil {
 		t.Errorf("paused, advanced: %v", e)
 	}
-	if _, err := s.Resume("alice", t0); err != nil {
+	if _, err := take(s, notify.DecisionResume, 0, "alice", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Abort("bob", t0); err != nil || s.Phase != Aborted || weights(s)[0] != 0 {
+	if _, err := take(s, notify.DecisionAbort, 0, "bob", t0); err != nil || s.Phase != Aborted || weights(s)[0] != 0 {
 		t.Fatalf("abort: %v, phase %s, weights %v", err, s.Phase, weights(s))
 	}
-	if _, err := s.Resume("alice", t0); !errors.Is(err, ErrStale) {
+	if _, err := take(s, notify.DecisionResume, 0, "alice", t0); !errors.Is(err, ErrStale) {
 		t.Errorf("resume after abort: %v, want ErrStale", err)
 	}
-	if _, err := s.Retry("bob", t0); err != nil || s.Phase != Progressing {
+	if _, err := take(s, notify.DecisionRetry, 0, "bob", t0); err != nil || s.Phase != Progressing {
 		t.Fatalf("retry: %v, phase %s", err, s.Phase)
 	}
 	if s.Advance(svc.Canary, t0.Add(time.Minute), open); weights(s)[0] != 10 {

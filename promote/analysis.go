@@ -13,6 +13,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -55,34 +56,43 @@ func promDuration(d time.Duration) string { return fmt.Sprintf("%ds", int(math.M
 // neither is ever a pass.
 func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis {
 	sel, w := t.selector(), promDuration(t.Window)
+	var checks []notify.Check
+	check := func(name string, v float64, measured bool, min, max *float64, unit string) {
+		passed := measured && (min == nil || v >= *min) && (max == nil || v <= *max)
+		checks = append(checks, notify.Check{Name: name, Value: v, Measured: measured, Min: min, Max: max, Unit: unit, Passed: passed})
+	}
+	out := func(v Verdict, summary string) Analysis { return Analysis{Verdict: v, Summary: summary, Checks: checks} }
+	minRequests := float64(a.MinRequests)
 	requests, ok, err := p.scalar(ctx, fmt.Sprintf(`sum(increase(istio_requests_total{%s}[%s]))`, sel, w))
 	if err != nil {
-		return Analysis{Verdict: Unavailable, Summary: err.Error()}
+		return out(Unavailable, err.Error())
 	}
-	if !ok || requests < float64(a.MinRequests) {
-		return Analysis{Verdict: Inconclusive, Summary: fmt.Sprintf("%.0f requests in %s, fewer than the %d needed", requests, t.Window, a.MinRequests)}
+	check("requests", requests, ok, &minRequests, nil, "")
+	if !ok || requests < minRequests {
+		return out(Inconclusive, fmt.Sprintf("%.0f requests in %s, fewer than the %d needed", requests, t.Window, a.MinRequests))
 	}
 	success, ok, err := p.scalar(ctx, fmt.Sprintf(`100 * sum(rate(istio_requests_total{%s,response_code!~"5.."}[%s])) / sum(rate(istio_requests_total{%s}[%s]))`, sel, w, sel, w))
 	if err != nil {
-		return Analysis{Verdict: Unavailable, Summary: err.Error()}
+		return out(Unavailable, err.Error())
 	}
+	check("success rate", success, ok, &a.SuccessRate, nil, "%")
 	if !ok { // requests but no rate: the series only just appeared
-		return Analysis{Verdict: Inconclusive, Summary: "no success rate yet"}
+		return out(Inconclusive, "no success rate yet")
 	}
 	p99, ok, err := p.scalar(ctx, fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{%s}[%s])))`, sel, w))
 	if err != nil {
-		return Analysis{Verdict: Unavailable, Summary: err.Error()}
-	}
-	if !ok {
-		return Analysis{Verdict: Inconclusive, Summary: "no latency histogram for the candidate"}
+		return out(Unavailable, err.Error())
 	}
 	maxMS := float64(a.LatencyP99) / float64(time.Millisecond)
+	check("p99 latency", p99, ok, nil, &maxMS, "ms")
+	if !ok {
+		return out(Inconclusive, "no latency histogram for the candidate")
+	}
 	summary := []string{
 		fmt.Sprintf("success %.2f%% (min %.2f%%)", success, a.SuccessRate),
 		fmt.Sprintf("p99 %.0fms (max %.0fms)", p99, maxMS),
 		fmt.Sprintf("%.0f requests", requests),
 	}
-	verdict := Pass
 	var failed []string
 	if success < a.SuccessRate {
 		failed = append(failed, fmt.Sprintf("success rate %.2f%% < %.2f%%", success, a.SuccessRate))
@@ -94,10 +104,11 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 		q := a.Queries[name]
 		v, ok, err := p.scalar(ctx, q.Query)
 		if err != nil {
-			return Analysis{Verdict: Unavailable, Summary: fmt.Sprintf("query %s: %v", name, err)}
+			return out(Unavailable, fmt.Sprintf("query %s: %v", name, err))
 		}
+		check(name, v, ok, q.Min, q.Max, "")
 		if !ok {
-			return Analysis{Verdict: Inconclusive, Summary: fmt.Sprintf("query %s returned no value", name)}
+			return out(Inconclusive, fmt.Sprintf("query %s returned no value", name))
 		}
 		summary = append(summary, fmt.Sprintf("%s %g", name, v))
 		if q.Min != nil && v < *q.Min {
@@ -108,10 +119,9 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 		}
 	}
 	if len(failed) > 0 {
-		verdict = Fail
-		return Analysis{Verdict: verdict, Summary: strings.Join(failed, "; ")}
+		return out(Fail, strings.Join(failed, "; "))
 	}
-	return Analysis{Verdict: verdict, Summary: strings.Join(summary, ", ")}
+	return out(Pass, strings.Join(summary, ", "))
 }
 
 // scalar runs an instant query that yields one number; ok is false when

@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/sailplan/sailplan/render"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -19,33 +24,57 @@ type Analyzer interface {
 	Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis
 }
 
-// Notifier hears of every transition; the Slack notifier posts them, the
-// log notifier logs them.
-type Notifier interface {
-	Notify(ctx context.Context, st *State, e Event)
+// Publisher receives the promotion events; notify.Bus is the real one.
+type Publisher interface {
+	Publish(e notify.Event)
 }
 
-// Controller advances the promotions of the canaries in the intents. Only
-// the leader runs it; every change goes through the store's precondition.
+// DefaultInterval is how often the controller looks at every canary.
+const DefaultInterval = 15 * time.Second
+
+// Controller advances the promotions of the canaries in the intents, and
+// publishes every transition and decision as an event, which is how the
+// weights reach sync and the news reaches people. Only the leader runs
+// it; every change goes through the store's precondition.
 type Controller struct {
 	// Store holds the promotion states.
 	Store *Store
 	// Analyzer judges candidates; nil means no metrics source, so every
 	// step that needs analysis holds.
 	Analyzer Analyzer
-	// Notifier hears of every transition; may be nil.
-	Notifier Notifier
+	// Events receives what the controller does; nil publishes nothing.
+	Events Publisher
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
-	// Log receives one line per transition.
+	// Interval is how often every canary is looked at; DefaultInterval
+	// when 0. A new commit, or a state written by anyone, is looked at
+	// at once.
+	Interval time.Duration
+	// Log receives what goes wrong in the loop, such as a home cluster
+	// that does not answer; transitions are events.
 	Log *slog.Logger
-	// Metrics counts transitions; may be nil.
-	Metrics *Metrics
 
 	// beforeSave runs between deciding a transition and storing it; tests
 	// crash the process there.
 	beforeSave func()
+
+	mu sync.Mutex
+	// intents are the latest commit's, from CommitApplying events.
+	intents *schema.Intents
+	// published is, by service, the promotion and the last entry of its
+	// history that has been published.
+	published map[string]mark
+	queue     workqueue.TypedDelayingInterface[string]
 }
+
+type mark struct {
+	started time.Time
+	seq     int
+}
+
+// lookKey is the one item of Run's queue: every reason to look (the
+// interval, a new commit, a state written) asks for a look at everything.
+const lookKey = "look"
 
 func (c *Controller) now() time.Time {
 	if c.Now != nil {
@@ -54,11 +83,112 @@ func (c *Controller) now() time.Time {
 	return time.Now()
 }
 
-// Step takes at most one transition for every canary in the intents and
-// reports whether any state changed (so that sync renders the new
-// weights). A conflict with another writer is not an error: the next step
-// reads the state again.
-func (c *Controller) Step(ctx context.Context, in *schema.Intents) (bool, error) {
+func (c *Controller) publish(e notify.Event) {
+	if c.Events != nil && e != nil {
+		c.Events.Publish(e)
+	}
+}
+
+// Handle takes the canary plans of each new commit from the event
+// stream, and asks for a look at once. It never blocks.
+func (c *Controller) Handle(e notify.Event) {
+	a, ok := e.(notify.CommitApplying)
+	if !ok || a.Intents == nil {
+		return
+	}
+	c.mu.Lock()
+	c.intents = a.Intents
+	q := c.queue
+	c.mu.Unlock()
+	if q != nil {
+		q.Add(lookKey)
+	}
+}
+
+// Run leads the promotions until ctx ends. It first publishes the stored
+// promotions (retrying while the home cluster does not answer), so that
+// sync renders the weights they decided before it applies anything; then
+// it looks at every canary each Interval, on every new commit and
+// whenever anyone writes a promotion state.
+func (c *Controller) Run(ctx context.Context) error {
+	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-promote"})
+	c.mu.Lock()
+	c.queue = q
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.queue = nil
+		c.mu.Unlock()
+		q.ShutDown()
+	}()
+	defer context.AfterFunc(ctx, q.ShutDown)()
+	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: time.Minute}
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		if err := c.Load(ctx); err != nil {
+			c.logError("promotion states not read; sync waits for them", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil // ctx ended
+	}
+	c.Store.Watch(ctx, func() { q.Add(lookKey) })
+	interval := c.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	q.Add(lookKey)
+	for {
+		key, quit := q.Get()
+		if quit || ctx.Err() != nil {
+			return nil
+		}
+		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
+			c.logError("promotion step failed", err)
+		}
+		q.AddAfter(key, interval)
+		q.Done(key)
+	}
+}
+
+func (c *Controller) logError(msg string, err error) {
+	if c.Log != nil {
+		c.Log.Error(msg, "err", err)
+	}
+}
+
+// Load publishes the stored promotions as they stand (PromotionsLoaded),
+// and counts their history so far as published.
+func (c *Controller) Load(ctx context.Context) error {
+	states, err := c.Store.List(ctx)
+	if err != nil {
+		return err
+	}
+	e := notify.PromotionsLoaded{At: notify.At{Time: c.now()}}
+	c.mu.Lock()
+	c.published = map[string]mark{}
+	for _, st := range states {
+		c.published[st.Service] = mark{started: st.Started, seq: st.Seq}
+		e.Promotions = append(e.Promotions, st.Promotion())
+	}
+	c.mu.Unlock()
+	c.publish(e)
+	return nil
+}
+
+// Step takes at most one transition for every canary of the latest
+// intents and reports whether any promotion moved. For every promotion it
+// reads, it first publishes the history entries not published yet, such
+// as decisions taken from the CLI or Slack. A conflict with another
+// writer is not an error: the next look reads the state again.
+func (c *Controller) Step(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	in := c.intents
+	c.mu.Unlock()
+	if in == nil {
+		return false, nil
+	}
 	waves := fleetWaves(in)
 	changed := false
 	var errs []error
@@ -85,8 +215,8 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 	var st *State
 	version := ""
 	if stored != nil {
-		version = stored.Version
-		st = stored.State
+		version, st = stored.Version, stored.State
+		c.observe(st)
 	}
 	if st == nil || !st.Current(svc) || !slices.Equal(waveNumbers(st), waves) {
 		// A new candidate, a changed plan or a changed fleet: start over.
@@ -95,22 +225,22 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 		if _, err := c.Store.Save(ctx, st, version); err != nil {
 			return false, err
 		}
-		c.report(ctx, st, st.History[len(st.History)-1])
+		c.observe(st)
 		return true, nil
 	}
 	before, _ := json.Marshal(st)
-	gate := Gate{}
+	reason := st.Reason
 	sched, err := NewSchedule(svc.Canary)
 	if err != nil {
 		return false, err
 	}
+	gate := Gate{}
 	gate.Open, gate.Closed = sched.Open(now)
 	if st.serving() && !st.Phase.Done() && st.Phase != Paused {
-		gate.Analysis = c.analyze(ctx, name, svc)
+		gate.Analysis = c.analyze(ctx, name, svc, now)
 	}
 	e := st.Advance(svc.Canary, now, gate)
-	after, _ := json.Marshal(st)
-	if string(before) == string(after) {
+	if after, _ := json.Marshal(st); string(before) == string(after) {
 		return false, nil
 	}
 	if c.beforeSave != nil && e != nil {
@@ -119,89 +249,47 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 	if _, err := c.Store.Save(ctx, st, version); err != nil {
 		return false, err
 	}
-	if e != nil {
-		c.report(ctx, st, *e)
+	c.observe(st)
+	if e == nil && st.Reason != reason && st.Reason != "" {
+		c.publish(notify.PromotionHolding{Change: notify.Change{At: notify.At{Time: now}, Promotion: st.Promotion()}, Reason: st.Reason})
 	}
 	return e != nil, nil
 }
 
-func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Service) Analysis {
-	if c.Analyzer == nil {
-		return Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
+// analyze measures the candidate over the plan's interval and publishes
+// the result.
+func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Service, now time.Time) Analysis {
+	a := Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
+	if c.Analyzer != nil {
+		a = c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
 	}
-	return c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
+	c.publish(notify.AnalysisResult{At: notify.At{Time: now}, Service: name, Candidate: svc.Canary.Candidate,
+		Verdict: string(a.Verdict), Summary: a.Summary, Checks: a.Checks})
+	return a
 }
 
-// Decide applies a decision from any source (the CLI, a Slack button) to
-// a service's promotion, through the store's precondition: a second
-// decision on the same step is ErrStale, and a decision that raced
-// another writer is ErrConflict (nothing was written).
-func (c *Controller) Decide(ctx context.Context, service string, decide func(st *State, now time.Time) (*Event, error)) (*State, error) {
-	var e *Event
-	st, err := Decide(ctx, c.Store, service, func(st *State) (*Event, error) {
-		var err error
-		e, err = decide(st, c.now())
-		return e, err
-	})
-	if err == nil && e != nil {
-		c.report(ctx, st, *e)
+// observe publishes the entries of st's history that have not been
+// published, in order, whoever wrote them: this controller, or a decision
+// from the CLI or Slack. Each event carries the promotion as st stands.
+func (c *Controller) observe(st *State) {
+	c.mu.Lock()
+	if c.published == nil {
+		c.published = map[string]mark{}
 	}
-	return st, err
-}
-
-// Decide reads a service's promotion, applies decide to it and writes it
-// back with the precondition. It is the one path for every decision.
-func Decide(ctx context.Context, store *Store, service string, decide func(st *State) (*Event, error)) (*State, error) {
-	stored, err := store.Get(ctx, service)
-	if err != nil {
-		return nil, err
-	}
-	if stored == nil {
-		return nil, fmt.Errorf("%s: no promotion has started: %w", service, ErrStale)
-	}
-	if _, err := decide(stored.State); err != nil {
-		return nil, err
-	}
-	if _, err := store.Save(ctx, stored.State, stored.Version); err != nil {
-		return nil, err
-	}
-	return stored.State, nil
-}
-
-func (c *Controller) report(ctx context.Context, st *State, e Event) {
-	if c.Log != nil {
-		c.Log.Info("promotion", "service", st.Service, "candidate", st.Candidate, "phase", e.Phase, "wave", e.Wave, "weight", e.Weight, "by", e.By, "message", e.Message)
-	}
-	if c.Metrics != nil {
-		c.Metrics.transition(st.Service, e.Phase)
-	}
-	if c.Notifier != nil {
-		c.Notifier.Notify(ctx, st, e)
-	}
-}
-
-// Weights returns, for every cluster of the fleet, the canary state that
-// render takes: the candidate's weight in the cluster's wave. Services
-// without a stored promotion of their current candidate are left out,
-// which render treats as 0.
-func (c *Controller) Weights(ctx context.Context, in *schema.Intents) (map[string]map[string]render.CanaryState, error) {
-	states, err := c.Store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[string]render.CanaryState{}
-	for cluster, cl := range in.Fleet.Clusters {
-		m := map[string]render.CanaryState{}
-		for _, st := range states {
-			svc, ok := in.Services[st.Service]
-			if !ok || !st.Current(svc) {
-				continue
-			}
-			m[st.Service] = render.CanaryState{Candidate: st.Candidate, Weight: st.WeightIn(cl.Wave)}
+	last := c.published[st.Service]
+	same := last.started.Equal(st.Started)
+	var fresh []Event
+	for _, e := range st.History {
+		if !same || e.Seq > last.seq {
+			fresh = append(fresh, e)
 		}
-		out[cluster] = m
 	}
-	return out, nil
+	c.published[st.Service] = mark{started: st.Started, seq: st.Seq}
+	c.mu.Unlock()
+	p := st.Promotion()
+	for _, e := range fresh {
+		c.publish(eventOf(p, e))
+	}
 }
 
 // fleetWaves lists the fleet's wave numbers in order; one wave when the

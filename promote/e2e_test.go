@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/logs"
 	"github.com/sailplan/sailplan/schema"
 	sailsync "github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
@@ -50,16 +52,37 @@ services: %q: {
 }
 
 // fleetRig is a Git repository, a reconciler applying it to the three
-// clusters, and a promotion controller with a clock the test moves.
+// clusters, and a promotion controller with a clock the test moves, wired
+// as the daemon wires them: through a bus, sync's commits reach the
+// controller and the controller's weights reach sync.
 type fleetRig struct {
 	t     *testing.T
 	ns    string
 	repo  *testenv.Repo
+	bus   *notify.Bus
 	rec   *sailsync.Reconciler
 	ctrl  *Controller
 	mu    sync.Mutex
 	clock time.Time
-	logs  strings.Builder
+	logs  logBuffer
+}
+
+// logBuffer is a log safe for the writers of both loops.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
@@ -72,14 +95,17 @@ func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(&r.logs, nil))
-	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.now, Log: log}
+	r.bus = notify.NewBus()
+	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.now, Log: log, Events: r.bus}
 	r.rec = &sailsync.Reconciler{
 		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
-		Log:        log,
-		Canaries:   r.ctrl,
+		Events:     r.bus,
 		Options:    apply.Options{ParentNamespace: r.ns},
 	}
+	r.bus.Subscribe(logs.New(log))
+	r.bus.Subscribe(r.rec)
+	r.bus.Subscribe(r.ctrl)
 	t.Cleanup(r.rec.Close)
 	return r
 }
@@ -99,11 +125,7 @@ func (r *fleetRig) tick(d time.Duration) {
 // step runs one promotion step and one sync, as the daemon's loops do.
 func (r *fleetRig) step() bool {
 	r.t.Helper()
-	in := r.rec.Intents()
-	if in == nil {
-		r.t.Fatal("no intents applied yet")
-	}
-	changed, err := r.ctrl.Step(r.t.Context(), in)
+	changed, err := r.ctrl.Step(r.t.Context())
 	if err != nil {
 		r.t.Fatalf("promotion step: %v\n%s", err, r.logs.String())
 	}
@@ -225,13 +247,17 @@ func TestApprovalThroughTheStore(t *testing.T) {
 	if got := r.weights("orders"); got != [3]int32{10, 10, 10} {
 		t.Fatalf("waiting for approval at %v, want 10 everywhere", got)
 	}
-	approve := func(st *State, now time.Time) (*Event, error) {
-		return st.Decide(true, 50, "alice", now)
-	}
-	if _, err := r.ctrl.Decide(t.Context(), "orders", approve); err != nil {
+	var decided []notify.PromotionDecided
+	r.bus.Subscribe(notify.HandlerFunc(func(e notify.Event) {
+		if d, ok := e.(notify.PromotionDecided); ok {
+			decided = append(decided, d)
+		}
+	}))
+	approve := Decision{What: notify.DecisionApprove, Weight: 50, By: "alice", Via: "cli"}
+	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ctrl.Decide(t.Context(), "orders", approve); !errors.Is(err, ErrStale) {
+	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.now()); !errors.Is(err, ErrStale) {
 		t.Errorf("second approval: %v, want ErrStale", err)
 	}
 	r.walk("orders", Promoted)
@@ -239,6 +265,25 @@ func TestApprovalThroughTheStore(t *testing.T) {
 		t.Errorf("after approval: %v, want 100 everywhere", got)
 	}
 	_ = st
+	// The controller, which did not take the decision, published it once,
+	// with who took it and where: the same news whatever the front end.
+	r.bus.Flush()
+	if len(decided) != 1 || decided[0].Decision != notify.DecisionApprove || decided[0].By != "alice" || decided[0].Via != "cli" || decided[0].Weight != 50 {
+		t.Errorf("decisions published = %+v, want alice's approval of 50 %% via the CLI, once", decided)
+	}
+	stored, err := r.ctrl.Store.Get(t.Context(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit []string
+	for _, e := range stored.History {
+		if e.Kind == KindDecided {
+			audit = append(audit, fmt.Sprintf("%s %d by %s via %s", e.Decision, e.Weight, e.By, e.Via))
+		}
+	}
+	if diff := cmp.Diff([]string{"approve 50 by alice via cli"}, audit); diff != "" {
+		t.Errorf("audit record in the history (-want +got):\n%s", diff)
+	}
 }
 
 // realAnalysis serves Istio-shaped metrics, whose traffic the test sets on

@@ -62,7 +62,7 @@ func TestTwoWritersOneTransition(t *testing.T) {
 	in := loadIntents(t, ns)
 	now := func() time.Time { return t0 }
 	first := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: now}
-	if _, err := first.Step(t.Context(), in); err != nil { // creates the state
+	if _, err := step(t, first, in); err != nil { // creates the state
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -70,7 +70,7 @@ func TestTwoWritersOneTransition(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		wg.Go(func() {
 			c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: now}
-			ch, err := c.Step(t.Context(), in)
+			ch, err := step(t, c, in)
 			if err != nil {
 				t.Error(err)
 			}
@@ -104,7 +104,7 @@ func TestCrashMidTransition(t *testing.T) {
 	ns := env.Namespace(t)
 	in := loadIntents(t, ns)
 	c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
-	if _, err := c.Step(t.Context(), in); err != nil { // the promotion starts
+	if _, err := step(t, c, in); err != nil { // the promotion starts
 		t.Fatal(err)
 	}
 
@@ -122,7 +122,7 @@ func TestCrashMidTransition(t *testing.T) {
 		t.Fatalf("after the crash: weight %d, step in history %d times; want the promotion where it was", st.Waves[0].Weight, stepEvents(st.State, 10))
 	}
 	for i := 0; i < 3; i++ { // the restarted replica, stepping at the same moment
-		if _, err := c.Step(t.Context(), in); err != nil {
+		if _, err := step(t, c, in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,6 +152,6 @@ func TestCrashingReplica(t *testing.T) {
 	}
 	c := &Controller{Store: NewStore(client, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
 	c.beforeSave = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
-	c.Step(t.Context(), loadIntents(t, ns))
+	step(t, c, loadIntents(t, ns))
 	t.Fatal("the transition was stored without crashing first")
 }

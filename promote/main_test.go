@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -25,4 +27,12 @@ func needClusters(t *testing.T) {
 	if env == nil {
 		t.Skip("-short: end-to-end test against real clusters and Prometheus skipped")
 	}
+}
+
+// step gives the controller the intents, as a new commit's event would,
+// and takes one look at every canary.
+func step(t testing.TB, c *Controller, in *schema.Intents) (bool, error) {
+	t.Helper()
+	c.Handle(notify.CommitApplying{Intents: in})
+	return c.Step(t.Context())
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"time"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -39,22 +41,24 @@ type State struct {
 	// intents.
 	Steps      []int `json:"steps"`
 	ApprovalAt []int `json:"approvalAt,omitempty"`
-	// Approvers copies who may approve (Slack user or group IDs); empty
-	// means anyone allowed to write the state.
+	// Approvers copies who may approve, as the deciding front end names
+	// them (Slack user or group IDs); empty means anyone allowed to write
+	// the state. The CLI is governed by Kubernetes RBAC instead.
 	Approvers []string `json:"approvers,omitempty"`
-	// Channel copies the plan's Slack channel for this promotion; empty
-	// means the notifier's default.
-	Channel string `json:"channel,omitempty"`
-	Phase   Phase  `json:"phase"`
+	Phase     Phase    `json:"phase"`
 	// Reason says why the promotion holds, waits or ended.
 	Reason string `json:"reason,omitempty"`
 	// Waves are the fleet's waves in order; the first takes each step first.
 	Waves []Wave `json:"waves"`
 	// Failures counts failed analyses in a row.
 	Failures  int        `json:"failures,omitempty"`
-	Decisions []Decision `json:"decisions,omitempty"`
-	History   []Event    `json:"history,omitempty"`
-	Started   time.Time  `json:"started"`
+	Decisions []Answer `json:"decisions,omitempty"`
+	// History is the audit record: every transition and decision, with
+	// who took it and how, numbered by Seq so that whoever publishes it
+	// can tell which entries are new (the history keeps the last 100).
+	History []Event   `json:"history,omitempty"`
+	Seq     int       `json:"seq,omitempty"`
+	Started time.Time `json:"started"`
 }
 
 // Wave is what one wave of clusters serves.
@@ -70,22 +74,39 @@ type Wave struct {
 	Since time.Time `json:"since"`
 }
 
-// Decision is an approver's answer for a step.
-type Decision struct {
+// Answer is an approver's answer for a step.
+type Answer struct {
 	Weight   int       `json:"weight"`
 	Approved bool      `json:"approved"`
 	By       string    `json:"by"`
+	Via      string    `json:"via,omitempty"`
 	At       time.Time `json:"at"`
 }
 
-// Event is one transition, for the history and the notifier.
+// What an entry of the history records.
+const (
+	KindStarted    = "started"
+	KindStepped    = "stepped"
+	KindWaiting    = "waiting"
+	KindDecided    = "decided"
+	KindRolledBack = "rolledBack"
+	KindPromoted   = "promoted"
+)
+
+// Event is one entry of the history: a transition or a decision.
 type Event struct {
+	Seq     int       `json:"seq,omitempty"`
 	At      time.Time `json:"at"`
+	Kind    string    `json:"kind,omitempty"`
 	Phase   Phase     `json:"phase"`
 	Wave    int       `json:"wave,omitempty"`
 	Weight  int       `json:"weight"`
 	Message string    `json:"message"`
-	By      string    `json:"by,omitempty"`
+	// Decision, By and Via say what was decided, by whom and where (cli,
+	// slack, page), for a decision; By alone for a rollback someone caused.
+	Decision string `json:"decision,omitempty"`
+	By       string `json:"by,omitempty"`
+	Via      string `json:"via,omitempty"`
 }
 
 // historyLimit keeps the stored state small: a ConfigMap holds 1 MiB.
@@ -114,14 +135,11 @@ func NewState(service string, svc *schema.Service, waves []int, now time.Time) *
 	if a := svc.Canary.Approval; a != nil {
 		s.ApprovalAt = append([]int(nil), a.AtWeights...)
 		s.Approvers = append([]string(nil), a.Approvers...)
-		if a.Slack != nil {
-			s.Channel = a.Slack.Channel
-		}
 	}
 	for _, w := range waves {
 		s.Waves = append(s.Waves, Wave{Wave: w, Step: -1, Since: now})
 	}
-	s.record(Event{At: now, Phase: Progressing, Message: "promotion of " + s.Candidate + " started"})
+	s.record(Event{At: now, Kind: KindStarted, Phase: Progressing, Message: "promotion of " + s.Candidate + " started"})
 	return s
 }
 
@@ -142,17 +160,35 @@ func (s *State) WeightIn(wave int) int {
 }
 
 func (s *State) record(e Event) {
+	s.Seq++
+	e.Seq = s.Seq
 	s.History = append(s.History, e)
 	if n := len(s.History); n > historyLimit {
 		s.History = append([]Event(nil), s.History[n-historyLimit:]...)
 	}
 }
 
-func (s *State) decision(weight int) (Decision, bool) {
+func (s *State) decision(weight int) (Answer, bool) {
 	for i := len(s.Decisions) - 1; i >= 0; i-- {
 		if s.Decisions[i].Weight == weight {
 			return s.Decisions[i], true
 		}
 	}
-	return Decision{}, false
+	return Answer{}, false
+}
+
+// Promotion is the state as events carry it.
+func (s *State) Promotion() notify.Promotion {
+	p := notify.Promotion{
+		Service: s.Service, Namespace: s.Namespace, Stable: s.Stable, Candidate: s.Candidate,
+		Phase: string(s.Phase), Reason: s.Reason, Started: s.Started,
+		Steps: slices.Clone(s.Steps), ApprovalAt: slices.Clone(s.ApprovalAt), Approvers: slices.Clone(s.Approvers),
+	}
+	for _, w := range s.Waves {
+		p.Waves = append(p.Waves, notify.WaveWeight{Wave: w.Wave, Step: w.Step, Weight: w.Weight, Since: w.Since})
+	}
+	for _, d := range s.Decisions {
+		p.Decisions = append(p.Decisions, notify.Decision{Weight: d.Weight, Approved: d.Approved, By: d.By, Via: d.Via, At: d.At})
+	}
+	return p
 }

@@ -3,20 +3,20 @@ package promote
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // ErrConflict means that someone else (another replica, or an approver)
 // wrote the state since it was read: read it again and decide again.
-var ErrConflict = errors.New("promotion state changed since it was read")
+var ErrConflict = kube.ErrConflict
 
 const (
 	stateKey       = "state.json"
@@ -29,10 +29,10 @@ const (
 // service. Every write carries the resourceVersion it read, so a
 // transition is taken once even with two replicas or a crash between
 // deciding and writing: the loser gets ErrConflict and nothing is written.
-// Kubernetes RBAC on these ConfigMaps decides who may approve.
+// Kubernetes RBAC on these ConfigMaps decides who may decide.
 type Store struct {
-	client    kubernetes.Interface
-	namespace string
+	client kubernetes.Interface
+	docs   kube.Documents
 }
 
 // NewStore returns a store in namespace (DefaultNamespace when empty).
@@ -40,7 +40,7 @@ func NewStore(client kubernetes.Interface, namespace string) *Store {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
-	return &Store{client: client, namespace: namespace}
+	return &Store{client: client, docs: kube.Documents{Client: client.CoreV1(), Namespace: namespace, Key: stateKey}}
 }
 
 // Stored is a state with the resourceVersion it was read at.
@@ -51,96 +51,62 @@ type Stored struct {
 
 func configMapName(service string) string { return "promotion-" + service }
 
-func (s *Store) ref(service string) string {
-	return fmt.Sprintf("ConfigMap/%s/%s", s.namespace, configMapName(service))
-}
-
 // Get returns a service's promotion, or nil when it has none.
 func (s *Store) Get(ctx context.Context, service string) (*Stored, error) {
-	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, configMapName(service), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
+	var st State
+	version, found, err := s.docs.Get(ctx, configMapName(service), &st)
+	if err != nil || !found {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.ref(service), err)
-	}
-	return decodeState(cm)
+	return &Stored{State: &st, Version: version}, nil
 }
 
 // List returns every stored promotion.
 func (s *Store) List(ctx context.Context) ([]*Stored, error) {
-	list, err := s.client.CoreV1().ConfigMaps(s.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelPromotion})
-	if err != nil {
-		return nil, fmt.Errorf("promotion states in %s: %w", s.namespace, err)
-	}
-	out := make([]*Stored, 0, len(list.Items))
-	for i := range list.Items {
-		st, err := decodeState(&list.Items[i])
-		if err != nil {
-			return nil, err
+	var out []*Stored
+	err := s.docs.List(ctx, labelPromotion, func(_, version string, doc []byte) error {
+		var st State
+		if err := json.Unmarshal(doc, &st); err != nil {
+			return err
 		}
-		out = append(out, st)
+		out = append(out, &Stored{State: &st, Version: version})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("promotion states: %w", err)
 	}
 	return out, nil
-}
-
-func decodeState(cm *corev1.ConfigMap) (*Stored, error) {
-	var st State
-	if err := json.Unmarshal([]byte(cm.Data[stateKey]), &st); err != nil {
-		return nil, fmt.Errorf("ConfigMap/%s/%s: %s: %w", cm.Namespace, cm.Name, stateKey, err)
-	}
-	return &Stored{State: &st, Version: cm.ResourceVersion}, nil
 }
 
 // Save writes st: a create when version is empty, else an update that
 // succeeds only if the stored state is still at version. It returns the
 // new version.
 func (s *Store) Save(ctx context.Context, st *State, version string) (string, error) {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", s.ref(st.Service), err)
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            configMapName(st.Service),
-			Namespace:       s.namespace,
-			ResourceVersion: version,
-			Labels:          map[string]string{labelPromotion: st.Service, "app.kubernetes.io/managed-by": "sailplan"},
-		},
-		Data: map[string]string{stateKey: string(data)},
-	}
-	var out *corev1.ConfigMap
-	if version == "" {
-		// Where RBAC forbids creating the namespace, the deploy manifests
-		// do: a Forbidden here is no reason not to try the ConfigMap.
-		if err := kube.EnsureNamespace(ctx, s.client.CoreV1(), s.namespace); err != nil && !apierrors.IsForbidden(err) {
-			return "", fmt.Errorf("namespace %s: %w", s.namespace, err)
-		}
-		out, err = s.client.CoreV1().ConfigMaps(s.namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: "sailplan"})
-	} else {
-		out, err = s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{FieldManager: "sailplan"})
-	}
-	switch {
-	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
-		return "", fmt.Errorf("%s: %w", s.ref(st.Service), ErrConflict)
-	case err != nil:
-		return "", fmt.Errorf("%s: %w", s.ref(st.Service), err)
-	}
-	return out.ResourceVersion, nil
+	d := s.docs
+	d.Labels = map[string]string{labelPromotion: st.Service}
+	return d.Put(ctx, configMapName(st.Service), st, version)
 }
 
-// Delete removes a promotion whose canary left the intents.
-func (s *Store) Delete(ctx context.Context, service, version string) error {
-	err := s.client.CoreV1().ConfigMaps(s.namespace).Delete(ctx, configMapName(service), metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{ResourceVersion: &version},
+// Watch calls changed, from a watch of the stored states, whenever one is
+// written by anyone (a decision from the CLI or Slack, another replica),
+// until ctx ends. changed must not block.
+func (s *Store) Watch(ctx context.Context, changed func()) {
+	f := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(s.docs.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = labelPromotion }))
+	inf := f.Core().V1().ConfigMaps().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { changed() },
+		UpdateFunc: func(old, cur any) { changedIf(old, cur, changed) },
 	})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err):
-		return fmt.Errorf("%s: %w", s.ref(service), ErrConflict)
-	case err != nil:
-		return fmt.Errorf("%s: %w", s.ref(service), err)
+	f.Start(ctx.Done())
+}
+
+// changedIf calls changed unless a resync handed out the same version.
+func changedIf(old, cur any, changed func()) {
+	o, ok1 := old.(*corev1.ConfigMap)
+	c, ok2 := cur.(*corev1.ConfigMap)
+	if ok1 && ok2 && o.ResourceVersion == c.ResourceVersion {
+		return
 	}
-	return nil
+	changed()
 }

@@ -50,10 +50,10 @@ services: reviews: {
 	for _, s := range steps {
 		hm, _ := time.Parse("15:04", s.at)
 		clock = time.Date(2026, 11, 23, hm.Hour(), hm.Minute(), 0, 0, berlin)
-		if _, err := c.Step(t.Context(), in); err != nil {
+		if _, err := step(t, c, in); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Step(t.Context(), in); err != nil { // a second look changes nothing more
+		if _, err := step(t, c, in); err != nil { // a second look changes nothing more
 			t.Fatal(err)
 		}
 		if got := weight(); got != s.want {
@@ -61,7 +61,7 @@ services: reviews: {
 		}
 	}
 	clock = time.Date(2026, 11, 23, 17, 30, 0, 0, berlin)
-	if _, err := c.Step(t.Context(), in); err != nil {
+	if _, err := step(t, c, in); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := c.Store.Get(t.Context(), "reviews")

@@ -75,8 +75,8 @@ func Encode(objs []Object, format string) ([]byte, error) {
 // from the map. sigs.k8s.io/yaml gives the same bytes for unstructured
 // objects (integers as int64) but goes through JSON and back first: with
 // it, BenchmarkLoadRender1000 allocated 35 % more bytes (988 against 734
-// MB an iteration) and ran 10 to 30 % slower. sync's diff still calls
-// sigs.k8s.io/yaml; it is to call this instead.
+// MB an iteration) and ran 10 to 30 % slower. sync's diff calls it too, so
+// that sailplan encodes YAML one way.
 func MarshalYAML(obj map[string]any) ([]byte, error) { return yaml.Marshal(obj) }
 
 // ref names an object the way errors and logs start: Kind/namespace/name.

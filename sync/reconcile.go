@@ -162,8 +162,6 @@ func (r *Reconciler) Handle(e notify.Event) {
 			r.promotions[p.Service] = p
 		}
 		r.loadedOnce.Do(func() { close(r.loadedCh()) })
-	case notify.PromotionRemoved:
-		delete(r.promotions, e.Service)
 	case notify.PromotionEvent:
 		p := e.Current()
 		r.promotions[p.Service] = p

@@ -92,8 +92,6 @@ func (l *Logger) Handle(e notify.Event) {
 			level = slog.LevelInfo
 		}
 		l.log.Log(ctx, level, "analysis", "service", e.Service, "candidate", e.Candidate, "verdict", e.Verdict, "summary", e.Summary)
-	case notify.PromotionRemoved:
-		l.log.Info("promotion removed: the canary left the intents", "service", e.Service)
 	case notify.PromotionEvent:
 		l.promotion(e)
 	}

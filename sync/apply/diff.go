@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sailplan/sailplan/render"
 )
@@ -185,7 +184,7 @@ func diffYAML(u *unstructured.Unstructured) (string, error) {
 	if len(u.GetAnnotations()) == 0 {
 		unstructured.RemoveNestedField(u.Object, "metadata", "annotations")
 	}
-	b, err := yaml.Marshal(u.Object)
+	b, err := render.MarshalYAML(u.Object)
 	if err != nil {
 		return "", fmt.Errorf("encoding as YAML: %w", err)
 	}
