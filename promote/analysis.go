@@ -61,7 +61,9 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 		passed := measured && (min == nil || v >= *min) && (max == nil || v <= *max)
 		checks = append(checks, notify.Check{Name: name, Value: v, Measured: measured, Min: min, Max: max, Unit: unit, Passed: passed})
 	}
-	out := func(v Verdict, summary string) Analysis { return Analysis{Verdict: v, Summary: summary, Checks: checks} }
+	out := func(v Verdict, summary string) Analysis {
+		return Analysis{Verdict: v, Summary: summary, Checks: checks}
+	}
 	minRequests := float64(a.MinRequests)
 	requests, ok, err := p.scalar(ctx, fmt.Sprintf(`sum(increase(istio_requests_total{%s}[%s]))`, sel, w))
 	if err != nil {

@@ -51,7 +51,7 @@ type State struct {
 	// Waves are the fleet's waves in order; the first takes each step first.
 	Waves []Wave `json:"waves"`
 	// Failures counts failed analyses in a row.
-	Failures  int        `json:"failures,omitempty"`
+	Failures  int      `json:"failures,omitempty"`
 	Decisions []Answer `json:"decisions,omitempty"`
 	// History is the audit record: every transition and decision, with
 	// who took it and how, numbered by Seq so that whoever publishes it
