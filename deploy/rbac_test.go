@@ -14,6 +14,8 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/logs"
+	"github.com/sailplan/sailplan/notify/status"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync"
@@ -92,17 +97,28 @@ services: reviews: {
 `, gw, ns, ns)
 	}
 	repo.Commit(t, map[string]string{"intents.cue": intents(true)}, "three kinds")
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log}
-	r := &sync.Reconciler{Source: &source.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Log: log, Canaries: ctrl}
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	// Wired as the daemon is: sync and promotion on a bus, with the status
+	// kept in the cluster.
+	bus, model := notify.NewBus(), notify.NewModel()
+	writer := &status.Writer{Place: &status.Place{Kubeconfig: kubeconfig, Namespace: "sailplan-system", Name: status.NamePlace("sailplan"), Timeout: 5 * time.Second},
+		Model: model, By: "test", Log: log}
+	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log, Events: bus}
+	r := &sync.Reconciler{Source: &source.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Events: bus}
+	for _, h := range []notify.Handler{model, logs.New(log), writer, r, ctrl} {
+		bus.Subscribe(h)
+	}
 	t.Cleanup(r.Close)
 	if err := r.Sync(ctx); err != nil {
-		t.Fatalf("sync as the ServiceAccount: %v\n%s", err, logs.String())
+		t.Fatalf("sync as the ServiceAccount: %v\n%s", err, logBuf.String())
+	}
+	if retry := writer.Write(ctx); retry != 0 {
+		t.Fatalf("the ServiceAccount could not write the status:\n%s", logBuf.String())
 	}
 	repo.Commit(t, map[string]string{"intents.cue": intents(false)}, "gateway removed")
 	if err := r.Sync(ctx); err != nil {
-		t.Fatalf("sync with a prune as the ServiceAccount: %v\n%s", err, logs.String())
+		t.Fatalf("sync with a prune as the ServiceAccount: %v\n%s", err, logBuf.String())
 	}
 	dyn, err := dynamic.NewForConfig(c.RESTConfig())
 	if err != nil {
@@ -114,12 +130,8 @@ services: reviews: {
 	}
 
 	// Promotion state and the leader lease, in the home cluster.
-	in, err := schema.Load(schema.Files{"intents.cue": []byte(intents(false))})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := 0; i < 2; i++ {
-		if _, err := ctrl.Step(ctx, in); err != nil {
+		if _, err := ctrl.Step(ctx); err != nil {
 			t.Fatalf("promotion step as the ServiceAccount: %v", err)
 		}
 	}
@@ -135,6 +147,39 @@ services: reviews: {
 	})
 	if !led {
 		t.Error("the ServiceAccount could not take the leader lease")
+	}
+
+	// Someone bound to sailplan-viewer reads the status, and nothing else.
+	if _, err := admin.CoreV1().ServiceAccounts("sailplan-system").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "viewer"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	_, err = admin.RbacV1().RoleBindings("sailplan-system").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "viewer"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "sailplan-viewer"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "viewer", Namespace: "sailplan-system"}},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	vtok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "viewer",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := &status.Place{Kubeconfig: writeKubeconfig(t, c, vtok.Status.Token), Namespace: "sailplan-system", Name: status.NamePlace("sailplan"), Timeout: 5 * time.Second}
+	if copies := viewer.Read(ctx, []string{"c1"}); copies[0].Err != nil || !copies[0].Found || copies[0].Record.Status.Head == "" {
+		t.Errorf("the viewer could not read the status: %+v", copies[0])
+	}
+	vcfg, err := clientcmd.BuildConfigFromFlags("", viewer.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := kubernetes.NewForConfig(vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vc.CoreV1().ConfigMaps("sailplan-system").Get(ctx, "promotion-reviews", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("the viewer reading a promotion state: %v, want forbidden", err)
 	}
 
 	// And no more than that.

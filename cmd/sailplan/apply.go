@@ -4,16 +4,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
 	"github.com/sailplan/sailplan/sync/source"
 )
 
@@ -35,10 +41,14 @@ func addParentFlags(f *pflag.FlagSet, o *apply.Options) {
 }
 
 // dirSource is a working tree as a Source: one revision, never moving.
-type dirSource struct{ rev *source.Revision }
+type dirSource struct {
+	dir string
+	rev *source.Revision
+}
 
 func (s dirSource) Head(context.Context) (string, error)            { return s.rev.Commit, nil }
 func (s dirSource) Fetch(context.Context) (*source.Revision, error) { return s.rev, nil }
+func (s dirSource) String() string                                  { return "directory " + s.dir }
 
 // localCommit names a working tree's content when no commit is given, so
 // that the objects' commit annotation says where they came from.
@@ -67,44 +77,57 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 		Short: "Apply the intents in DIR to every cluster of their fleet once, without the daemon",
 		Long: `apply does what one sync of the daemon does, from a working tree: render every
 cluster's objects, then apply wave by wave with server-side apply, prune what
-the intents no longer declare (within --prune-max-share) and record the
-status in each cluster. Exit status: 0 when every cluster is synced, 1 when
-the intents are invalid, 2 on any other error.`,
+the intents no longer declare (within --prune-max-share) and keep the status in
+each cluster for sailplan status. Exit status: 0 when every cluster is synced, 1
+when the intents are invalid, 2 on any other error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			log, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			files, err := schema.ReadDir(cmd.Context(), args[0])
+			files, err := schema.ReadDir(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			if commit == "" {
 				commit = localCommit(files)
 			}
+			ev := newEvents(log, kubeconfig, opts, identity("apply"))
 			r := &sync.Reconciler{
-				Source:                dirSource{&source.Revision{Commit: commit, Files: files}},
+				Source:                dirSource{dir: args[0], rev: &source.Revision{Commit: commit, Files: files}},
 				Kubeconfig:            kubeconfig,
-				Log:                   log,
 				Options:               opts,
 				ContinueOnWaveFailure: continueOnWaveFailure,
+				Events:                ev.bus,
 			}
 			defer r.Close()
-			syncErr := r.Sync(cmd.Context())
-			st := r.Status()
-			if st.Rejected != "" {
-				return &exitError{code: 1, err: st.RejectedErr}
+			// What this apply did, cluster by cluster (the model keeps the
+			// counts of the last sync that wrote, which may be older).
+			did := map[string]notify.Counts{}
+			ev.bus.Subscribe(notify.HandlerFunc(func(e notify.Event) {
+				if s, ok := e.(notify.ClusterSynced); ok {
+					did[s.Cluster] = did[s.Cluster].Plus(s.Counts)
+				}
+			}))
+			contexts, err := kube.Contexts(ctx, kubeconfig)
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
 			}
-			names := make([]string, 0, len(st.Clusters))
-			for n := range st.Clusters {
-				names = append(names, n)
+			// Keep what the clusters held before, and since when.
+			ev.status.Restore(ctx, contexts)
+			syncErr := r.Sync(ctx)
+			ev.bus.Flush()
+			ev.status.Write(ctx)
+			st, _ := ev.model.Status()
+			if c, ok := st.Commit(commit); ok && c.Fate == notify.FateRejected && c.Reason != notify.RejectedFleet {
+				return &exitError{code: 1, err: errors.New(strings.Join(c.Errors, "\n"))}
 			}
-			sort.Strings(names)
 			out := cmd.OutOrStdout()
-			for _, n := range names {
+			for _, n := range slices.Sorted(maps.Keys(st.Clusters)) {
 				cs := st.Clusters[n]
-				fmt.Fprintf(out, "%s\twave %d\t%s\t%s\n", n, cs.Wave, cs.State, countsText(cs.Counts))
+				fmt.Fprintf(out, "%s\twave %d\t%s\t%s\n", n, cs.Wave, cs.State, countsText(did[n]))
 			}
 			if syncErr != nil {
 				return &exitError{code: 2, err: syncErr}
@@ -119,6 +142,6 @@ the intents are invalid, 2 on any other error.`,
 	return cmd
 }
 
-func countsText(c map[apply.Action]int) string {
-	return fmt.Sprintf("created %d, configured %d, unchanged %d, pruned %d", c[apply.Created], c[apply.Configured], c[apply.Unchanged], c[apply.Pruned])
+func countsText(c notify.Counts) string {
+	return fmt.Sprintf("created %d, configured %d, unchanged %d, pruned %d", c.Created, c.Configured, c.Unchanged, c.Pruned)
 }

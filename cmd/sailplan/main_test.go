@@ -17,8 +17,8 @@ import (
 // codes and the split between stdout and stderr are checked for real.
 const asCommand = "SAILPLAN_TEST_AS_COMMAND"
 
-// env is one real cluster (context c1) for the commands that talk to
-// clusters.
+// env is two real clusters (contexts c1 and c2) for the commands that
+// talk to clusters.
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	testenv.Main(m, 1, &env)
+	testenv.Main(m, 2, &env)
 }
 
 // sailplan runs the command with args and returns stdout, stderr and the

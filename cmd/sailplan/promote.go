@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/sync/kube"
 )
@@ -72,33 +73,18 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 			return printPromotions(cmd.OutOrStdout(), states, args)
 		},
 	})
-	decisions := []struct {
-		use, short string
-		decide     func(st *promote.State, weight int, by string, now time.Time) (*promote.Event, error)
-	}{
-		{"approve", "Approve the step the promotion waits for", func(st *promote.State, w int, by string, now time.Time) (*promote.Event, error) {
-			return st.Decide(true, w, by, now)
-		}},
-		{"reject", "Reject the step the promotion waits for: roll back", func(st *promote.State, w int, by string, now time.Time) (*promote.Event, error) {
-			return st.Decide(false, w, by, now)
-		}},
-		{"pause", "Hold the promotion where it is", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
-			return st.Pause(by, now)
-		}},
-		{"resume", "Continue a paused promotion", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
-			return st.Resume(by, now)
-		}},
-		{"abort", "End the promotion and send all traffic to stable", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
-			return st.Abort(by, now)
-		}},
-		{"retry", "Start a rolled-back or aborted promotion again", func(st *promote.State, _ int, by string, now time.Time) (*promote.Event, error) {
-			return st.Retry(by, now)
-		}},
+	decisions := []struct{ what, short string }{
+		{notify.DecisionApprove, "Approve the step the promotion waits for"},
+		{notify.DecisionReject, "Reject the step the promotion waits for: roll back"},
+		{notify.DecisionPause, "Hold the promotion where it is"},
+		{notify.DecisionResume, "Continue a paused promotion"},
+		{notify.DecisionAbort, "End the promotion and send all traffic to stable"},
+		{notify.DecisionRetry, "Start a rolled-back or aborted promotion again"},
 	}
 	for _, d := range decisions {
 		var weight int
 		c := &cobra.Command{
-			Use:   d.use + " SERVICE",
+			Use:   d.what + " SERVICE",
 			Short: d.short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -106,12 +92,11 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 				if err != nil {
 					return err
 				}
-				var event *promote.Event
-				_, err = promote.Decide(cmd.Context(), store, args[0], func(st *promote.State) (*promote.Event, error) {
-					var err error
-					event, err = d.decide(st, weight, user, time.Now())
-					return event, err
-				})
+				// The daemon's leader publishes the decision from the
+				// state's history: Slack and the log hear it as they hear
+				// one taken in Slack.
+				_, event, err := promote.Decide(cmd.Context(), store, args[0],
+					promote.Decision{What: d.what, Weight: weight, By: user, Via: "cli"}, time.Now())
 				if err != nil {
 					return err
 				}
@@ -119,7 +104,7 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 				return nil
 			},
 		}
-		if d.use == "approve" || d.use == "reject" {
+		if d.what == notify.DecisionApprove || d.what == notify.DecisionReject {
 			c.Flags().IntVar(&weight, "weight", 0, "the step's weight you mean, so that a step that moved meanwhile is not decided (default: the one it waits for)")
 		}
 		cmd.AddCommand(c)
@@ -157,7 +142,11 @@ func printPromotions(w io.Writer, states []*promote.Stored, only []string) error
 			for _, e := range st.History {
 				by := ""
 				if e.By != "" {
-					by = " (" + e.By + ")"
+					by = " (" + e.By
+					if e.Via != "" {
+						by += " via " + e.Via
+					}
+					by += ")"
 				}
 				fmt.Fprintf(w, "%s  %-18s %s%s\n", e.At.Format(time.RFC3339), e.Phase, e.Message, by)
 			}

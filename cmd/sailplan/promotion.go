@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sailplan/sailplan/promote"
-	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/kube"
 )
 
@@ -42,7 +39,7 @@ type promotions struct {
 }
 
 // controller builds the promotion controller; nil without --home-context.
-func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, reg prometheus.Registerer, log *slog.Logger) (*promotions, error) {
+func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, log *slog.Logger) (*promotions, error) {
 	if p.homeContext == "" {
 		return nil, nil
 	}
@@ -54,7 +51,7 @@ func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, reg 
 	if err != nil {
 		return nil, fmt.Errorf("--home-context %s: %w", p.homeContext, err)
 	}
-	ctrl := &promote.Controller{Store: promote.NewStore(client, p.namespace), Log: log, Metrics: promote.NewMetrics(reg)}
+	ctrl := &promote.Controller{Store: promote.NewStore(client, p.namespace), Log: log, Interval: p.interval}
 	if p.prometheusURL != "" {
 		analyzer, err := promote.NewPrometheus(p.prometheusURL)
 		if err != nil {
@@ -66,36 +63,12 @@ func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, reg 
 }
 
 // lead runs fn while this replica holds the leader lease.
-func (p *promotions) lead(ctx context.Context, fn func(ctx context.Context)) error {
-	host, _ := os.Hostname()
+func (p *promotions) lead(ctx context.Context, id string, fn func(ctx context.Context)) error {
 	return promote.RunAsLeader(ctx, p.client, promote.LeaderOptions{
 		Namespace:     p.flags.namespace,
 		Name:          "sailplan",
-		Identity:      fmt.Sprintf("%s-%d", host, os.Getpid()),
+		Identity:      id,
 		LeaseDuration: p.flags.lease,
 		Log:           p.log,
 	}, fn)
-}
-
-// run looks at every canary of the applied intents each interval and asks
-// for a sync when a promotion moved, so the new weights reach the clusters.
-func (p *promotions) run(ctx context.Context, r *sync.Reconciler) {
-	t := time.NewTicker(p.flags.interval)
-	defer t.Stop()
-	for {
-		if in := r.Intents(); in != nil {
-			changed, err := p.ctrl.Step(ctx, in)
-			if err != nil && ctx.Err() == nil {
-				p.log.Error("promotion step failed", "err", err)
-			}
-			if changed {
-				r.Trigger()
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -17,8 +17,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/sailplan/sailplan/notify/metrics"
+	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
 	"github.com/sailplan/sailplan/sync/source"
 )
 
@@ -63,42 +66,56 @@ the command line, and never reach a log.`,
 			if err != nil {
 				return err
 			}
-			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Log: log, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure}
+			id := identity("run")
+			ev := newEvents(log, kubeconfig, opts, id)
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			promotions, err := promo.controller(ctx, kubeconfig, reg, log)
+			ev.bus.Subscribe(metrics.New(reg))
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure, Events: ev.bus}
+			// Sync hears the weights promotion decides.
+			ev.bus.Subscribe(r)
+			promotions, err := promo.controller(ctx, kubeconfig, log)
 			if err != nil {
 				return err
-			}
-			if promotions != nil {
-				r.Canaries = promotions.ctrl
 			}
 			var home kubernetes.Interface
+			var store *promote.Store
 			if promotions != nil {
-				home = promotions.client
+				home, store = promotions.client, promotions.ctrl.Store
+				promotions.ctrl.Events = ev.bus
+				// Promotion hears each new commit's plans.
+				ev.bus.Subscribe(promotions.ctrl)
+				r.WaitForPromotions = true
+				ev.status.Extra = []string{promo.homeContext}
 			}
-			sl, err := slackf.build(home, promo.namespace, r.Intents, log)
+			sl, err := slackf.build(home, promo.namespace, log)
 			if err != nil {
 				return err
 			}
-			r.Notifier = sl.commits
-			if promotions != nil {
-				promotions.ctrl.Notifier = sl.promotions
-				if sl.slack != nil {
-					promotions.ctrl.Analyzer = sl.slack.Analyzer(promotions.ctrl.Analyzer)
-				}
+			ev.bus.Subscribe(sl.notifier)
+			if sl.interactions != nil && promotions == nil {
+				return errors.New("slack approvals need promotions: give --home-context")
+			}
+			contexts, err := kube.Contexts(ctx, kubeconfig)
+			if err != nil {
+				return fmt.Errorf("kubeconfig: %w", err)
 			}
 			if once {
 				defer r.Close()
-				if sl.slack == nil {
-					return r.Sync(ctx)
+				go sl.notifier.Run(ctx)
+				ev.status.Restore(ctx, contexts)
+				if promotions != nil {
+					if err := promotions.ctrl.Load(ctx); err != nil {
+						return err
+					}
 				}
-				go sl.slack.Run(ctx)
 				err := r.Sync(ctx)
+				ev.bus.Flush()
+				ev.status.Write(ctx)
 				// Give the messages of this one sync a bounded chance to go out.
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
-				if derr := sl.slack.Drain(dctx); derr != nil {
+				if derr := sl.notifier.Drain(dctx); derr != nil {
 					log.Warn("slack messages not all delivered before exit", "err", derr)
 				}
 				return err
@@ -113,14 +130,9 @@ the command line, and never reach a log.`,
 			if hook != nil {
 				mux.Handle("POST /webhook", hook)
 			}
-			switch {
-			case promotions != nil:
-				// Any replica takes clicks: the decision goes through the
-				// store's precondition, whoever leads.
-				sl.wire(mux, promotions.ctrl.Decide)
-			case sl.interactions != nil:
-				return errors.New("slack approvals need promotions: give --home-context")
-			}
+			// Any replica takes clicks: the decision goes through the
+			// store's precondition, whoever leads.
+			sl.wire(mux, store)
 			sl.run(ctx, log)
 			srv, err := serve(ctx, listen, mux, log)
 			if err != nil {
@@ -128,18 +140,29 @@ the command line, and never reach a log.`,
 			}
 			defer srv.Shutdown(context.Background())
 			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
-				"slack", sl.slack != nil, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
-			if promotions == nil {
-				return r.Run(ctx, interval)
-			}
-			// One replica leads: it syncs and promotes; standbys wait, so two
-			// replicas never fight over the clusters.
-			return promotions.lead(ctx, func(ctx context.Context) {
-				go promotions.run(ctx, r)
+				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
+			// What the leader runs: the status (from where the last leader
+			// left it), promotions, and sync. Standbys run none of it, so two
+			// replicas never fight over the clusters or the status.
+			lead := func(ctx context.Context) {
+				ev.status.Restore(ctx, contexts)
+				go ev.status.Run(ctx)
+				if promotions != nil {
+					go func() {
+						if err := promotions.ctrl.Run(ctx); err != nil {
+							log.Error("promotions stopped", "err", err)
+						}
+					}()
+				}
 				if err := r.Run(ctx, interval); err != nil {
 					log.Error("sync stopped", "err", err)
 				}
-			})
+			}
+			if promotions == nil {
+				lead(ctx)
+				return nil
+			}
+			return promotions.lead(ctx, id, lead)
 		},
 	}
 	f := cmd.Flags()

@@ -6,15 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/slack"
 	"github.com/sailplan/sailplan/promote"
-	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync"
 )
 
 // slackFlags configure notifications and approvals in Slack. Tokens and
@@ -39,20 +37,20 @@ func (s *slackFlags) register(f *pflag.FlagSet) {
 
 // slackSide is what the daemon runs for Slack.
 type slackSide struct {
-	// notifier hears of commits and promotions: the Slack notifier, or
-	// the log notifier without a token.
-	commits    sync.Notifier
-	promotions promote.Notifier
-	slack      *notify.Slack
+	// notifier hears the event stream: it posts to Slack, or without a
+	// token logs what it would post.
+	notifier *slack.Notifier
+	// posting says whether it posts (a token was given).
+	posting bool
 	// interactions is nil unless approvals are on.
-	interactions *notify.Interactions
+	interactions *slack.Interactions
 	socket       *socketmode.Client
 	httpRoute    bool
 }
 
-// build reads the secrets and makes the notifiers. home is the home
+// build reads the secrets and makes the notifier. home is the home
 // cluster's client (nil without promotions) for keeping root messages.
-func (s *slackFlags) build(home kubernetes.Interface, namespace string, intents func() *schema.Intents, log *slog.Logger) (*slackSide, error) {
+func (s *slackFlags) build(home kubernetes.Interface, namespace string, log *slog.Logger) (*slackSide, error) {
 	token, err := secret("--slack-token-file", s.tokenFile, envSlackToken)
 	if err != nil {
 		return nil, err
@@ -65,32 +63,30 @@ func (s *slackFlags) build(home kubernetes.Interface, namespace string, intents 
 	if err != nil {
 		return nil, err
 	}
-	clusters := func() map[int][]string { return notify.ClustersByWave(intents()) }
 	if token == "" {
 		if signing != "" || appToken != "" {
 			return nil, errors.New("slack: a signing secret or app token needs the bot token too (--slack-token-file or $" + envSlackToken + ")")
 		}
-		l := &notify.Log{Log: log, Channel: s.channel, Clusters: clusters}
-		return &slackSide{commits: l, promotions: l}, nil
+		return &slackSide{notifier: slack.New(slack.Config{Channel: s.channel, Log: log})}, nil
 	}
 	if s.channel == "" {
 		return nil, errors.New("--slack-channel is required with a Slack token: commits go there")
 	}
-	opts := []slack.Option{}
+	opts := []slackapi.Option{}
 	if appToken != "" {
-		opts = append(opts, slack.OptionAppLevelToken(appToken))
+		opts = append(opts, slackapi.OptionAppLevelToken(appToken))
 	}
-	api := slack.New(token, opts...)
-	var refs notify.RefStore
+	api := slackapi.New(token, opts...)
+	var refs slack.RefStore
 	if home != nil {
-		refs = &notify.ConfigMapRefs{Client: home, Namespace: namespace}
+		refs = slack.NewConfigMapRefs(home.CoreV1(), namespace)
 	}
-	n := notify.NewSlack(notify.Config{Client: api, Channel: s.channel, Refs: refs, Clusters: clusters, Log: log})
-	side := &slackSide{commits: n, promotions: n, slack: n}
+	n := slack.New(slack.Config{Client: api, Channel: s.channel, Refs: refs, Log: log})
+	side := &slackSide{notifier: n, posting: true}
 	if signing == "" && appToken == "" {
 		return side, nil
 	}
-	side.interactions = &notify.Interactions{SigningSecret: signing, Approvers: notify.NewApprovers(api), Slack: n, Log: log}
+	side.interactions = &slack.Interactions{SigningSecret: signing, Approvers: slack.NewApprovers(api), Slack: n, Log: log}
 	side.httpRoute = signing != ""
 	if appToken != "" {
 		side.socket = socketmode.New(api)
@@ -98,12 +94,13 @@ func (s *slackFlags) build(home kubernetes.Interface, namespace string, intents 
 	return side, nil
 }
 
-// wire registers the interactions route, when approvals come over HTTP.
-func (s *slackSide) wire(mux *http.ServeMux, decide notify.Decider) {
+// wire registers the interactions route, when approvals come over HTTP:
+// clicks decide through the promotion store, whichever replica leads.
+func (s *slackSide) wire(mux *http.ServeMux, store *promote.Store) {
 	if s.interactions == nil {
 		return
 	}
-	s.interactions.Decide = decide
+	s.interactions.Store = store
 	if s.httpRoute {
 		mux.Handle("POST /slack/interactions", s.interactions)
 	}
@@ -112,10 +109,8 @@ func (s *slackSide) wire(mux *http.ServeMux, decide notify.Decider) {
 // run delivers messages and, with an app token, takes interactions over
 // Socket Mode, until ctx ends.
 func (s *slackSide) run(ctx context.Context, log *slog.Logger) {
-	if s.slack != nil {
-		go s.slack.Run(ctx)
-	}
-	if s.socket != nil && s.interactions != nil && s.interactions.Decide != nil {
+	go s.notifier.Run(ctx)
+	if s.socket != nil && s.interactions != nil && s.interactions.Store != nil {
 		go func() {
 			if err := s.interactions.RunSocketMode(ctx, s.socket); err != nil {
 				log.Error("slack socket mode stopped", "err", err)

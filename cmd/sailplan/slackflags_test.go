@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sailplan/sailplan/notify"
-	"github.com/sailplan/sailplan/schema"
 )
 
 // TestSlackFlags: no token means the log notifier; a token needs a
@@ -19,32 +16,31 @@ func TestSlackFlags(t *testing.T) {
 	t.Setenv(envSlackSigningSecret, "")
 	t.Setenv(envSlackAppToken, "")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	none := func() *schema.Intents { return nil }
-	side, err := (&slackFlags{channel: "#x"}).build(nil, "", none, log)
+	side, err := (&slackFlags{channel: "#x"}).build(nil, "", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := side.commits.(*notify.Log); !ok || side.slack != nil || side.interactions != nil {
-		t.Errorf("without a token: %T, slack %v; want the log notifier only", side.commits, side.slack != nil)
+	if side.notifier == nil || side.posting || side.interactions != nil {
+		t.Errorf("without a token: notifier %v, posting %v, interactions %v; want the notifier that logs only", side.notifier != nil, side.posting, side.interactions != nil)
 	}
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("xoxb-very-secret\n"), 0o600)
-	_, err = (&slackFlags{tokenFile: tokenFile}).build(nil, "", none, log)
+	_, err = (&slackFlags{tokenFile: tokenFile}).build(nil, "", log)
 	if err == nil || !strings.Contains(err.Error(), "--slack-channel") || strings.Contains(err.Error(), "very-secret") {
 		t.Errorf("token without channel: %v, want an error naming --slack-channel, without the token", err)
 	}
 	signFile := filepath.Join(dir, "signing")
 	os.WriteFile(signFile, []byte("s3cr3t"), 0o600)
-	side, err = (&slackFlags{tokenFile: tokenFile, signingSecretFile: signFile, channel: "#x"}).build(nil, "", none, log)
+	side, err = (&slackFlags{tokenFile: tokenFile, signingSecretFile: signFile, channel: "#x"}).build(nil, "", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if side.slack == nil || side.interactions == nil || !side.httpRoute || side.socket != nil {
-		t.Errorf("token and signing secret: slack %v, interactions %v, http %v, socket %v", side.slack != nil, side.interactions != nil, side.httpRoute, side.socket != nil)
+	if !side.posting || side.interactions == nil || !side.httpRoute || side.socket != nil {
+		t.Errorf("token and signing secret: posting %v, interactions %v, http %v, socket %v", side.posting, side.interactions != nil, side.httpRoute, side.socket != nil)
 	}
 	t.Setenv(envSlackAppToken, "xapp-1")
-	_, err = (&slackFlags{channel: "#x"}).build(nil, "", none, log)
+	_, err = (&slackFlags{channel: "#x"}).build(nil, "", log)
 	if err == nil || strings.Contains(err.Error(), "xapp-1") {
 		t.Errorf("app token without bot token: %v, want an error without the token", err)
 	}

@@ -1,69 +1,100 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/status"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
-	"github.com/sailplan/sailplan/sync/source"
 )
+
+// statusTimeout bounds the read of each cluster's copy, so that a cluster
+// that does not answer costs `sailplan status` no more than that.
+const statusTimeout = 1500 * time.Millisecond
+
+// statusOutput is what `sailplan status -o json` prints.
+type statusOutput struct {
+	status.Record
+	// Healthy is the exit status's verdict: the source answers, the newest
+	// commit is applied, every cluster is synced.
+	Healthy bool `json:"healthy"`
+	// ReadFrom is the cluster whose copy is shown (the newest).
+	ReadFrom string `json:"readFrom"`
+	// Unread are the clusters whose copy could not be read from here, with why.
+	Unread map[string]string `json:"unread,omitempty"`
+}
 
 func newStatusCmd() *cobra.Command {
 	var (
-		kubeconfig string
-		contexts   []string
-		opts       apply.Options
+		kubeconfig, output string
+		contexts           []string
+		opts               apply.Options
+		timeout            time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "status [--context NAME]...",
-		Short: "Show per cluster the commit sailplan applied, object counts and the last error",
-		Long: `status reads what sailplan recorded in each cluster: the sailplan.dev/status
-annotation of the ApplySet parent ConfigMap (sailplan-system/sailplan unless
---applyset-namespace/--applyset-name say otherwise). Every context of the
-kubeconfig is read unless --context names some. Exit status: 0 when every
-cluster read is synced, 1 when one failed, waits or cannot be read.`,
+		Use:   "status [--context NAME]... [-o text|json]",
+		Short: "Show what the fleet is doing: the source, the latest commits and their fate, every cluster",
+		Long: `status reads the status that sailplan keeps in every cluster (ConfigMap
+sailplan-system/sailplan-status, next to the ApplySet parent; see --applyset-namespace
+and --applyset-name) from every context of the kubeconfig at once, unless --context
+names some, and shows the newest: whether the Git source answers, the latest commits
+and their fate (applied, rejected with every error, held by a guard), and per cluster
+the commit it holds, since when, what its last sync wrote and its own last error. A
+cluster that does not answer costs at most --timeout; the others' copies say what the
+daemon knows of it. Exit status: 0 when the source answers, the newest commit is
+applied and every cluster is synced; 1 otherwise, or when no copy could be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if output != "text" && output != "json" {
+				return fmt.Errorf("--output %q: want text or json", output)
+			}
 			if len(contexts) == 0 {
 				var err error
-				if contexts, err = kube.Contexts(cmd.Context(), kubeconfig); err != nil {
+				if contexts, err = kube.Contexts(ctx, kubeconfig); err != nil {
 					return fmt.Errorf("kubeconfig: %w", err)
 				}
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "CLUSTER\tWAVE\tSTATE\tCOMMIT\tCREATED\tCONFIGURED\tUNCHANGED\tPRUNED\tSINCE\tLAST ERROR")
-			healthy := true
-			for _, name := range contexts {
-				st, ok, err := readStatus(cmd, kubeconfig, name, opts)
-				switch {
-				case err != nil:
-					healthy = false
-					fmt.Fprintf(w, "%s\t-\tunreadable\t-\t-\t-\t-\t-\t-\t%s\n", name, oneLine(err.Error()))
-				case !ok:
-					fmt.Fprintf(w, "%s\t-\tnot synced by sailplan\t-\t-\t-\t-\t-\t-\t\n", name)
-				default:
-					if st.State != apply.StateSynced {
-						healthy = false
-					}
-					commit := source.Short(st.Commit)
-					if st.Target != "" && st.Target != st.Commit {
-						commit += " (target " + source.Short(st.Target) + ")"
-					}
-					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", name, st.Wave, st.State, commit,
-						st.Counts[apply.Created], st.Counts[apply.Configured], st.Counts[apply.Unchanged], st.Counts[apply.Pruned],
-						st.Time.Local().Format(time.DateTime), oneLine(st.Error))
+			opts = opts.WithDefaults()
+			place := &status.Place{Kubeconfig: kubeconfig, Namespace: opts.ParentNamespace, Name: status.NamePlace(opts.ParentName), Timeout: timeout}
+			copies := place.Read(ctx, contexts)
+			newest, found := status.Newest(copies)
+			unread := map[string]string{}
+			for _, c := range copies {
+				if c.Err != nil {
+					unread[c.Cluster] = strings.TrimPrefix(c.Err.Error(), "cluster "+c.Cluster+": ")
 				}
 			}
-			if err := w.Flush(); err != nil {
+			if !found {
+				for _, name := range slices.Sorted(maps.Keys(unread)) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s: %s\n", name, unread[name])
+				}
+				return &exitError{code: 1, err: fmt.Errorf("no sailplan status in %s: has sailplan run or apply synced these clusters?", strings.Join(contexts, ", "))}
+			}
+			out := statusOutput{Record: newest.Record, Healthy: newest.Record.Status.Healthy(), ReadFrom: newest.Cluster, Unread: unread}
+			var err error
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				err = enc.Encode(out)
+			} else {
+				err = printStatus(cmd.OutOrStdout(), out)
+			}
+			if err != nil {
 				return err
 			}
-			if !healthy {
+			if !out.Healthy {
 				return &exitError{code: 1}
 			}
 			return nil
@@ -72,25 +103,91 @@ cluster read is synced, 1 when one failed, waits or cannot be read.`,
 	f := cmd.Flags()
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with the clusters' contexts")
 	f.StringArrayVar(&contexts, "context", nil, "context to read (repeatable; default: every context)")
+	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	f.DurationVar(&timeout, "timeout", statusTimeout, "how long to wait for each cluster")
 	addParentFlags(f, &opts)
 	return cmd
 }
 
-func readStatus(cmd *cobra.Command, kubeconfig, context string, opts apply.Options) (apply.ClusterStatus, bool, error) {
-	c, err := clusterForContext(cmd.Context(), kubeconfig, context, opts)
-	if err != nil {
-		return apply.ClusterStatus{}, false, err
+// when is how status prints a time: local, to the second.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
 	}
-	defer c.Close()
-	return c.ReadStatus(cmd.Context())
+	return t.Local().Format(time.DateTime)
 }
 
-// oneLine keeps a table row on one line; the full error is in the
-// annotation and the daemon's log.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", "; ")
-	if len(s) > 160 {
-		s = s[:157] + "..."
+// commitLine names a commit for people: hash, subject, author.
+func commitLine(c notify.Commit) string {
+	s := c.Short()
+	if subj := c.Subject(); subj != "" {
+		s += fmt.Sprintf(" %q", subj)
+	}
+	if c.Author != "" {
+		s += " by " + c.Author
 	}
 	return s
+}
+
+// printStatus writes the status for people: the source and the latest
+// commits first, then a table of clusters, then every error in full.
+func printStatus(w io.Writer, out statusOutput) error {
+	st := out.Status
+	src := st.Source.Name
+	if src == "" {
+		src = "-"
+	}
+	if st.Source.Error != "" {
+		src += fmt.Sprintf(": failing since %s: %s", when(st.Source.ErrorSince), st.Source.Error)
+	}
+	fmt.Fprintf(w, "SOURCE   %s\n", src)
+	if head, ok := st.Commit(st.Head); ok {
+		fmt.Fprintf(w, "HEAD     %s: %s", commitLine(head.Commit), head.Fate)
+		if head.Reason != "" {
+			fmt.Fprintf(w, " (%s)", head.Reason)
+		}
+		fmt.Fprintln(w)
+		for _, e := range head.Errors {
+			fmt.Fprintf(w, "           %s\n", e)
+		}
+	}
+	if applied, ok := st.Applied(); ok && applied.Commit.Hash != st.Head {
+		fmt.Fprintf(w, "APPLIED  %s: everywhere since %s\n", commitLine(applied.Commit), when(applied.Done))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tWAVE\tSTATE\tSINCE\tCOMMIT\tAPPLIED\tCREATED\tCONFIGURED\tUNCHANGED\tPRUNED")
+	names := slices.Sorted(maps.Keys(st.Clusters))
+	slices.SortStableFunc(names, func(a, b string) int { return st.Clusters[a].Wave - st.Clusters[b].Wave })
+	for _, name := range names {
+		c := st.Clusters[name]
+		commit := notify.Short(c.Commit)
+		if commit == "" {
+			commit = "-"
+		}
+		if c.Target != "" && c.Target != c.Commit {
+			commit += " (target " + notify.Short(c.Target) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", name, c.Wave, c.State, when(c.Since), commit, when(c.Applied),
+			c.Counts.Created, c.Counts.Configured, c.Counts.Unchanged, c.Counts.Pruned)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, name := range names {
+		if c := st.Clusters[name]; c.Error != "" {
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
+			fmt.Fprintf(w, "%s: %s since %s: %s\n", name, c.State, when(c.Since), c.Error)
+		}
+	}
+	fmt.Fprintf(w, "\nrecorded %s by %s; read from %s", when(out.Written), out.WrittenBy, out.ReadFrom)
+	for _, name := range slices.Sorted(maps.Keys(out.Unread)) {
+		fmt.Fprintf(w, "; %s not read from here: %s", name, out.Unread[name])
+	}
+	fmt.Fprintln(w)
+	return nil
 }

@@ -118,7 +118,8 @@ func (c *Cluster) probe(ctx context.Context) error {
 	defer cancel()
 	err := c.discovery.RESTClient().Get().AbsPath("/version").Do(ctx).Error()
 	if err != nil {
-		return kube.Unreachable(fmt.Errorf("unreachable: %w", err))
+		// The caller says that the cluster is unreachable, and which.
+		return kube.Unreachable(err)
 	}
 	return nil
 }
