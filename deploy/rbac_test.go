@@ -49,9 +49,7 @@ func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
 // applies several Istio kinds, prunes one, keeps promotion state and
 // leads; and it is refused what it has no business with.
 func TestLeastPrivilege(t *testing.T) {
-	if env == nil {
-		t.Skip("-short: needs a real apiserver")
-	}
+	env.Need(t)
 	ctx := t.Context()
 	c := env.Clusters[0]
 	admin, err := kubernetes.NewForConfig(c.RESTConfig())

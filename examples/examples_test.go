@@ -34,9 +34,7 @@ func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
 // of its fleet, and server-side-applies the result in dry-run mode, so
 // Istio's CRD schemas and their CEL rules judge every object.
 func TestExamplesAcceptedByAPIServer(t *testing.T) {
-	if env == nil {
-		t.Skip("-short: needs a real apiserver")
-	}
+	env.Need(t)
 	ctx := t.Context()
 	cfg := env.Clusters[0].RESTConfig()
 	dyn, err := dynamic.NewForConfig(cfg)

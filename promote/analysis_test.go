@@ -32,7 +32,7 @@ func v2(service string) testenv.Workload {
 // Prometheus and checks every verdict: healthy, too many errors, too slow,
 // too little traffic, and Prometheus down.
 func TestAnalysisAgainstPrometheus(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	m, target := newMesh(t)
 	m.Set(v2("healthy"), testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	m.Set(v2("errors"), testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})

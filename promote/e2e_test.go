@@ -86,7 +86,7 @@ func (l *logBuffer) String() string {
 }
 
 func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
-	needClusters(t)
+	env.Need(t)
 	r := &fleetRig{t: t, ns: env.Namespace(t), clock: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	srv := testenv.NewGitServer(t)
 	r.repo = srv.NewRepo(t, "intents")

@@ -57,7 +57,7 @@ func stepEvents(st *State, weight int) int {
 // TestTwoWritersOneTransition: replicas that decide the same step at the
 // same moment write it once; the others lose on the precondition.
 func TestTwoWritersOneTransition(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	in := loadIntents(t, ns)
 	now := func() time.Time { return t0 }
@@ -100,7 +100,7 @@ const crashEnv = "SAILPLAN_PROMOTE_CRASH_NS"
 // transition but not stored it; the next controller finds the promotion
 // where it was, takes the step once, and the history holds it once.
 func TestCrashMidTransition(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	in := loadIntents(t, ns)
 	c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}

@@ -14,7 +14,7 @@ import (
 // leader stops (its process ends: its context is cancelled), the standby
 // takes over within the lease time.
 func TestOneLeaderAndHandOver(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	client, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
 	if err != nil {

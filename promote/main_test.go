@@ -22,13 +22,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, 3, &env)
 }
 
-func needClusters(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("-short: end-to-end test against real clusters and Prometheus skipped")
-	}
-}
-
 // step gives the controller the intents, as a new commit's event would,
 // and takes one look at every canary.
 func step(t testing.TB, c *Controller, in *schema.Intents) (bool, error) {

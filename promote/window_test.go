@@ -11,7 +11,7 @@ import (
 // TestWindowAndInterval: outside the plan's window nothing advances;
 // inside it, steps advance once per interval, through the real store.
 func TestWindowAndInterval(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	src := fmt.Sprintf(`package intents
 fleet: clusters: c1: {}

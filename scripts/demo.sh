@@ -99,6 +99,21 @@ git -C "$work/repo" log --oneline -1
 wait_for "v1=50 v2=50 "
 show
 
+say "sailplan status: what the fleet is doing, read from the clusters themselves"
+"$sailplan" status
+
+say "committing a mistake: weights that add up to 90 (nothing may change anywhere)"
+sed -i 's/{v1: 50, v2: 50}/{v1: 40, v2: 50}/' "$work/repo/reviews.cue"
+git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qam "reviews: 40/50"
+bad=$(git -C "$work/repo" rev-parse --short HEAD)
+for _ in $(seq 1 120); do
+	"$sailplan" status -o json 2>/dev/null | grep -q '"fate": "rejected"' && break
+	sleep 0.5
+done
+"$sailplan" status && { echo "status says healthy with a rejected head" >&2; exit 1; }
+"$sailplan" status | grep -q "HEAD     $bad .*rejected" || { echo "status does not show $bad rejected" >&2; exit 1; }
+wait_for "v1=50 v2=50 "
+
 say "committing a canary plan: v2 takes 20, 50, 100 % of the default route, a step every 5 s, gated by Prometheus"
 cat >"$work/repo/reviews.cue" <<'CUE'
 package intents

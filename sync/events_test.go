@@ -62,7 +62,7 @@ func (l *eventLog) take() ([]string, map[string]int) {
 // each cluster is still synced; a rejected commit is rejected once, with
 // its error at its file and line, and the clusters stay at the good one.
 func TestEventsOfCommits(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")

@@ -85,7 +85,7 @@ func waitFor(t *testing.T, what string, ch <-chan struct{}) {
 // progress leads to one fetch, of the newest commit; and syncs while the
 // head does not move fetch no objects from the Git server.
 func TestWebhookSync(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -164,7 +164,7 @@ func TestWebhookSync(t *testing.T) {
 // clusters keep the last good commit, the daemon keeps asking, and once
 // the server is back the commit pushed meanwhile is applied.
 func TestGitServerDown(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -225,7 +225,7 @@ func TestGitServerDown(t *testing.T) {
 // reported on every sync without fetching the commit again, and the next
 // properly signed commit is applied.
 func TestVerifiedSync(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")

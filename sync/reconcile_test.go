@@ -142,7 +142,7 @@ func checkClusters(t *testing.T, ns string, v1, v2 int32) map[string]observed {
 // repository served over HTTP: first commit, weight change, a broken
 // commit that must change nothing, and a commit that changes no intent.
 func TestSpine(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
@@ -217,7 +217,7 @@ func TestSpine(t *testing.T) {
 // TestRunFollowsBranch runs the daemon loop and pushes while it runs: the
 // new weights must arrive in both clusters without another call.
 func TestRunFollowsBranch(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -252,7 +252,7 @@ func waitApplied(t *testing.T, r *testReconciler, commit string) {
 // TestMissingContext: a fleet cluster without a kubeconfig context is an
 // error that names it, and nothing is applied to the clusters that exist.
 func TestMissingContext(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -348,7 +348,7 @@ func TestTriggerCoalesces(t *testing.T) {
 // sends no write request: counted by the client, and by each apiserver's
 // own apiserver_request_total.
 func TestNoopReconcileSendsNoWrites(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
@@ -414,7 +414,7 @@ func writesPerCluster(t *testing.T) map[string]int {
 // TestStatusModel: what the reconciler publishes, folded by the model,
 // says which commit each cluster holds, since when, and what it wrote.
 func TestStatusModel(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -448,7 +448,7 @@ func TestStatusModel(t *testing.T) {
 // watch, without a sync; a field that another manager adds is left alone
 // and stays that manager's.
 func TestDriftCorrected(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
@@ -533,7 +533,7 @@ func TestDriftCorrected(t *testing.T) {
 // change must stay applied. Writes are slowed down so that the watch event
 // always overtakes the sync that caused it.
 func TestOwnWritesAreNotDrift(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")

@@ -69,7 +69,7 @@ func wantWeights(clusters []string, n int, w int32) map[string]map[string]int32 
 // wave; c2 and c3 (wave 2) are not touched and their status says why.
 // With ContinueOnWaveFailure they are applied.
 func TestWaveFailureStopsLaterWaves(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	// Someone else owns svc-000's routes in c1.
@@ -127,7 +127,7 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 // wave) and c3 (the next wave) get the commit anyway, and c2 is caught up
 // by the retry backoff, not by the (hour-long) interval, once it is back.
 func TestUnreachableClusterCaughtUp(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	c2 := env.Cluster("c2")
 	if err := c2.StopAPIServer(t.Context()); err != nil {
@@ -182,7 +182,7 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 // middle of the first apply of 120 objects and started again; the daemon
 // converges every cluster with nothing lost or left half-done.
 func TestAPIServerKilledMidApply(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ns := env.Namespace(t)
 	c2 := env.Cluster("c2")
 	killed := make(chan struct{})
@@ -289,7 +289,7 @@ func labelledMembers(t testing.TB, c *testenv.Cluster, ns, id string) []string {
 // from every cluster; objects outside sailplan's ApplySet, even ones that
 // look like sailplan's, are left alone.
 func TestPruneRemovedIntent(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	all := []string{"c1", "c2", "c3"}
@@ -334,7 +334,7 @@ func TestPruneRemovedIntent(t *testing.T) {
 // deletes nothing and says so in the error and the status, until the
 // setting allows it.
 func TestPruneGuard(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)

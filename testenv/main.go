@@ -29,7 +29,7 @@ import (
 // clusters and exits with the tests' code. If the clusters cannot start it
 // prints why and exits 1: an e2e package never passes by skipping silently.
 // With -short it starts nothing and leaves *env nil; tests that need clusters
-// must then call t.Skip themselves. SIGINT and SIGTERM stop the clusters
+// call env.Need(t) first, which skips them then. SIGINT and SIGTERM stop the clusters
 // before the process exits; if the process dies otherwise (a panic, a test
 // timeout, SIGKILL) the kernel kills the children through Pdeathsig.
 func Main(m *testing.M, n int, env **Env) {
@@ -78,6 +78,16 @@ func Main(m *testing.M, n int, env **Env) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
+}
+
+// Need skips t when there are no clusters, which is only with -short: an
+// end-to-end test calls it first, so that -short skips it explicitly and
+// says why. It is safe on a nil *Env.
+func (e *Env) Need(t testing.TB) {
+	t.Helper()
+	if e == nil {
+		t.Skip("-short: end-to-end test against real clusters skipped")
+	}
 }
 
 // Namespace creates a namespace named after the test, unique per call, in

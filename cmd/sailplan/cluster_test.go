@@ -13,9 +13,7 @@ import (
 // nothing (exit 0), status reports the commit, and a broken directory is
 // exit 2 for diff.
 func TestDiffApplyStatus(t *testing.T) {
-	if env == nil {
-		t.Skip("-short: needs a real cluster")
-	}
+	env.Need(t)
 	ns := env.Namespace(t)
 	dir := t.TempDir()
 	intents := fmt.Sprintf(`package intents

@@ -158,9 +158,7 @@ const (
 // back, a cluster that stops answering and answers again, and the daemon
 // being stopped: each shows, with its error, and clears when fixed.
 func TestStatusTellsTheTruth(t *testing.T) {
-	if env == nil {
-		t.Skip("-short: needs real clusters")
-	}
+	env.Need(t)
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")

@@ -72,7 +72,7 @@ func versionIn(t *testing.T, cluster, ns string) string {
 // the fleet, reads back equal, is not written again while it does not
 // change, and a new writer starts from it.
 func TestStatusKeptInEveryCluster(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	f := newFleet(t, ns)
@@ -162,7 +162,7 @@ func hung(t *testing.T) string {
 // timeout, and say so; the copies of the others are read; the writer
 // goes on writing the others and retries the missing ones.
 func TestUnansweredClusters(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	kubeconfig := hung(t)

@@ -25,7 +25,7 @@ func managersOf(u *unstructured.Unstructured) map[string]bool {
 // is reported by object, field and manager, and left as it is; the
 // force-conflicts annotation takes it.
 func TestConflictNotTaken(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	tc := env.Cluster("c1")
@@ -71,7 +71,7 @@ func TestConflictNotTaken(t *testing.T) {
 // TestErrorsByObject: a kind the cluster does not serve and an immutable
 // field are reported by object, in words.
 func TestErrorsByObject(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	c := clusterFor(t, "c1", ns)

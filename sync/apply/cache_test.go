@@ -20,7 +20,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // no request. A second sync of the same objects writes nothing, and the
 // same objects at a new commit write only the status on the parent.
 func TestUnchangedSendsNoWrites(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	var writes atomic.Int64

@@ -14,7 +14,7 @@ import (
 // prunes, and nothing for objects that would not change; the cluster is
 // not modified.
 func TestDiff(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	c := clusterFor(t, "c1", ns)

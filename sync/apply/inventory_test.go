@@ -27,7 +27,7 @@ func TestApplySetID(t *testing.T) {
 // ApplySet id label, the tooling, the member kinds and the namespaces
 // other than its own, and every member carries the part-of label.
 func TestInventoryParent(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	other := env.Namespace(t)

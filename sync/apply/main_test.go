@@ -17,13 +17,6 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
 
-func needClusters(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("-short: end-to-end test against real clusters skipped")
-	}
-}
-
 // clusterFor is a sailplan cluster for env's cluster name with its
 // ApplySet parent in ns.
 func clusterFor(t *testing.T, name, ns string) *Cluster {

@@ -17,7 +17,7 @@ import (
 // than PruneMaxShare of the inventory is refused and deletes nothing until
 // the share allows it.
 func TestPruneInCluster(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
 	tc := env.Cluster("c1")

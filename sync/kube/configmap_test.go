@@ -20,7 +20,7 @@ type doc struct {
 // updated only at the version it was read at, listed by label, and
 // deleted only at its version; the namespace is made on first use.
 func TestDocuments(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	client, err := kubernetes.NewForConfig(env.Cluster("c1").RESTConfig())
 	if err != nil {
@@ -94,7 +94,7 @@ func TestDocuments(t *testing.T) {
 // TestDocumentsUnreadable: a document that is not JSON is an error naming
 // the ConfigMap and the key.
 func TestDocumentsUnreadable(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	ctx := t.Context()
 	client, err := kubernetes.NewForConfig(env.Cluster("c1").RESTConfig())
 	if err != nil {
