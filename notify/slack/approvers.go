@@ -8,14 +8,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 )
 
 // Approvers decides whether a Slack user may decide a promotion. User
 // group members come from usergroups.users.list and are cached, so that a
 // click costs no extra call while the cache is fresh.
 type Approvers struct {
-	api *slack.Client
+	api *slackapi.Client
 	ttl time.Duration
 
 	mu     sync.Mutex
@@ -31,14 +31,15 @@ type group struct {
 const groupTTL = 5 * time.Minute
 
 // NewApprovers resolves user groups with api.
-func NewApprovers(api *slack.Client) *Approvers {
+func NewApprovers(api *slackapi.Client) *Approvers {
 	return &Approvers{api: api, ttl: groupTTL, groups: map[string]group{}}
 }
 
 // Allowed reports whether user may decide, given the promotion's
 // approvers: anyone when the intent names none (everyone who can click in
 // the channel), else a user named or a member of a group named. An error
-// looking up a group is returned and means no: the check fails closed.
+// looking up a group is returned and means no: the check fails closed,
+// as it does on nil Approvers, which cannot look groups up.
 func (a *Approvers) Allowed(ctx context.Context, approvers []string, user string) (bool, error) {
 	if len(approvers) == 0 {
 		return true, nil
@@ -70,6 +71,9 @@ func (a *Approvers) Allowed(ctx context.Context, approvers []string, user string
 }
 
 func (a *Approvers) members(ctx context.Context, id string) ([]string, error) {
+	if a == nil || a.api == nil {
+		return nil, fmt.Errorf("user group %s: no Slack client to look it up", id)
+	}
 	a.mu.Lock()
 	g, ok := a.groups[id]
 	a.mu.Unlock()

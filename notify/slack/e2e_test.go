@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/logs"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
 	sailsync "github.com/sailplan/sailplan/sync"
@@ -37,7 +39,7 @@ fleet: clusters: {
 }
 `
 
-func canaryCUE(ns, name string) string {
+func canaryCUE(ns, name, atWeights string) string {
 	return fmt.Sprintf(`package intents
 
 services: %q: {
@@ -49,10 +51,10 @@ services: %q: {
 		steps: [10, 50, 100]
 		every: "10s"
 		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
-		approval: {atWeights: [50], slack: channel: "#deploys", approvers: ["UALICE", "SOPS"]}
+		approval: {atWeights: %s, slack: channel: "#deploys", approvers: ["UALICE", "SOPS"]}
 	}
 }
-`, name, ns)
+`, name, ns, atWeights)
 }
 
 type passing struct{}
@@ -61,18 +63,22 @@ func (passing) Analyze(context.Context, promote.Target, schema.Analysis) promote
 	return promote.Analysis{Verdict: promote.Pass, Summary: "success 100.00% (min 99.00%), p99 20ms (max 100ms), 600 requests"}
 }
 
-// rig is a Git repository applied to the two clusters by a reconciler, a
-// promotion controller with a clock the test moves and the Slack notifier
-// as its notifier, and the interactions endpoint on a real HTTP server.
+// rig is a Git repository applied to the two clusters by a reconciler,
+// the leader's promotion controller with a clock the test moves, and the
+// Slack notifier, wired as the daemon wires them: through a bus, sync's
+// commits reach the controller and the notifier, and the controller's
+// transitions and decisions reach sync and the notifier. The interactions
+// endpoint runs on a real HTTP server.
 type rig struct {
 	t     *testing.T
 	ns    string
 	home  kubernetes.Interface
 	repo  *testenv.Repo
+	bus   *notify.Bus
 	rec   *sailsync.Reconciler
 	ctrl  *promote.Controller
 	slack *fakeSlack
-	s     *Slack
+	n     *Notifier
 	h     *Interactions
 	url   string
 	mu    gosync.Mutex
@@ -94,18 +100,21 @@ func newRig(t *testing.T) *rig {
 	log := slog.New(slog.NewTextHandler(&syncWriter{b: &r.logs, mu: &r.mu}, nil))
 	r.slack = newFakeSlack(t)
 	r.slack.groups["SOPS"] = []string{"UCAROL", "UBOB"}
-	r.s, _ = startSlack(t, r.slack, Config{Channel: "#sailplan", Refs: &ConfigMapRefs{Client: home, Namespace: r.ns}, Log: log})
-	r.ctrl = &promote.Controller{Store: promote.NewStore(home, r.ns), Analyzer: r.s.Analyzer(passing{}), Now: r.now, Log: log, Notifier: r.s}
+	r.n, _ = startNotifier(t, r.slack, Config{Channel: "#sailplan", Refs: NewConfigMapRefs(home.CoreV1(), r.ns), Log: log})
+	r.bus = notify.NewBus()
+	r.ctrl = &promote.Controller{Store: promote.NewStore(home, r.ns), Analyzer: passing{}, Now: r.now, Log: log, Events: r.bus}
 	r.rec = &sailsync.Reconciler{
 		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
-		Log:        log,
-		Canaries:   r.ctrl,
-		Notifier:   r.s,
+		Events:     r.bus,
 		Options:    apply.Options{ParentNamespace: r.ns},
 	}
+	r.bus.Subscribe(logs.New(log))
+	r.bus.Subscribe(r.rec)
+	r.bus.Subscribe(r.ctrl)
+	r.bus.Subscribe(r.n)
 	t.Cleanup(r.rec.Close)
-	r.h = &Interactions{SigningSecret: secret, Decide: r.ctrl.Decide, Approvers: NewApprovers(r.slack.client()), Slack: r.s, Log: log}
+	r.h = &Interactions{SigningSecret: secret, Store: r.ctrl.Store, Approvers: NewApprovers(r.slack.client()), Slack: r.n, Log: log, Now: r.now}
 	srv := httptest.NewServer(r.h)
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
@@ -177,8 +186,7 @@ func (r *rig) state(service string) *promote.Stored {
 func (r *rig) walk(service string, until promote.Phase) {
 	r.t.Helper()
 	for range 60 {
-		in := r.rec.Intents()
-		if _, err := r.ctrl.Step(r.t.Context(), in); err != nil {
+		if _, err := r.ctrl.Step(r.t.Context()); err != nil {
 			r.t.Fatalf("promotion step: %v", err)
 		}
 		if err := r.rec.Sync(r.t.Context()); err != nil {
@@ -230,10 +238,11 @@ func (r *rig) post(h http.Header, body string) int {
 // buttons reach the promotion state through the decision path, and the
 // weights in both clusters move. A forged signature, a stale timestamp, a
 // user who is not an approver, a click on a step that has moved and a
-// second click each change nothing, and the last three are answered.
+// second click each change nothing, and the last three are answered. The
+// leader, not the click, tells the thread of the decision.
 func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 	r := newRig(t)
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "orders.cue": canaryCUE(r.ns, "orders")}, "orders: canary v2")
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "orders.cue": canaryCUE(r.ns, "orders", "[50]")}, "orders: canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +250,7 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 	if got := r.weights("orders"); got != [2]int32{10, 10} {
 		t.Fatalf("waiting for approval at %v, want 10 in c1 and c2", got)
 	}
-	drain(t, r.s)
+	drain(t, r.n)
 	r.slack.take()
 	waiting := r.state("orders").Version
 	value := `{"s":"orders","c":"v2","w":50}`
@@ -249,7 +258,7 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 
 	unchanged := func(what string) {
 		t.Helper()
-		drain(t, r.s)
+		drain(t, r.n)
 		if st := r.state("orders"); st.Version != waiting || st.Phase != promote.WaitingForApproval {
 			t.Errorf("%s changed the promotion: %s at version %s, want %s", what, st.Phase, st.Version, waiting)
 		}
@@ -284,47 +293,50 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 	if code := r.post(h, body); code != http.StatusOK {
 		t.Errorf("approval: HTTP %d, want 200", code)
 	}
-	drain(t, r.s)
+	drain(t, r.n)
 	st := r.state("orders")
-	if st.Phase != promote.Progressing || len(st.Decisions) != 1 || st.Decisions[0].By != "slack:UBOB:bob" || !st.Decisions[0].Approved {
-		t.Fatalf("after the approval: %s, decisions %+v; want Progressing with Bob's approval", st.Phase, st.Decisions)
+	if st.Phase != promote.Progressing || len(st.Decisions) != 1 || st.Decisions[0].By != "slack:UBOB:bob" || st.Decisions[0].Via != "slack" || !st.Decisions[0].Approved {
+		t.Fatalf("after the approval: %s, decisions %+v; want Progressing with Bob's approval via Slack", st.Phase, st.Decisions)
 	}
 	approved := st.Version
 
 	// The second click comes through Socket Mode: the same handler.
-	var cb slack.InteractionCallback
+	var cb slackapi.InteractionCallback
 	if err := json.Unmarshal([]byte(mustPayload(t, body)), &cb); err != nil {
 		t.Fatal(err)
 	}
 	sm := socketmode.New(r.slack.client())
 	r.h.socketEvent(t.Context(), sm, socketmode.Event{Type: socketmode.EventTypeInteractive, Data: cb, Request: &socketmode.Request{EnvelopeID: "e1"}})
-	drain(t, r.s)
+	drain(t, r.n)
 	if st := r.state("orders"); st.Version != approved {
 		t.Errorf("a second click changed the promotion: version %s, want %s", st.Version, approved)
-	}
-
-	ephemerals, updates := []call{}, []call{}
-	for _, c := range r.slack.take() {
-		switch c.Method {
-		case "chat.postEphemeral":
-			ephemerals = append(ephemerals, c)
-		case "chat.update":
-			updates = append(updates, c)
-		}
 	}
 	wantEphemeral := []call{
 		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UEVE", Text: "You are not allowed to decide the promotion of orders; nothing changed."},
 		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UALICE", Text: "Your approval of orders at 10% was not applied: it was already decided or the promotion moved on (orders: waiting for the step to 50%, not 10%)."},
 		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UBOB", Text: "Your approval of orders at 50% was not applied: it was already decided or the promotion moved on (orders: Progressing)."},
 	}
-	if diff := cmp.Diff(wantEphemeral, ephemerals); diff != "" {
-		t.Errorf("answers (-want +got):\n%s", diff)
+	// The clicks answer only the users whose click changed nothing.
+	if diff := cmp.Diff(wantEphemeral, r.slack.take()); diff != "" {
+		t.Errorf("Slack calls of the clicks (-want +got):\n%s", diff)
 	}
-	// The root message lost its buttons when the approval was recorded.
-	// (000001 is the applied commit's message.)
-	wantUpdates := []call{{Method: "chat.update", Channel: "CDEPLOYS", TS: "1700000000.000002", Text: "orders: v1 → v2, Progressing (wave 1: 10% · wave 2: 10%)"}}
-	if diff := cmp.Diff(wantUpdates, updates); diff != "" {
-		t.Errorf("root message updates after the approval (-want +got):\n%s", diff)
+
+	// The leader's next look publishes the decision: the root message
+	// loses its buttons, the thread says who approved where, and the step
+	// it approved is taken. (000001 is the applied commit's message.)
+	if _, err := r.ctrl.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, r.n)
+	const root = "1700000000.000002"
+	want := []call{
+		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "orders: v1 → v2, Progressing (wave 1: 10% · wave 2: 10%)"},
+		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "orders Progressing: step to 50% approved by <@UBOB> via slack"},
+		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "orders: v1 → v2, Progressing (wave 1: 50% · wave 2: 10%)"},
+		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "orders Progressing: wave 1: v2 at 50%"},
+	}
+	if diff := cmp.Diff(want, r.slack.take()); diff != "" {
+		t.Errorf("Slack calls after the leader's look (-want +got):\n%s", diff)
 	}
 
 	r.walk("orders", promote.Promoted)
@@ -332,9 +344,88 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 		t.Errorf("after the approval: %v, want 100 in c1 and c2", got)
 	}
 	// The root message is stored in the home cluster for a restarted daemon.
-	ref, ok, err := (&ConfigMapRefs{Client: r.home, Namespace: r.ns}).Get(t.Context(), "orders")
-	if err != nil || !ok || ref.TS != "1700000000.000002" || ref.Candidate != "v2" || ref.Channel != "CDEPLOYS" {
+	ref, ok, err := NewConfigMapRefs(r.home.CoreV1(), r.ns).Get(t.Context(), "orders")
+	if err != nil || !ok || ref.TS != root || ref.Candidate != "v2" || ref.Channel != "CDEPLOYS" {
 		t.Errorf("stored root message: %+v, %v, %v", ref, ok, err)
+	}
+}
+
+// TestCLIAndSlackDecisionsReadAlike: a decision taken from the CLI
+// produces the same notification and audit record as one from Slack.
+// The step to 50 % is approved as `sailplan promote approve` does (By is
+// the caller's Kubernetes user name, via cli), the step to 100 % with a
+// signed click; the leader tells the thread of both in one form, naming
+// who and where, the root message lists both, and the history records
+// both with who and where.
+func TestCLIAndSlackDecisionsReadAlike(t *testing.T) {
+	r := newRig(t)
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "orders.cue": canaryCUE(r.ns, "orders", "[50, 100]")}, "orders: canary v2")
+	if err := r.rec.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r.walk("orders", promote.WaitingForApproval)
+
+	cli := promote.Decision{What: notify.DecisionApprove, By: "alice@example.com", Via: "cli"}
+	if _, _, err := promote.Decide(t.Context(), r.ctrl.Store, "orders", cli, r.now()); err != nil {
+		t.Fatalf("approval from the CLI: %v", err)
+	}
+	r.tick(10 * time.Second)
+	r.walk("orders", promote.WaitingForApproval)
+	if got := r.weights("orders"); got != [2]int32{50, 50} {
+		t.Fatalf("waiting for the second approval at %v, want 50 in c1 and c2", got)
+	}
+
+	h, body := click(t, secret, time.Now(), "UBOB", actionApprove, `{"s":"orders","c":"v2","w":100}`)
+	if code := r.post(h, body); code != http.StatusOK {
+		t.Fatalf("approval from Slack: HTTP %d, want 200", code)
+	}
+	r.tick(10 * time.Second)
+	r.walk("orders", promote.Promoted)
+	drain(t, r.n)
+
+	const root = "1700000000.000002" // 000001 is the applied commit's message
+	var replies []string
+	for _, c := range r.slack.take() {
+		if c.Method == "chat.postMessage" && c.Thread == root && strings.Contains(c.Text, " approved ") {
+			replies = append(replies, c.Text)
+		}
+	}
+	wantReplies := []string{
+		"orders Progressing: step to 50% approved by alice@example.com via cli",
+		"orders Progressing: step to 100% approved by <@UBOB> via slack",
+	}
+	if diff := cmp.Diff(wantReplies, replies); diff != "" {
+		t.Errorf("thread replies of the decisions (-want +got):\n%s", diff)
+	}
+
+	st := r.state("orders")
+	var audit []string
+	var at []time.Time
+	for _, e := range st.History {
+		if e.Kind == promote.KindDecided {
+			audit = append(audit, fmt.Sprintf("%s %d%% by %s via %s: %s", e.Decision, e.Weight, e.By, e.Via, e.Message))
+			at = append(at, e.At)
+		}
+	}
+	wantAudit := []string{
+		"approve 50% by alice@example.com via cli: step to 50% approved by alice@example.com",
+		"approve 100% by slack:UBOB:bob via slack: step to 100% approved by slack:UBOB:bob",
+	}
+	if diff := cmp.Diff(wantAudit, audit); diff != "" {
+		t.Fatalf("audit record in the history (-want +got):\n%s", diff)
+	}
+	var decisions []string
+	for _, n := range r.slack.notes(t, root) {
+		if strings.HasPrefix(n, "✅") {
+			decisions = append(decisions, n)
+		}
+	}
+	wantDecisions := []string{
+		"✅ Approved by alice@example.com via cli at " + slackDate(at[0]) + ": step to 50%",
+		"✅ Approved by <@UBOB> via slack at " + slackDate(at[1]) + ": step to 100%",
+	}
+	if diff := cmp.Diff(wantDecisions, decisions); diff != "" {
+		t.Errorf("decisions on the root message (-want +got):\n%s", diff)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // call is one Web API call that the fake Slack received.
@@ -43,6 +49,9 @@ type fakeSlack struct {
 	failures []failure
 	groups   map[string][]string
 	nextTS   int
+	// blocks are the blocks each message was last posted or updated
+	// with, by ts.
+	blocks map[string]string
 }
 
 // failure is an HTTP answer given instead of the method's, once.
@@ -53,7 +62,7 @@ type failure struct {
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
-	f := &fakeSlack{attempts: map[string]int{}, groups: map[string][]string{}}
+	f := &fakeSlack{attempts: map[string]int{}, groups: map[string][]string{}, blocks: map[string]string{}}
 	f.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		for _, m := range []string{"chat.postMessage", "chat.update", "chat.postEphemeral", "usergroups.users.list"} {
 			c.Handle("/"+m, f.handler(m))
@@ -64,8 +73,8 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 	return f
 }
 
-func (f *fakeSlack) client() *slack.Client {
-	return slack.New("xoxb-test", slack.OptionAPIURL(f.srv.GetAPIURL()))
+func (f *fakeSlack) client() *slackapi.Client {
+	return slackapi.New("xoxb-test", slackapi.OptionAPIURL(f.srv.GetAPIURL()))
 }
 
 func (f *fakeSlack) fail(method string, status int, retryAfter string) {
@@ -105,9 +114,11 @@ func (f *fakeSlack) handler(method string) http.HandlerFunc {
 			f.nextTS++
 			resp["ts"] = fmt.Sprintf("1700000000.%06d", f.nextTS)
 			resp["channel"] = "C" + strings.ToUpper(strings.TrimPrefix(form["channel"], "#"))
+			f.blocks[resp["ts"].(string)] = form["blocks"]
 		case "chat.update":
 			resp["ts"] = form["ts"]
 			resp["channel"] = form["channel"]
+			f.blocks[form["ts"]] = form["blocks"]
 		case "chat.postEphemeral":
 			resp["message_ts"] = "1700000000.999999"
 		}
@@ -169,6 +180,33 @@ func buttons(blocks string) []string {
 	return out
 }
 
+// notes are the texts of the context blocks of message ts as Slack last
+// got it: who decided what, the analysis, when the promotion started.
+func (f *fakeSlack) notes(t *testing.T, ts string) []string {
+	t.Helper()
+	f.mu.Lock()
+	raw := f.blocks[ts]
+	f.mu.Unlock()
+	var bs []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			Text string `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(raw), &bs); err != nil {
+		t.Fatalf("blocks of %s: %v\n%s", ts, err, raw)
+	}
+	var out []string
+	for _, b := range bs {
+		if b.Type == "context" {
+			for _, e := range b.Elements {
+				out = append(out, e.Text)
+			}
+		}
+	}
+	return out
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
@@ -209,31 +247,59 @@ func (r *recordedSleep) got() []time.Duration {
 	return append([]time.Duration(nil), r.waits...)
 }
 
-// startSlack returns a notifier talking to f, delivering from a goroutine
-// that stops with the test.
-func startSlack(t *testing.T, f *fakeSlack, c Config) (*Slack, *recordedSleep) {
+// startNotifier returns a notifier talking to f, delivering from a
+// goroutine that stops with the test.
+func startNotifier(t *testing.T, f *fakeSlack, c Config) (*Notifier, *recordedSleep) {
 	c.Client = f.client()
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := NewSlack(c)
+	n := New(c)
 	rs := &recordedSleep{}
-	s.q.sleep = rs.sleep
+	n.q.sleep = rs.sleep
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
+	go func() { n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return s, rs
+	return n, rs
 }
 
 // drain waits (boundedly) for the notifier's queue to empty.
-func drain(t *testing.T, s *Slack) {
+func drain(t *testing.T, n *Notifier) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := s.Drain(ctx); err != nil {
+	if err := n.Drain(ctx); err != nil {
 		t.Fatalf("slack queue did not drain: %v", err)
 	}
+}
+
+// fakeHome is a home cluster in memory whose ConfigMaps carry resource
+// versions, checked on update as an API server checks them, so that
+// promote's store and its preconditions work on it.
+func fakeHome() *fake.Clientset {
+	c := fake.NewClientset()
+	version := 0 // the fake serializes its reactions
+	c.PrependReactor("*", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		switch a := a.(type) {
+		case k8stesting.CreateAction:
+			version++
+			a.GetObject().(*corev1.ConfigMap).ResourceVersion = strconv.Itoa(version)
+		case k8stesting.UpdateAction:
+			cm := a.GetObject().(*corev1.ConfigMap)
+			old, err := c.Tracker().Get(a.GetResource(), a.GetNamespace(), cm.Name)
+			if err != nil {
+				return false, nil, nil // the tracker answers NotFound
+			}
+			if old.(*corev1.ConfigMap).ResourceVersion != cm.ResourceVersion {
+				return true, nil, apierrors.NewConflict(a.GetResource().GroupResource(), cm.Name, errors.New("changed since it was read"))
+			}
+			version++
+			cm.ResourceVersion = strconv.Itoa(version)
+		}
+		return false, nil, nil
+	})
+	return c
 }
 
 // sign signs body as Slack does, at timestamp ts.

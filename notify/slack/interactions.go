@@ -12,33 +12,36 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
 )
-
-// Decider applies a decision to a service's promotion through the one
-// decision path (promote.Controller.Decide, which also notifies).
-type Decider func(ctx context.Context, service string, decide func(st *promote.State, now time.Time) (*promote.Event, error)) (*promote.State, error)
 
 // maxInteractionBody bounds what is read of a request before its
 // signature is checked. Slack's block_actions payloads carry the whole
 // message and stay well under this.
 const maxInteractionBody = 1 << 20
 
-// Interactions takes approval clicks from Slack, over HTTP or Socket Mode.
+// Interactions takes approval clicks from Slack, over HTTP or Socket
+// Mode, and decides through promote.Decide, the path of every front end.
+// It tells nobody of a decision: the leader publishes it from the
+// promotion's history, whoever took it. It only answers the user whose
+// click changed nothing.
 type Interactions struct {
 	// SigningSecret verifies HTTP requests; Socket Mode needs none (the
 	// connection is authenticated by the app-level token).
 	SigningSecret string
-	// Decide is the decision path.
-	Decide Decider
+	// Store holds the promotion states.
+	Store *promote.Store
 	// Approvers checks who may decide.
 	Approvers *Approvers
 	// Slack answers users (ephemeral messages); its queue retries.
-	Slack *Slack
+	Slack *Notifier
 	Log   *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
 // Outcome is what became of an interaction.
@@ -90,7 +93,7 @@ func verify(header http.Header, body []byte, secret string) error {
 	if secret == "" {
 		return errors.New("slack signature: no signing secret configured")
 	}
-	v, err := slack.NewSecretsVerifier(header, secret)
+	v, err := slackapi.NewSecretsVerifier(header, secret)
 	if err != nil {
 		return fmt.Errorf("slack signature: %w", err)
 	}
@@ -105,8 +108,8 @@ func verify(header http.Header, body []byte, secret string) error {
 
 // parseInteraction reads a verified interaction request body: a form
 // whose payload field is the interaction's JSON.
-func parseInteraction(body []byte) (slack.InteractionCallback, error) {
-	var cb slack.InteractionCallback
+func parseInteraction(body []byte) (slackapi.InteractionCallback, error) {
+	var cb slackapi.InteractionCallback
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return cb, fmt.Errorf("interaction: %w", err)
@@ -129,8 +132,8 @@ type decision struct {
 
 // approvalClick finds the approval button in cb; ok is false when cb is
 // not a click on one.
-func approvalClick(cb slack.InteractionCallback) (decision, bool, error) {
-	if cb.Type != slack.InteractionTypeBlockActions {
+func approvalClick(cb slackapi.InteractionCallback) (decision, bool, error) {
+	if cb.Type != slackapi.InteractionTypeBlockActions {
 		return decision{}, false, nil
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
@@ -148,9 +151,9 @@ func approvalClick(cb slack.InteractionCallback) (decision, bool, error) {
 
 // Handle processes one interaction, from HTTP or Socket Mode, and answers
 // the user when the click changed nothing. A decision is applied at most
-// once: the state's precondition and State.Decide's step check turn a
-// second click, or a click on a step that moved, into ErrStale.
-func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback) Outcome {
+// once: the state's precondition and the step the button names turn a
+// second click, or a click on a step that moved, into promote.ErrStale.
+func (h *Interactions) Handle(ctx context.Context, cb slackapi.InteractionCallback) Outcome {
 	d, ok, err := approvalClick(cb)
 	if !ok {
 		return Ignored
@@ -160,33 +163,23 @@ func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback)
 		h.answer(channel, user, "This button is not a sailplan approval.")
 		return Ignored
 	}
-	by := slackBy(cb.User)
-	decide := func(st *promote.State, now time.Time) (*promote.Event, error) {
-		ok, err := h.Approvers.Allowed(ctx, st.Approvers, user)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, errNotAllowed
-		}
-		if st.Candidate != d.value.Candidate {
-			return nil, fmt.Errorf("%s: now promoting %s, not %s: %w", st.Service, st.Candidate, d.value.Candidate, promote.ErrStale)
-		}
-		return st.Decide(d.approve, d.value.Weight, by, now)
-	}
-	// A conflict means another writer (the controller's own step, say)
-	// won the race; reading again either applies the decision to the same
-	// step or finds it stale.
-	for attempt := 0; ; attempt++ {
-		_, err = h.Decide(ctx, d.value.Service, decide)
-		if !errors.Is(err, promote.ErrConflict) || attempt == 3 {
-			break
-		}
-	}
-	verb := "approval"
+	what, verb := notify.DecisionApprove, "approval"
 	if !d.approve {
-		verb = "rejection"
+		what, verb = notify.DecisionReject, "rejection"
 	}
+	_, _, err = promote.Decide(ctx, h.Store, d.value.Service, promote.Decision{
+		What: what, Weight: d.value.Weight, Candidate: d.value.Candidate, By: slackBy(cb.User), Via: via,
+		Allowed: func(ctx context.Context, st *promote.State) error {
+			ok, err := h.Approvers.Allowed(ctx, st.Approvers, user)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errNotAllowed
+			}
+			return nil
+		},
+	}, h.now())
 	log := h.log().With("service", d.value.Service, "candidate", d.value.Candidate, "weight", d.value.Weight, "user", user, "decision", verb)
 	switch {
 	case err == nil:
@@ -205,6 +198,13 @@ func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback)
 		h.answer(channel, user, fmt.Sprintf("Your %s of %s could not be recorded (%v); nothing changed, try again.", verb, d.value.Service, err))
 		return Failed
 	}
+}
+
+func (h *Interactions) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // staleReason turns ErrStale's text into something for a person.
@@ -260,7 +260,7 @@ func (h *Interactions) socketEvent(ctx context.Context, sm *socketmode.Client, e
 				h.log().Warn("slack socket mode: ack failed", "err", err)
 			}
 		}
-		if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+		if cb, ok := evt.Data.(slackapi.InteractionCallback); ok {
 			h.Handle(ctx, cb)
 		}
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:

@@ -1,10 +1,6 @@
 package slack
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	slackapi "github.com/slack-go/slack"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/sailplan/sailplan/promote"
 )
@@ -20,11 +18,9 @@ import (
 // TestInteractionRefusedBeforeParsing: requests without a valid signature,
 // too large or not an approval never reach the decision path.
 func TestInteractionRefusedBeforeParsing(t *testing.T) {
-	decided := 0
-	h := &Interactions{SigningSecret: secret, Decide: func(context.Context, string, func(*promote.State, time.Time) (*promote.Event, error)) (*promote.State, error) {
-		decided++
-		return nil, nil
-	}}
+	// Every call to the home cluster is recorded: none may be made.
+	home := fake.NewClientset()
+	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(home, "sailplan-system")}
 	now := time.Now()
 	approve := func(ts time.Time, key string) (http.Header, string) {
 		return click(t, key, ts, "UALICE", actionApprove, `{"s":"orders","c":"v2","w":50}`)
@@ -62,8 +58,8 @@ func TestInteractionRefusedBeforeParsing(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want %d", r.name, w.Code, r.want)
 		}
 	}
-	if decided != 0 {
-		t.Errorf("the decision path was called %d times, want 0", decided)
+	if a := home.Actions(); len(a) != 0 {
+		t.Errorf("the decision path reached the home cluster: %v", a)
 	}
 }
 
@@ -90,29 +86,39 @@ func FuzzParseInteraction(f *testing.F) {
 	})
 }
 
-// TestLogNotifier: without a token, each message is one log line saying
-// what would have been sent, and where.
-func TestLogNotifier(t *testing.T) {
-	var buf bytes.Buffer
-	l := &Log{Log: slog.New(slog.NewJSONHandler(&buf, nil)), Channel: "#sailplan"}
-	svc := canary(t, "v2", `{"atWeights": [10], "slack": {"channel": "#deploys"}}`)
-	st := promote.NewState("reviews", svc, []int{1}, t0)
-	e := st.Advance(svc.Canary, t0, promote.Gate{Open: true})
-	l.Notify(t.Context(), st, *e)
-	type line struct{ Kind, Channel, As, Text string }
-	var got []line
-	for _, raw := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
-		var l line
-		if err := json.Unmarshal(raw, &l); err != nil {
-			t.Fatalf("%s: %v", raw, err)
-		}
-		got = append(got, l)
+// TestApproverLookupFailsClosed: when who may decide cannot be told (the
+// approvers name a user group, and Slack cannot be asked), the click
+// is refused, the user told, and the promotion left as it was.
+func TestApproverLookupFailsClosed(t *testing.T) {
+	f := newFakeSlack(t)
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
+	store := promote.NewStore(fakeHome(), "sailplan-system")
+	st := promote.NewState("orders", canary(t, "v2", `{"atWeights": [10], "approvers": ["SOPS"]}`), []int{1}, t0)
+	st.Advance(canary(t, "v2", `{"atWeights": [10], "approvers": ["SOPS"]}`).Canary, t0, promote.Gate{Open: true})
+	if st.Phase != promote.WaitingForApproval {
+		t.Fatalf("phase %s, want WaitingForApproval", st.Phase)
 	}
-	want := []line{
-		{Kind: "promotion", Channel: "#deploys", As: "root post or update", Text: "reviews: approval needed for v2 at 10%"},
-		{Kind: "promotion-event", Channel: "#deploys", As: "thread reply", Text: "reviews WaitingForApproval: step to 10% needs an approval"},
+	if _, err := store.Save(t.Context(), st, ""); err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("log lines (-want +got):\n%s", diff)
+	h := &Interactions{Store: store, Slack: n, Now: func() time.Time { return t0 }} // no Approvers: no client to ask
+	cb := slackapi.InteractionCallback{Type: slackapi.InteractionTypeBlockActions, User: slackapi.User{ID: "UALICE", Name: "alice"}, Channel: slackapi.Channel{}}
+	cb.Channel.ID = "CDEPLOYS"
+	cb.ActionCallback.BlockActions = []*slackapi.BlockAction{{ActionID: actionApprove, Value: `{"s":"orders","c":"v2","w":10}`}}
+	if got := h.Handle(t.Context(), cb); got != Failed {
+		t.Errorf("outcome %s, want %s", got, Failed)
+	}
+	drain(t, n)
+	want := []call{{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UALICE",
+		Text: "Your approval of orders could not be recorded (approvers: user group SOPS: no Slack client to look it up); nothing changed, try again."}}
+	if diff := cmp.Diff(want, f.take()); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+	after, err := store.Get(t.Context(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Phase != promote.WaitingForApproval || len(after.Decisions) != 0 {
+		t.Errorf("the promotion changed: %s, decisions %+v", after.Phase, after.Decisions)
 	}
 }

@@ -4,26 +4,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
-	"github.com/sailplan/sailplan/sync/apply"
-	"github.com/sailplan/sailplan/sync/source"
 )
 
 // message is one Slack message, whether it is posted, used as an update
 // or only logged. Text is the fallback that phones show in notifications
-// and that the log notifier writes; Blocks are what Slack renders.
+// and that the dry run logs; Blocks are what Slack renders.
 type message struct {
 	Kind   string
 	Text   string
-	Blocks []slack.Block
+	Blocks []slackapi.Block
 }
 
 // Message kinds, as logged.
@@ -53,22 +53,22 @@ const (
 	maxWaveFields = 10  // a section holds 10 fields
 )
 
-func plain(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+func plain(s string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.PlainTextType, s, true, false)
 }
 
-func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+func mrkdwn(s string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.MarkdownType, s, false, false)
 }
 
-func section(s string) *slack.SectionBlock { return slack.NewSectionBlock(mrkdwn(s), nil, nil) }
+func section(s string) *slackapi.SectionBlock { return slackapi.NewSectionBlock(mrkdwn(s), nil, nil) }
 
-func note(parts ...string) *slack.ContextBlock {
-	els := make([]slack.MixedElement, 0, len(parts))
+func note(parts ...string) *slackapi.ContextBlock {
+	els := make([]slackapi.MixedElement, 0, len(parts))
 	for _, p := range parts {
 		els = append(els, mrkdwn(p))
 	}
-	return slack.NewContextBlock("", els...)
+	return slackapi.NewContextBlock("", els...)
 }
 
 // esc escapes the three characters Slack's mrkdwn treats as markup, so
@@ -95,8 +95,11 @@ func slackDate(t time.Time) string {
 // the CLI shows them: "slack:U024BE7LH:alice".
 const ByPrefix = "slack:"
 
+// via is where a decision taken with a button is recorded as taken.
+const via = "slack"
+
 // slackBy is how a Slack user is recorded as a decision's author.
-func slackBy(u slack.User) string {
+func slackBy(u slackapi.User) string {
 	name := u.Name
 	if name == "" {
 		name = u.Username
@@ -108,12 +111,19 @@ var slackByRE = regexp.MustCompile(`^slack:([UW][A-Z0-9]+):`)
 
 // who renders a decision's author: a mention for Slack users (Slack shows
 // their current name), the recorded name for everyone else.
-func who(by string) string {
+func who(by string) string { return name(by, esc) }
+
+// name is who with quote for names that are no mention: esc in blocks,
+// nothing in the fallback text, which Slack shows as it is.
+func name(by string, quote func(string) string) string {
 	if m := slackByRE.FindStringSubmatch(by); m != nil {
 		return "<@" + m[1] + ">"
 	}
-	return esc(by)
+	return quote(by)
 }
+
+// asIs is the quote of the fallback text.
+func asIs(s string) string { return s }
 
 // approverRef renders an approver ID as a mention of the user or group.
 func approverRef(id string) string {
@@ -124,11 +134,14 @@ func approverRef(id string) string {
 }
 
 // counts renders a cluster's object counts by action: "2 created, 1 configured".
-func counts(c map[apply.Action]int) string {
+func counts(c notify.Counts) string {
 	var parts []string
-	for _, a := range []apply.Action{apply.Created, apply.Configured, apply.Pruned} {
-		if n := c[a]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, a))
+	for _, a := range []struct {
+		n    int
+		what string
+	}{{c.Created, "created"}, {c.Configured, "configured"}, {c.Pruned, "pruned"}} {
+		if a.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", a.n, a.what))
 		}
 	}
 	if len(parts) == 0 {
@@ -138,43 +151,43 @@ func counts(c map[apply.Action]int) string {
 }
 
 // wrote reports whether any cluster had an object written.
-func wrote(clusters map[string]apply.ClusterStatus) bool {
+func wrote(clusters map[string]notify.Counts) bool {
 	for _, c := range clusters {
-		if c.Counts[apply.Created]+c.Counts[apply.Configured]+c.Counts[apply.Pruned] > 0 {
+		if c.Wrote() {
 			return true
 		}
 	}
 	return false
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
+// by renders a commit's author for a headline: " by Ann", or nothing
+// when the commit was refused before it was read.
+func by(c notify.Commit) string {
+	if c.Author == "" {
+		return ""
+	}
+	return " by " + c.Author
 }
 
-// commitApplied is the message for a commit applied to the fleet.
-func commitApplied(rev *source.Revision, clusters map[string]apply.ClusterStatus) message {
-	names := make([]string, 0, len(clusters))
-	for name := range clusters {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+// commitApplied is the message for a commit applied to the fleet; waves
+// gives each cluster's wave, where the intents are known.
+func commitApplied(e notify.CommitApplied, waves map[string]int) message {
 	var lines, text []string
-	for _, name := range names {
-		c := clusters[name]
-		state := ""
-		if c.State != apply.StateSynced {
-			state = " (" + c.State + ")"
+	for _, name := range slices.Sorted(maps.Keys(e.Clusters)) {
+		c := e.Clusters[name]
+		wave := ""
+		if w, ok := waves[name]; ok {
+			wave = fmt.Sprintf(" wave %d", w)
 		}
-		lines = append(lines, fmt.Sprintf("• *%s* wave %d: %s%s", esc(name), c.Wave, counts(c.Counts), esc(state)))
-		text = append(text, fmt.Sprintf("%s: %s%s", name, counts(c.Counts), state))
+		lines = append(lines, fmt.Sprintf("• *%s*%s: %s", esc(name), wave, counts(c)))
+		text = append(text, fmt.Sprintf("%s: %s", name, counts(c)))
 	}
-	subject := trim(firstLine(rev.Message), 150)
-	head := fmt.Sprintf("✅ Applied `%s` by %s", rev.Short(), esc(rev.Author))
+	subject := trim(e.Commit.Subject(), 150)
+	head := fmt.Sprintf("✅ Applied `%s`%s", e.Commit.Short(), esc(by(e.Commit)))
 	return message{
 		Kind: kindCommitApplied,
-		Text: fmt.Sprintf("Applied %s by %s: %s (%s)", rev.Short(), rev.Author, subject, strings.Join(text, "; ")),
-		Blocks: []slack.Block{
+		Text: fmt.Sprintf("Applied %s%s: %s (%s)", e.Commit.Short(), by(e.Commit), subject, strings.Join(text, "; ")),
+		Blocks: []slackapi.Block{
 			section(head + "\n>" + esc(subject)),
 			section(trim(strings.Join(lines, "\n"), sectionLimit)),
 		},
@@ -183,13 +196,10 @@ func commitApplied(rev *source.Revision, clusters map[string]apply.ClusterStatus
 
 // commitRejected is the message for a refused commit, with the first
 // errors, and the thread replies that hold the full text.
-func commitRejected(commit string, rev *source.Revision, err error) (message, []message) {
-	short, who, subject := source.Short(commit), "", ""
-	if rev != nil {
-		who, subject = " by "+rev.Author, trim(firstLine(rev.Message), 150)
-	}
+func commitRejected(e notify.CommitRejected) (message, []message) {
+	short, subject := e.Commit.Short(), trim(e.Commit.Subject(), 150)
 	var errs []string
-	for _, l := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+	for _, l := range e.Errors {
 		if l = strings.TrimSpace(l); l != "" {
 			errs = append(errs, l)
 		}
@@ -203,14 +213,14 @@ func commitRejected(commit string, rev *source.Revision, err error) (message, []
 	if n := len(errs) - len(shown); n > 0 {
 		more = fmt.Sprintf("…and %d more. ", n) + more
 	}
-	head := fmt.Sprintf("❌ Rejected `%s`%s", short, esc(who))
+	head := fmt.Sprintf("❌ Rejected `%s`%s", short, esc(by(e.Commit)))
 	if subject != "" {
 		head += "\n>" + esc(subject)
 	}
 	root := message{
 		Kind:   kindCommitRejected,
-		Text:   fmt.Sprintf("Rejected %s%s: %s", short, who, strings.Join(shown, "; ")),
-		Blocks: []slack.Block{section(head), section(body), note(more)},
+		Text:   fmt.Sprintf("Rejected %s%s: %s", short, by(e.Commit), strings.Join(shown, "; ")),
+		Blocks: []slackapi.Block{section(head), section(body), note(more)},
 	}
 	// The full text, in chunks that fit a section, cut at line ends.
 	var replies []message
@@ -218,7 +228,7 @@ func commitRejected(commit string, rev *source.Revision, err error) (message, []
 	flush := func() {
 		if chunk.Len() > 0 && len(replies) < errorChunks {
 			t := chunk.String()
-			replies = append(replies, message{Kind: kindCommitErrors, Text: t, Blocks: []slack.Block{section("```" + esc(t) + "```")}})
+			replies = append(replies, message{Kind: kindCommitErrors, Text: t, Blocks: []slackapi.Block{section("```" + esc(t) + "```")}})
 		}
 		chunk.Reset()
 	}
@@ -259,28 +269,16 @@ func decodeButtonValue(s string) (buttonValue, error) {
 	return v, nil
 }
 
-// view is what a promotion message shows besides the state: the last
-// analysis and the clusters of each wave (from the applied intents).
+// view is what a promotion message shows besides the promotion: the last
+// analysis of its candidate and the clusters of each wave (from the
+// intents being applied).
 type view struct {
-	analysis *promote.Analysis
+	analysis *notify.AnalysisResult
 	clusters map[int][]string
 }
 
-// waitingFor is the weight of the step the promotion waits to take, 0
-// when it does not wait for an approval.
-func waitingFor(st *promote.State) int {
-	if st.Phase != promote.WaitingForApproval || len(st.Waves) == 0 {
-		return 0
-	}
-	next := st.Waves[0].Step + 1
-	if next < 0 || next >= len(st.Steps) {
-		return 0
-	}
-	return st.Steps[next]
-}
-
-func phaseIcon(p promote.Phase) string {
-	switch p {
+func phaseIcon(phase string) string {
+	switch promote.Phase(phase) {
 	case promote.Progressing:
 		return "🚦"
 	case promote.WaitingForApproval:
@@ -298,15 +296,15 @@ func phaseIcon(p promote.Phase) string {
 }
 
 // waveLine renders every wave's weight on one line: "wave 1: 50% · wave 2: 10%".
-func waveLine(st *promote.State) string {
-	parts := make([]string, 0, len(st.Waves))
-	for _, w := range st.Waves {
+func waveLine(p notify.Promotion) string {
+	parts := make([]string, 0, len(p.Waves))
+	for _, w := range p.Waves {
 		parts = append(parts, fmt.Sprintf("wave %d: %d%%", w.Wave, w.Weight))
 	}
 	return strings.Join(parts, " · ")
 }
 
-func analysisLine(a *promote.Analysis) string {
+func analysisLine(a *notify.AnalysisResult) string {
 	if a == nil {
 		return ""
 	}
@@ -316,18 +314,18 @@ func analysisLine(a *promote.Analysis) string {
 // promotionRoot is a promotion's channel message: where it stands now. It
 // is posted once and then updated, so the channel shows one line per
 // promotion; the approval buttons live here while it waits.
-func promotionRoot(st *promote.State, v view) message {
-	title := fmt.Sprintf("%s %s: %s → %s", phaseIcon(st.Phase), st.Service, st.Stable, st.Candidate)
-	status := "*" + string(st.Phase) + "*"
-	if len(st.Waves) > 0 && st.Waves[0].Step >= 0 {
-		status += fmt.Sprintf(" · step %d of %d", st.Waves[0].Step+1, len(st.Steps))
+func promotionRoot(p notify.Promotion, v view) message {
+	title := fmt.Sprintf("%s %s: %s → %s", phaseIcon(p.Phase), p.Service, p.Stable, p.Candidate)
+	status := "*" + p.Phase + "*"
+	if len(p.Waves) > 0 && p.Waves[0].Step >= 0 {
+		status += fmt.Sprintf(" · step %d of %d", p.Waves[0].Step+1, len(p.Steps))
 	}
-	if st.Reason != "" {
-		status += "\n" + esc(trim(st.Reason, 500))
+	if p.Reason != "" {
+		status += "\n" + esc(trim(p.Reason, 500))
 	}
-	blocks := []slack.Block{slack.NewHeaderBlock(plain(trim(title, 150))), section(status)}
-	var fields []*slack.TextBlockObject
-	for _, w := range st.Waves[:min(len(st.Waves), maxWaveFields)] {
+	blocks := []slackapi.Block{slackapi.NewHeaderBlock(plain(trim(title, 150))), section(status)}
+	var fields []*slackapi.TextBlockObject
+	for _, w := range p.Waves[:min(len(p.Waves), maxWaveFields)] {
 		f := fmt.Sprintf("*Wave %d*\n%d%%", w.Wave, w.Weight)
 		if cs := v.clusters[w.Wave]; len(cs) > 0 {
 			f += " · " + esc(trim(strings.Join(cs, ", "), 80))
@@ -335,95 +333,146 @@ func promotionRoot(st *promote.State, v view) message {
 		fields = append(fields, mrkdwn(f))
 	}
 	if len(fields) > 0 {
-		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+		blocks = append(blocks, slackapi.NewSectionBlock(nil, fields, nil))
 	}
 	if l := analysisLine(v.analysis); l != "" {
 		blocks = append(blocks, note(l))
 	}
-	for _, d := range st.Decisions {
+	for _, d := range p.Decisions {
 		verb := "✅ Approved"
 		if !d.Approved {
 			verb = "❌ Rejected"
 		}
-		blocks = append(blocks, note(fmt.Sprintf("%s by %s at %s: step to %d%%", verb, who(d.By), slackDate(d.At), d.Weight)))
+		blocks = append(blocks, note(fmt.Sprintf("%s%s at %s: step to %d%%", verb, decided("", d.By, d.Via, esc), slackDate(d.At), d.Weight)))
 	}
-	text := fmt.Sprintf("%s: %s → %s, %s (%s)", st.Service, st.Stable, st.Candidate, st.Phase, waveLine(st))
-	if w := waitingFor(st); w > 0 {
-		blocks = append(blocks, approvalBlocks(st, w, v)...)
-		text = fmt.Sprintf("%s: approval needed for %s at %d%%", st.Service, st.Candidate, w)
+	text := fmt.Sprintf("%s: %s → %s, %s (%s)", p.Service, p.Stable, p.Candidate, p.Phase, waveLine(p))
+	if w := p.WaitingFor(); w > 0 {
+		blocks = append(blocks, approvalBlocks(p, w, v)...)
+		text = fmt.Sprintf("%s: approval needed for %s at %d%%", p.Service, p.Candidate, w)
 	}
-	blocks = append(blocks, note("Started "+slackDate(st.Started)+" · `sailplan promote status "+esc(st.Service)+"`"))
+	blocks = append(blocks, note("Started "+slackDate(p.Started)+" · `sailplan promote status "+esc(p.Service)+"`"))
 	return message{Kind: kindPromotion, Text: text, Blocks: blocks}
 }
 
 // approvalBlocks say what an approval decides, and carry the buttons.
-func approvalBlocks(st *promote.State, weight int, v view) []slack.Block {
-	lead := st.Waves[0] // waitingFor checked there is one
-	what := fmt.Sprintf("*Approval needed:* %s to *%d%%* of %s traffic in wave %d", esc(st.Candidate), weight, esc(st.Service), lead.Wave)
+func approvalBlocks(p notify.Promotion, weight int, v view) []slackapi.Block {
+	lead := p.Waves[0] // WaitingFor checked there is one
+	what := fmt.Sprintf("*Approval needed:* %s to *%d%%* of %s traffic in wave %d", esc(p.Candidate), weight, esc(p.Service), lead.Wave)
 	if cs := v.clusters[lead.Wave]; len(cs) > 0 {
 		what += " (" + esc(strings.Join(cs, ", ")) + ")"
 	}
-	what += fmt.Sprintf("\nNow: %s", waveLine(st))
+	what += fmt.Sprintf("\nNow: %s", waveLine(p))
 	if l := analysisLine(v.analysis); l != "" {
 		what += "\n" + l
 	}
-	if len(st.Approvers) > 0 {
-		refs := make([]string, 0, len(st.Approvers))
-		for _, a := range st.Approvers {
+	if len(p.Approvers) > 0 {
+		refs := make([]string, 0, len(p.Approvers))
+		for _, a := range p.Approvers {
 			refs = append(refs, approverRef(a))
 		}
 		what += "\nApprovers: " + strings.Join(refs, " ")
 	}
-	val := buttonValue{Service: st.Service, Candidate: st.Candidate, Weight: weight}.encode()
-	approve := slack.NewButtonBlockElement(actionApprove, val, plain(fmt.Sprintf("Approve %d%%", weight))).WithStyle(slack.StylePrimary)
-	reject := slack.NewButtonBlockElement(actionReject, val, plain("Reject")).WithStyle(slack.StyleDanger).
-		WithConfirm(slack.NewConfirmationBlockObject(plain("Reject and roll back?"),
-			plain(fmt.Sprintf("%s goes back to 0%% in every wave.", st.Candidate)), plain("Roll back"), plain("Cancel")))
-	return []slack.Block{section(trim(what, sectionLimit)), slack.NewActionBlock("sailplan_approval", approve, reject)}
+	val := buttonValue{Service: p.Service, Candidate: p.Candidate, Weight: weight}.encode()
+	approve := slackapi.NewButtonBlockElement(actionApprove, val, plain(fmt.Sprintf("Approve %d%%", weight))).WithStyle(slackapi.StylePrimary)
+	reject := slackapi.NewButtonBlockElement(actionReject, val, plain("Reject")).WithStyle(slackapi.StyleDanger).
+		WithConfirm(slackapi.NewConfirmationBlockObject(plain("Reject and roll back?"),
+			plain(fmt.Sprintf("%s goes back to 0%% in every wave.", p.Candidate)), plain("Roll back"), plain("Cancel")))
+	return []slackapi.Block{section(trim(what, sectionLimit)), slackapi.NewActionBlock("sailplan_approval", approve, reject)}
 }
 
-// promotionEvent is a thread reply for one transition.
-func promotionEvent(st *promote.State, e promote.Event, v view) message {
-	var line string
+// decisionLead starts a decision's reply; a rejection and an abort say
+// what they did to the traffic first.
+var decisionLead = map[string]string{
+	notify.DecisionApprove: "✅ ",
+	notify.DecisionReject:  "⏪ Rolled back: ",
+	notify.DecisionPause:   "⏸️ ",
+	notify.DecisionResume:  "▶️ ",
+	notify.DecisionAbort:   "🛑 Aborted: ",
+	notify.DecisionRetry:   "🔁 ",
+}
+
+// decided renders a decision's message with who took it (a mention for a
+// Slack user) and where; the message names its author as the history
+// records it. quote is esc in blocks and asIs in the fallback text.
+func decided(message, by, where string, quote func(string) string) string {
+	said := quote(message)
 	switch {
-	case e.Phase == promote.WaitingForApproval:
-		line = fmt.Sprintf("✋ Waiting for approval of the step to %d%% (%s)", e.Weight, waveLine(st))
-	case e.Phase == promote.Progressing && e.By == "" && e.Weight > 0:
-		line = fmt.Sprintf("➡️ Wave %d at %d%% (%s)", e.Wave, e.Weight, waveLine(st))
-	case e.Phase == promote.Progressing && e.By != "":
-		line = "✅ " + strings.Replace(esc(e.Message), esc(e.By), who(e.By), 1)
-	case e.Phase == promote.Progressing:
-		line = "🚦 " + esc(e.Message)
-	case e.Phase == promote.Promoted:
-		line = "🎉 Promoted: " + esc(e.Message)
-	case e.Phase == promote.RolledBack:
-		line = "⏪ Rolled back: " + strings.Replace(esc(e.Message), esc(e.By), who(e.By), 1)
-	case e.Phase == promote.Aborted:
-		line = "🛑 Aborted: " + strings.Replace(esc(e.Message), esc(e.By), who(e.By), 1)
-	default:
-		line = phaseIcon(e.Phase) + " " + esc(e.Message)
+	case by != "" && strings.Contains(said, quote(by)):
+		said = strings.Replace(said, quote(by), name(by, quote), 1)
+	case by != "":
+		said += " by " + name(by, quote)
 	}
-	blocks := []slack.Block{section(line)}
-	if l := analysisLine(v.analysis); l != "" && e.Phase != promote.Aborted {
+	if where != "" {
+		said += " via " + quote(where)
+	}
+	return said
+}
+
+// promotionEvent is the thread reply for one transition or decision; ok
+// is false for events that get none (a promotion holding).
+func promotionEvent(e notify.PromotionEvent, v view) (m message, ok bool) {
+	p := e.Current()
+	// said is the reply's fallback text; line is what Slack shows.
+	var line, said string
+	switch e := e.(type) {
+	case notify.PromotionStarted:
+		said = "promotion of " + p.Candidate + " started"
+		line = "🚦 " + esc(said)
+	case notify.PromotionStepped:
+		said = fmt.Sprintf("wave %d: %s at %d%%", e.Wave, p.Candidate, e.Weight)
+		line = fmt.Sprintf("➡️ Wave %d at %d%% (%s)", e.Wave, e.Weight, waveLine(p))
+	case notify.ApprovalWaiting:
+		said = fmt.Sprintf("step to %d%% needs an approval", e.Weight)
+		line = fmt.Sprintf("✋ Waiting for approval of the step to %d%% (%s)", e.Weight, waveLine(p))
+	case notify.PromotionDecided:
+		said = decided(e.Message, e.By, e.Via, asIs)
+		line = decisionLead[e.Decision] + decided(e.Message, e.By, e.Via, esc)
+	case notify.PromotionRolledBack:
+		said = decided(e.Reason, e.By, "", asIs)
+		line = "⏪ Rolled back: " + decided(e.Reason, e.By, "", esc)
+	case notify.PromotionPromoted:
+		said = p.Reason
+		line = "🎉 Promoted: " + esc(p.Reason)
+	default:
+		return message{}, false
+	}
+	blocks := []slackapi.Block{section(line)}
+	if l := analysisLine(v.analysis); l != "" && p.Phase != string(promote.Aborted) {
 		blocks = append(blocks, note(l))
 	}
-	text := fmt.Sprintf("%s %s: %s", st.Service, e.Phase, e.Message)
-	return message{Kind: kindPromotionEvent, Text: text, Blocks: blocks}
+	text := fmt.Sprintf("%s %s: %s", p.Service, p.Phase, said)
+	return message{Kind: kindPromotionEvent, Text: text, Blocks: blocks}, true
 }
 
 // analysisResult is a thread reply for an analysis whose verdict changed.
-func analysisResult(service string, a promote.Analysis) message {
+func analysisResult(a notify.AnalysisResult) message {
 	icon := "🔬"
-	if a.Verdict == promote.Fail {
+	if a.Verdict == notify.Fail {
 		icon = "⚠️"
 	}
 	return message{
 		Kind:   kindAnalysis,
-		Text:   fmt.Sprintf("%s analysis %s: %s", service, a.Verdict, a.Summary),
-		Blocks: []slack.Block{section(icon + " " + analysisLine(&a))},
+		Text:   fmt.Sprintf("%s analysis %s: %s", a.Service, a.Verdict, a.Summary),
+		Blocks: []slackapi.Block{section(icon + " " + analysisLine(&a))},
 	}
 }
 
 func ephemeral(text string) message {
-	return message{Kind: kindEphemeral, Text: text, Blocks: []slack.Block{section(esc(text))}}
+	return message{Kind: kindEphemeral, Text: text, Blocks: []slackapi.Block{section(esc(text))}}
+}
+
+// clustersByWave lists the fleet's clusters by wave, sorted, for the
+// promotion messages; nil intents give nil.
+func clustersByWave(clusters map[string]int) map[int][]string {
+	if clusters == nil {
+		return nil
+	}
+	out := map[int][]string{}
+	for name, wave := range clusters {
+		out[wave] = append(out[wave], name)
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // op is one Slack API call.
@@ -32,8 +32,9 @@ type Retry struct {
 	Initial, Max time.Duration
 }
 
-// DefaultRetry keeps trying for about a quarter of an hour: long enough
-// for a Slack incident to pass, short enough that stale news is dropped.
+// DefaultRetry keeps trying for about eight minutes (waits of 1 s
+// doubling to 256 s): long enough for a short Slack incident to pass,
+// short enough that stale news is dropped.
 var DefaultRetry = Retry{Attempts: 10, Initial: time.Second, Max: 5 * time.Minute}
 
 // queue delivers jobs from one goroutine, in the order they came, so that
@@ -140,54 +141,54 @@ func (q *queue) deliver(ctx context.Context, j job) {
 }
 
 // call makes one call, retrying it while Slack is rate limiting or
-// failing, with the wait Slack asks for or an exponential backoff.
+// failing: a 429 waits what Slack asks for, anything else worth retrying
+// the next step of an exponential backoff with jitter, so that daemons do
+// not retry in step.
 func (q *queue) call(ctx context.Context, o op) error {
-	backoff := q.retry.Initial
-	var err error
+	backoff := wait.Backoff{Duration: q.retry.Initial, Factor: 2, Jitter: 0.1, Steps: q.retry.Attempts, Cap: q.retry.Max}
 	for attempt := 1; ; attempt++ {
-		if err = o(ctx); err == nil {
+		err := o(ctx)
+		if err == nil {
 			return nil
 		}
-		wait, ok := retryWait(err, backoff)
-		if !ok || attempt >= q.retry.Attempts || ctx.Err() != nil {
+		if !retryable(err) || attempt >= q.retry.Attempts || ctx.Err() != nil {
 			return err
 		}
-		q.log.Warn("slack: call failed, retrying", "attempt", attempt, "wait", wait, "err", err)
-		if serr := q.sleep(ctx, wait); serr != nil {
-			return errors.Join(err, serr)
+		d, ok := retryAfter(err)
+		if !ok {
+			// Slack said when for a 429; its wait says nothing about an
+			// outage, so only other failures move the backoff on.
+			d = backoff.Step()
 		}
-		var rl *slack.RateLimitedError
-		if !errors.As(err, &rl) {
-			// Slack said when; its wait says nothing about an outage.
-			backoff = min(backoff*2, q.retry.Max)
+		q.log.Warn("slack: call failed, retrying", "attempt", attempt, "wait", d, "err", err)
+		if serr := q.sleep(ctx, d); serr != nil {
+			return errors.Join(err, serr)
 		}
 	}
 }
 
-// retryWait says whether err is worth retrying, and after how long: a
-// 429's Retry-After exactly, else backoff with a little jitter so that
-// daemons do not retry in step. Slack's own error answers (not_in_channel,
-// invalid_auth) are permanent.
-func retryWait(err error, backoff time.Duration) (time.Duration, bool) {
-	var rl *slack.RateLimitedError
+// retryAfter is the wait a 429 asks for (at least a second).
+func retryAfter(err error) (time.Duration, bool) {
+	var rl *slackapi.RateLimitedError
 	if errors.As(err, &rl) {
 		return max(rl.RetryAfter, time.Second), true
 	}
-	var sc slack.StatusCodeError
-	if errors.As(err, &sc) {
-		if sc.Code < 500 {
-			return 0, false
-		}
-		return jitter(backoff), true
-	}
-	var se slack.SlackErrorResponse
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, errBadValue) {
-		return 0, false
-	}
-	// A connection error, a timeout, a response that did not parse.
-	return jitter(backoff), true
+	return 0, false
 }
 
-func jitter(d time.Duration) time.Duration {
-	return d + rand.N(d/10+1)
+// retryable says whether err is worth retrying: a 429, a 5xx, a
+// connection error, a timeout, a response that did not parse. Slack's own
+// error answers (not_in_channel, invalid_auth) and other 4xx are
+// permanent.
+func retryable(err error) bool {
+	var rl *slackapi.RateLimitedError
+	if errors.As(err, &rl) {
+		return true
+	}
+	var sc slackapi.StatusCodeError
+	if errors.As(err, &sc) {
+		return sc.Code >= 500
+	}
+	var se slackapi.SlackErrorResponse
+	return !errors.As(err, &se) && !errors.Is(err, context.Canceled) && !errors.Is(err, errBadValue) && !errors.Is(err, errNoChannel)
 }

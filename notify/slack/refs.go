@@ -2,16 +2,13 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/sailplan/sailplan/sync/kube"
 )
 
 // Ref locates a promotion's root message in Slack. Candidate and Started
@@ -59,68 +56,54 @@ func (m *MemoryRefs) Put(_ context.Context, service string, r Ref) error {
 }
 
 // RefsConfigMap is the ConfigMap, in the promotion state namespace, that
-// holds the root messages: one key per service. It is separate from the
-// promotion states on purpose: the store rewrites those whole on every
-// transition, and Slack bookkeeping must never race a promotion's
-// precondition or appear in its history.
+// holds the root messages: one JSON document of every service's Ref. It
+// is separate from the promotion states on purpose: the store rewrites
+// those whole on every transition, and Slack bookkeeping must never race
+// a promotion's precondition or appear in its history.
 const RefsConfigMap = "sailplan-slack"
+
+// refsKey is the ConfigMap's data key that holds the document.
+const refsKey = "refs.json"
 
 // ConfigMapRefs keeps refs in RefsConfigMap in the home cluster.
 type ConfigMapRefs struct {
-	Client    kubernetes.Interface
-	Namespace string
+	docs kube.Documents
 }
 
-func (c *ConfigMapRefs) ref() string { return "ConfigMap/" + c.Namespace + "/" + RefsConfigMap }
+// NewConfigMapRefs keeps refs in RefsConfigMap in namespace; the
+// ConfigMap (and the namespace) are created on first use.
+func NewConfigMapRefs(client kube.Client, namespace string) *ConfigMapRefs {
+	return &ConfigMapRefs{docs: kube.Documents{Client: client, Namespace: namespace, Key: refsKey}}
+}
+
+// refs is the document: Ref by service.
+type refs map[string]Ref
 
 func (c *ConfigMapRefs) Get(ctx context.Context, service string) (Ref, bool, error) {
-	cm, err := c.Client.CoreV1().ConfigMaps(c.Namespace).Get(ctx, RefsConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return Ref{}, false, nil
+	var all refs
+	if _, _, err := c.docs.Get(ctx, RefsConfigMap, &all); err != nil {
+		return Ref{}, false, err
 	}
-	if err != nil {
-		return Ref{}, false, fmt.Errorf("%s: %w", c.ref(), err)
-	}
-	raw, ok := cm.Data[service]
-	if !ok {
-		return Ref{}, false, nil
-	}
-	var r Ref
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return Ref{}, false, fmt.Errorf("%s: %s: %w", c.ref(), service, err)
-	}
-	return r, true, nil
+	r, ok := all[service]
+	return r, ok, nil
 }
 
-// Put writes one service's key with a merge patch, so that writers of
-// different services never conflict; the ConfigMap is created on first use.
+// Put sets one service's Ref: it reads the document and writes it back at
+// the version read, and reads again when another writer (the root of
+// another service, another replica) wrote in between, so that no writer's
+// Ref is lost.
 func (c *ConfigMapRefs) Put(ctx context.Context, service string, r Ref) error {
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.ref(), err)
-	}
-	patch, err := json.Marshal(map[string]any{"data": map[string]string{service: string(raw)}})
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.ref(), err)
-	}
-	cms := c.Client.CoreV1().ConfigMaps(c.Namespace)
-	for range 2 {
-		_, err = cms.Patch(ctx, RefsConfigMap, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "sailplan"})
-		if !apierrors.IsNotFound(err) {
-			break
+	return retry.OnError(retry.DefaultRetry, func(err error) bool { return errors.Is(err, kube.ErrConflict) }, func() error {
+		var all refs
+		version, _, err := c.docs.Get(ctx, RefsConfigMap, &all)
+		if err != nil {
+			return err
 		}
-		_, err = cms.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: RefsConfigMap, Namespace: c.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "sailplan"}},
-			Data: map[string]string{service: string(raw)},
-		}, metav1.CreateOptions{FieldManager: "sailplan"})
-		if !apierrors.IsAlreadyExists(err) {
-			break
+		if all == nil {
+			all = refs{}
 		}
-		// Another writer created it meanwhile: patch it.
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.ref(), err)
-	}
-	return nil
+		all[service] = r
+		_, err = c.docs.Put(ctx, RefsConfigMap, all, version)
+		return err
+	})
 }

@@ -2,35 +2,30 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 
-	"github.com/slack-go/slack"
+	slackapi "github.com/slack-go/slack"
 
-	"github.com/sailplan/sailplan/promote"
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync/apply"
-	"github.com/sailplan/sailplan/sync/source"
 )
 
 // Config configures the Slack notifier.
 type Config struct {
-	// Client talks to Slack's Web API with the bot token.
-	Client *slack.Client
+	// Client talks to Slack's Web API with the bot token. Without one the
+	// notifier is a dry run: it logs what it would have sent.
+	Client *slackapi.Client
 	// Channel is where commits go, and promotions whose intent names no
 	// channel of its own.
 	Channel string
 	// Refs keeps each promotion's root message across restarts; in
 	// memory when nil.
 	Refs RefStore
-	// Clusters gives the fleet's clusters by wave, for the messages; may
-	// be nil.
-	Clusters func() map[int][]string
-	// Log receives delivery failures and dropped messages.
+	// Log receives delivery failures, dropped messages and, in a dry
+	// run, the messages.
 	Log *slog.Logger
 	// QueueSize bounds the messages waiting for delivery (256 when 0).
 	QueueSize int
@@ -38,21 +33,26 @@ type Config struct {
 	Retry Retry
 }
 
-// Slack posts sync and promotion news to Slack. Every method returns at
-// once: messages go through a bounded queue that Run delivers, retrying
-// while Slack is down or rate limiting, so neither sync nor promotion ever
-// waits for Slack.
-type Slack struct {
-	api      *slack.Client
-	channel  string
-	refs     RefStore
-	clusters func() map[int][]string
-	log      *slog.Logger
-	q        *queue
+// Notifier tells Slack what the event stream says: commits applied or
+// rejected, and each promotion in one message of its own, updated in
+// place, with its transitions and decisions in the thread. Handle returns
+// at once: messages go through a bounded queue that Run delivers,
+// retrying while Slack is down or rate limiting, so that neither sync nor
+// promotion ever waits for Slack.
+type Notifier struct {
+	api     *slackapi.Client
+	channel string
+	refs    RefStore
+	log     *slog.Logger
+	q       *queue
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// waves and channels come from the latest commit's intents: each
+	// cluster's wave, and each canary's approval.slack.channel.
+	waves    map[string]int
+	channels map[string]string
 	roots    map[string]root // by service: the root messages known here
-	analyses map[string]promote.Analysis
+	analyses map[string]notify.AnalysisResult
 }
 
 // root is a Ref and whether the RefStore has it yet.
@@ -63,264 +63,232 @@ type root struct {
 
 var errNoChannel = errors.New("slack: no channel: give --slack-channel or approval.slack.channel in the intent")
 
-// NewSlack returns a notifier; call Run to deliver its messages.
-func NewSlack(c Config) *Slack {
+// New returns a notifier; call Run to deliver its messages.
+func New(c Config) *Notifier {
 	if c.Refs == nil {
 		c.Refs = &MemoryRefs{}
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Slack{
-		api: c.Client, channel: c.Channel, refs: c.Refs, clusters: c.Clusters, log: c.Log,
+	return &Notifier{
+		api: c.Client, channel: c.Channel, refs: c.Refs, log: c.Log,
 		q:     newQueue(c.QueueSize, c.Retry, c.Log),
-		roots: map[string]root{}, analyses: map[string]promote.Analysis{},
+		roots: map[string]root{}, analyses: map[string]notify.AnalysisResult{},
 	}
 }
 
 // Run delivers queued messages until ctx ends.
-func (s *Slack) Run(ctx context.Context) { s.q.run(ctx) }
+func (n *Notifier) Run(ctx context.Context) { n.q.run(ctx) }
 
 // Drain waits until every queued message is delivered or given up on.
-func (s *Slack) Drain(ctx context.Context) error { return s.q.drain(ctx) }
+func (n *Notifier) Drain(ctx context.Context) error { return n.q.drain(ctx) }
 
-// CommitApplied posts an applied commit, unless it wrote nothing anywhere.
-func (s *Slack) CommitApplied(_ context.Context, rev *source.Revision, clusters map[string]apply.ClusterStatus) {
-	if !wrote(clusters) {
+// Handle turns one event into the messages it calls for, and queues them.
+// It never blocks.
+func (n *Notifier) Handle(e notify.Event) {
+	switch e := e.(type) {
+	case notify.CommitApplying:
+		n.intents(e.Intents)
+	case notify.CommitApplied:
+		if wrote(e.Clusters) {
+			n.mu.Lock()
+			waves := n.waves
+			n.mu.Unlock()
+			n.deliver(e.Commit.Short(), send{target{to: toChannel, channel: n.channel}, commitApplied(e, waves)})
+		}
+	case notify.CommitRejected:
+		first, full := commitRejected(e)
+		sends := []send{{target{to: toChannel, channel: n.channel}, first}}
+		for _, m := range full {
+			sends = append(sends, send{target{to: toThread, channel: n.channel}, m})
+		}
+		n.deliver(e.Commit.Short(), sends...)
+	case notify.AnalysisResult:
+		n.analysis(e)
+	case notify.PromotionEvent:
+		n.promotion(e)
+	}
+}
+
+// intents keeps what the messages need of a new commit's intents, which
+// are shared and not to be kept whole.
+func (n *Notifier) intents(in *schema.Intents) {
+	if in == nil {
 		return
 	}
-	m := commitApplied(rev, clusters)
-	s.q.push(job{key: rev.Short(), kind: m.Kind, ops: []op{func(ctx context.Context) error {
-		_, _, err := s.post(ctx, s.channel, "", m)
-		return err
-	}}})
-}
-
-// CommitRejected posts a refused commit with its first errors, and the
-// full text in the thread.
-func (s *Slack) CommitRejected(_ context.Context, commit string, rev *source.Revision, err error) {
-	m, full := commitRejected(commit, rev, err)
-	var channel, ts string
-	ops := []op{func(ctx context.Context) error {
-		var err error
-		channel, ts, err = s.post(ctx, s.channel, "", m)
-		return err
-	}}
-	for _, r := range full {
-		ops = append(ops, func(ctx context.Context) error {
-			_, _, err := s.post(ctx, channel, ts, r)
-			return err
-		})
+	waves, channels := map[string]int{}, map[string]string{}
+	for name, c := range in.Fleet.Clusters {
+		waves[name] = c.Wave
 	}
-	s.q.push(job{key: source.Short(commit), kind: m.Kind, ops: ops})
-}
-
-// Notify updates the promotion's root message (posting it the first
-// time) and replies in its thread with the transition.
-func (s *Slack) Notify(_ context.Context, st *promote.State, e promote.Event) {
-	snap, err := clone(st)
-	if err != nil {
-		s.log.Error("slack: promotion state not copied", "service", st.Service, "err", err)
-		return
+	for name, svc := range in.Services {
+		if c := svc.Canary; c != nil && c.Approval != nil && c.Approval.Slack != nil && c.Approval.Slack.Channel != "" {
+			channels[name] = c.Approval.Slack.Channel
+		}
 	}
-	v := s.view(st.Service)
-	rootMsg, reply := promotionRoot(snap, v), promotionEvent(snap, e, v)
-	s.q.push(job{key: st.Service, kind: reply.Kind, ops: []op{
-		func(ctx context.Context) error { return s.upsertRoot(ctx, snap, rootMsg) },
-		func(ctx context.Context) error { return s.storeRef(ctx, snap.Service) },
-		func(ctx context.Context) error { return s.reply(ctx, snap, reply) },
-	}})
+	n.mu.Lock()
+	n.waves, n.channels = waves, channels
+	n.mu.Unlock()
 }
 
-// Analyzer wraps an analyzer so that the last analysis of each service
-// shows in its messages, and a changed verdict is posted in the thread.
-func (s *Slack) Analyzer(next promote.Analyzer) promote.Analyzer {
-	return analyzer{next: next, s: s}
-}
-
-type analyzer struct {
-	next promote.Analyzer
-	s    *Slack
-}
-
-func (a analyzer) Analyze(ctx context.Context, t promote.Target, plan schema.Analysis) promote.Analysis {
-	var res promote.Analysis
-	if a.next == nil {
-		res = promote.Analysis{Verdict: promote.Unavailable, Summary: "no Prometheus configured"}
-	} else {
-		res = a.next.Analyze(ctx, t, plan)
+// channelFor is where a service's promotion is posted: its intent's
+// channel, else the default.
+func (n *Notifier) channelFor(service string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c := n.channels[service]; c != "" {
+		return c
 	}
-	a.s.mu.Lock()
-	prev, seen := a.s.analyses[t.Service]
-	a.s.analyses[t.Service] = res
-	a.s.mu.Unlock()
-	if !seen || prev.Verdict != res.Verdict {
-		m := analysisResult(t.Service, res)
-		a.s.q.push(job{key: t.Service, kind: m.Kind, ops: []op{func(ctx context.Context) error {
-			r, ok, err := a.s.rootOf(ctx, t.Service)
-			if err != nil || !ok || r.Candidate != t.Version {
-				return err // no thread for this candidate yet: nothing to reply to
-			}
-			_, _, err = a.s.post(ctx, r.Channel, r.TS, m)
-			return err
-		}}})
-	}
-	return res
+	return n.channel
 }
 
-func (s *Slack) view(service string) view {
-	v := view{}
-	s.mu.Lock()
-	if a, ok := s.analyses[service]; ok {
+// view is what a service's promotion messages show besides the promotion.
+func (n *Notifier) view(p notify.Promotion) view {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	v := view{clusters: clustersByWave(n.waves)}
+	if a, ok := n.analyses[p.Service]; ok && a.Candidate == p.Candidate {
 		v.analysis = &a
-	}
-	s.mu.Unlock()
-	if s.clusters != nil {
-		v.clusters = s.clusters()
 	}
 	return v
 }
 
-func (s *Slack) channelFor(st *promote.State) string {
-	if st.Channel != "" {
-		return st.Channel
+// promotion updates the promotion's root message (posting it the first
+// time) and replies in its thread with the transition or decision.
+func (n *Notifier) promotion(e notify.PromotionEvent) {
+	p := e.Current()
+	v := n.view(p)
+	reply, ok := promotionEvent(e, v)
+	if !ok {
+		return
 	}
-	return s.channel
+	channel := n.channelFor(p.Service)
+	n.deliver(p.Service,
+		send{target{to: toRoot, channel: channel, service: p.Service, candidate: p.Candidate, started: p.Started}, promotionRoot(p, v)},
+		send{target{to: toPromotion, channel: channel, service: p.Service, candidate: p.Candidate}, reply})
+}
+
+// analysis remembers the last analysis of each service for the messages,
+// and replies in the promotion's thread when its verdict changes.
+func (n *Notifier) analysis(e notify.AnalysisResult) {
+	n.mu.Lock()
+	prev, seen := n.analyses[e.Service]
+	n.analyses[e.Service] = e
+	n.mu.Unlock()
+	if seen && prev.Candidate == e.Candidate && prev.Verdict == e.Verdict {
+		return
+	}
+	n.deliver(e.Service, send{target{to: toPromotion, channel: n.channelFor(e.Service), service: e.Service, candidate: e.Candidate}, analysisResult(e)})
+}
+
+// ephemeral answers one user, visible to them only.
+func (n *Notifier) ephemeral(channel, user, text string) {
+	n.deliver(user, send{target{to: toUser, channel: channel, user: user}, ephemeral(text)})
 }
 
 // rootOf returns the service's root message, from memory or the store.
-func (s *Slack) rootOf(ctx context.Context, service string) (Ref, bool, error) {
-	s.mu.Lock()
-	r, ok := s.roots[service]
-	s.mu.Unlock()
+func (n *Notifier) rootOf(ctx context.Context, service string) (Ref, bool, error) {
+	n.mu.Lock()
+	r, ok := n.roots[service]
+	n.mu.Unlock()
 	if ok {
 		return r.Ref, true, nil
 	}
-	ref, ok, err := s.refs.Get(ctx, service)
+	ref, ok, err := n.refs.Get(ctx, service)
 	if err != nil || !ok {
 		return Ref{}, false, err
 	}
-	s.mu.Lock()
-	s.roots[service] = root{Ref: ref, stored: true}
-	s.mu.Unlock()
+	n.mu.Lock()
+	n.roots[service] = root{Ref: ref, stored: true}
+	n.mu.Unlock()
 	return ref, true, nil
 }
 
 // upsertRoot updates the promotion's root message, or posts it when this
 // promotion has none yet.
-func (s *Slack) upsertRoot(ctx context.Context, st *promote.State, m message) error {
-	r, ok, err := s.rootOf(ctx, st.Service)
+func (n *Notifier) upsertRoot(ctx context.Context, t target, m message) error {
+	r, ok, err := n.rootOf(ctx, t.service)
 	if err != nil {
 		// The store is unreachable: posting now could duplicate the root.
 		return err
 	}
-	if ok && r.of(st.Candidate, st.Started) {
-		_, _, _, err := s.api.UpdateMessageContext(ctx, r.Channel, r.TS, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+	if ok && r.of(t.candidate, t.started) {
+		_, _, _, err := n.api.UpdateMessageContext(ctx, r.Channel, r.TS, slackapi.MsgOptionText(m.Text, false), slackapi.MsgOptionBlocks(m.Blocks...))
 		if err != nil {
-			return fmt.Errorf("slack: chat.update %s: %w", st.Service, err)
+			return fmt.Errorf("slack: chat.update %s: %w", t.service, err)
 		}
 		return nil
 	}
-	channel := s.channelFor(st)
-	if channel == "" {
-		return errNoChannel
-	}
-	ch, ts, err := s.api.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionDisableLinkUnfurl())
+	ch, ts, err := n.post(ctx, t.channel, "", m)
 	if err != nil {
-		return fmt.Errorf("slack: chat.postMessage %s to %s: %w", st.Service, channel, err)
+		return err
 	}
-	s.mu.Lock()
-	s.roots[st.Service] = root{Ref: Ref{Candidate: st.Candidate, Started: st.Started, Channel: ch, TS: ts}}
-	s.mu.Unlock()
+	n.mu.Lock()
+	n.roots[t.service] = root{Ref: Ref{Candidate: t.candidate, Started: t.started, Channel: ch, TS: ts}}
+	n.mu.Unlock()
 	return nil
 }
 
 // storeRef saves a newly posted root message, so that a restarted daemon
 // updates it instead of posting another. It is its own call so that a
 // failure to store is retried without posting again.
-func (s *Slack) storeRef(ctx context.Context, service string) error {
-	s.mu.Lock()
-	r, ok := s.roots[service]
-	s.mu.Unlock()
+func (n *Notifier) storeRef(ctx context.Context, service string) error {
+	n.mu.Lock()
+	r, ok := n.roots[service]
+	n.mu.Unlock()
 	if !ok || r.stored {
 		return nil
 	}
-	if err := s.refs.Put(ctx, service, r.Ref); err != nil {
+	if err := n.refs.Put(ctx, service, r.Ref); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if cur := s.roots[service]; cur.Ref == r.Ref {
+	n.mu.Lock()
+	if cur := n.roots[service]; cur.Ref == r.Ref {
 		cur.stored = true
-		s.roots[service] = cur
+		n.roots[service] = cur
 	}
-	s.mu.Unlock()
+	n.mu.Unlock()
 	return nil
 }
 
-func (s *Slack) reply(ctx context.Context, st *promote.State, m message) error {
-	r, ok, err := s.rootOf(ctx, st.Service)
+// reply replies in the thread of the promotion of t's candidate; there is
+// none to reply to when another candidate's promotion has the thread (an
+// analysis of a candidate already replaced).
+func (n *Notifier) reply(ctx context.Context, t target, m message) error {
+	r, ok, err := n.rootOf(ctx, t.service)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("slack: %s: no root message to reply to", st.Service)
+	if !ok || r.Candidate != t.candidate {
+		n.log.Debug("slack: no thread to reply in", "service", t.service, "candidate", t.candidate, "kind", m.Kind)
+		return nil
 	}
-	_, _, err = s.post(ctx, r.Channel, r.TS, m)
+	_, _, err = n.post(ctx, r.Channel, r.TS, m)
 	return err
 }
 
 // post posts m to channel, in the thread of ts when it is not empty, and
 // returns the channel's ID and the new message's ts.
-func (s *Slack) post(ctx context.Context, channel, thread string, m message) (string, string, error) {
+func (n *Notifier) post(ctx context.Context, channel, thread string, m message) (string, string, error) {
 	if channel == "" {
 		return "", "", errNoChannel
 	}
-	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionDisableLinkUnfurl()}
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(m.Text, false), slackapi.MsgOptionBlocks(m.Blocks...), slackapi.MsgOptionDisableLinkUnfurl()}
 	if thread != "" {
-		opts = append(opts, slack.MsgOptionTS(thread))
+		opts = append(opts, slackapi.MsgOptionTS(thread))
 	}
-	ch, ts, err := s.api.PostMessageContext(ctx, channel, opts...)
+	ch, ts, err := n.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
 		return "", "", fmt.Errorf("slack: chat.postMessage %s to %s: %w", m.Kind, channel, err)
 	}
 	return ch, ts, nil
 }
 
-// ephemeral answers one user, visible to them only.
-func (s *Slack) ephemeral(channel, user, text string) {
-	m := ephemeral(text)
-	s.q.push(job{key: user, kind: m.Kind, ops: []op{func(ctx context.Context) error {
-		_, err := s.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
-		if err != nil {
-			return fmt.Errorf("slack: chat.postEphemeral to %s: %w", user, err)
-		}
-		return nil
-	}}})
-}
-
-// clone copies a state, which the controller goes on changing after
-// Notify returns, for delivery later.
-func clone(st *promote.State) (*promote.State, error) {
-	b, err := json.Marshal(st)
+// postEphemeral shows m to user only, in channel.
+func (n *Notifier) postEphemeral(ctx context.Context, t target, m message) error {
+	_, err := n.api.PostEphemeralContext(ctx, t.channel, t.user, slackapi.MsgOptionText(m.Text, false), slackapi.MsgOptionBlocks(m.Blocks...))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("slack: chat.postEphemeral to %s: %w", t.user, err)
 	}
-	var out promote.State
-	return &out, json.Unmarshal(b, &out)
-}
-
-// ClustersByWave lists the fleet's clusters by wave, sorted; nil intents
-// give nil.
-func ClustersByWave(in *schema.Intents) map[int][]string {
-	if in == nil {
-		return nil
-	}
-	out := map[int][]string{}
-	for name, c := range in.Fleet.Clusters {
-		out[c.Wave] = append(out[c.Wave], name)
-	}
-	for _, names := range out {
-		slices.Sort(names)
-	}
-	return out
+	return nil
 }

@@ -3,18 +3,18 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/sync/apply"
-	"github.com/sailplan/sailplan/sync/source"
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -33,59 +33,110 @@ func canary(t *testing.T, candidate, approval string) *schema.Service {
 	return &schema.Service{Namespace: "shop", Canary: c}
 }
 
-// fixed is an analyzer with a set answer.
-type fixed struct{ a promote.Analysis }
+// fixed is an analyzer with an answer the test sets.
+type fixed struct {
+	mu sync.Mutex
+	a  promote.Analysis
+}
+
+func (f *fixed) set(a promote.Analysis) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.a = a
+}
 
 func (f *fixed) Analyze(context.Context, promote.Target, schema.Analysis) promote.Analysis {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.a
 }
 
-// promotion drives a promotion through the pure state machine, as the
-// controller does, telling the notifier of every transition, until the
-// phase is done. approve is called when it waits for an approval.
-func promotion(t *testing.T, s *Slack, svc *schema.Service, an promote.Analyzer, approve func(st *promote.State, now time.Time) *promote.Event) *promote.State {
-	t.Helper()
-	now := t0
-	st := promote.NewState("reviews", svc, []int{1, 2}, now)
-	s.Notify(t.Context(), st, st.History[0])
-	for i := 0; i < 50 && !st.Phase.Done(); i++ {
-		now = now.Add(10 * time.Second)
-		g := promote.Gate{Open: true}
-		if st.Waves[0].Weight > 0 {
-			g.Analysis = an.Analyze(t.Context(), promote.Target{Service: st.Service, Version: st.Candidate}, svc.Canary.Analysis)
-		}
-		e := st.Advance(svc.Canary, now, g)
-		if e == nil && st.Phase == promote.WaitingForApproval {
-			e = approve(st, now)
-		}
-		if e != nil {
-			s.Notify(t.Context(), st, *e)
-		}
-	}
-	return st
+// leader is a promotion controller, the leader's, over a home cluster,
+// publishing on a bus that the notifier hears, as the daemon wires them;
+// the test moves its clock.
+type leader struct {
+	t     *testing.T
+	bus   *notify.Bus
+	ctrl  *promote.Controller
+	clock time.Time
 }
 
-// TestWholePromotionInSlack: one root message per promotion, posted once
-// and then updated with the progress; every transition a reply in its
-// thread; the approval buttons on the root while it waits, replaced by who
-// approved; a new candidate gets a new root, and its rollback names the
+func newLeader(t *testing.T, home kubernetes.Interface, an promote.Analyzer, n *Notifier) *leader {
+	l := &leader{t: t, bus: notify.NewBus(), clock: t0}
+	l.ctrl = &promote.Controller{Store: promote.NewStore(home, "sailplan-system"), Analyzer: an, Events: l.bus, Now: func() time.Time { return l.clock }}
+	l.bus.Subscribe(l.ctrl)
+	l.bus.Subscribe(n)
+	return l
+}
+
+// commit publishes the intents of a commit whose fleet is c1 in wave 1,
+// c2 and c3 in wave 2, with one service, reviews, as sync does.
+func (l *leader) commit(svc *schema.Service) {
+	in := &schema.Intents{
+		Fleet:    schema.Fleet{Clusters: map[string]schema.Cluster{"c1": {Wave: 1}, "c2": {Wave: 2}, "c3": {Wave: 2}}},
+		Services: map[string]*schema.Service{"reviews": svc},
+	}
+	l.bus.Publish(notify.CommitApplying{At: notify.At{Time: l.clock}, Commit: notify.Commit{Hash: "0123456789abcdef0123456789abcdef01234567"}, Intents: in})
+}
+
+func (l *leader) step() {
+	l.t.Helper()
+	if _, err := l.ctrl.Step(l.t.Context()); err != nil {
+		l.t.Fatalf("promotion step: %v", err)
+	}
+}
+
+func (l *leader) state() *promote.State {
+	l.t.Helper()
+	st, err := l.ctrl.Store.Get(l.t.Context(), "reviews")
+	if err != nil || st == nil {
+		l.t.Fatalf("promotion state: %v, %v", st, err)
+	}
+	return st.State
+}
+
+// promotion steps the promotion once per interval until it is done,
+// calling decide whenever it waits for an approval.
+func (l *leader) promotion(decide func()) *promote.State {
+	l.t.Helper()
+	l.step()
+	for range 50 {
+		l.clock = l.clock.Add(10 * time.Second)
+		l.step()
+		st := l.state()
+		if st.Phase.Done() {
+			return st
+		}
+		if st.Phase == promote.WaitingForApproval {
+			decide()
+		}
+	}
+	l.t.Fatalf("promotion not done after 50 steps: %+v", l.state())
+	return nil
+}
+
+// TestWholePromotionInSlack: driven by the events of a real promotion
+// controller, one root message per promotion, posted once and then
+// updated with the progress; every transition a reply in its thread; the
+// approval buttons on the root while it waits, replaced by who approved
+// and where; a new candidate gets a new root, and its rollback names the
 // failing check.
 func TestWholePromotionInSlack(t *testing.T) {
 	f := newFakeSlack(t)
-	s, _ := startSlack(t, f, Config{Channel: "#sailplan", Clusters: func() map[int][]string { return map[int][]string{1: {"c1"}, 2: {"c2", "c3"}} }})
-	svc := canary(t, "v2", `{"atWeights": [50], "slack": {"channel": "#deploys"}, "approvers": ["UALICE"]}`)
-	an := s.Analyzer(&fixed{promote.Analysis{Verdict: promote.Pass, Summary: "success 99.95% (min 99.00%), p99 20ms (max 100ms), 3000 requests"}})
-	st := promotion(t, s, svc, an, func(st *promote.State, now time.Time) *promote.Event {
-		e, err := st.Decide(true, 50, "slack:UALICE:alice", now)
-		if err != nil {
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
+	an := &fixed{a: promote.Analysis{Verdict: promote.Pass, Summary: "success 99.95% (min 99.00%), p99 20ms (max 100ms), 3000 requests"}}
+	l := newLeader(t, fakeHome(), an, n)
+	l.commit(canary(t, "v2", `{"atWeights": [50], "slack": {"channel": "#deploys"}, "approvers": ["UALICE"]}`))
+	st := l.promotion(func() {
+		d := promote.Decision{What: notify.DecisionApprove, Weight: 50, Candidate: "v2", By: "slack:UALICE:alice", Via: "slack"}
+		if _, _, err := promote.Decide(t.Context(), l.ctrl.Store, "reviews", d, l.clock); err != nil {
 			t.Fatal(err)
 		}
-		return e
 	})
 	if st.Phase != promote.Promoted {
 		t.Fatalf("phase %s (%s), want Promoted", st.Phase, st.Reason)
 	}
-	drain(t, s)
+	drain(t, n)
 	const root = "1700000000.000001"
 	approve := `sailplan_approve={"s":"reviews","c":"v2","w":50}`
 	reject := `sailplan_reject={"s":"reviews","c":"v2","w":50}`
@@ -100,7 +151,7 @@ func TestWholePromotionInSlack(t *testing.T) {
 		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "reviews: approval needed for v2 at 50%", Buttons: []string{approve, reject}},
 		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "reviews WaitingForApproval: step to 50% needs an approval"},
 		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "reviews: v1 → v2, Progressing (wave 1: 10% · wave 2: 10%)"},
-		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "reviews Progressing: step to 50% approved by slack:UALICE:alice"},
+		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "reviews Progressing: step to 50% approved by <@UALICE> via slack"},
 		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "reviews: v1 → v2, Progressing (wave 1: 50% · wave 2: 10%)"},
 		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "reviews Progressing: wave 1: v2 at 50%"},
 		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "reviews: v1 → v2, Progressing (wave 1: 50% · wave 2: 50%)"},
@@ -112,21 +163,27 @@ func TestWholePromotionInSlack(t *testing.T) {
 		{Method: "chat.update", Channel: "CDEPLOYS", TS: root, Text: "reviews: v1 → v2, Promoted (wave 1: 100% · wave 2: 100%)"},
 		{Method: "chat.postMessage", Channel: "CDEPLOYS", Thread: root, Text: "reviews Promoted: v2 serves all traffic in every wave; make it stable in Git"},
 	}
-	got := f.take()
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, f.take()); diff != "" {
 		t.Errorf("Slack calls for a whole promotion (-want +got):\n%s", diff)
 	}
-	// The root after the approval says who approved, and has no buttons.
-	m := promotionRoot(st, view{})
-	if !strings.Contains(blocksJSON(t, m), "Approved by \\u003c@UALICE\\u003e at \\u003c!date^") {
-		t.Errorf("root message after the approval does not say who approved when:\n%s", blocksJSON(t, m))
+	// The root, once approved, says who approved where and when, and has
+	// no buttons.
+	wantNotes := []string{
+		"Analysis pass: success 99.95% (min 99.00%), p99 20ms (max 100ms), 3000 requests",
+		"✅ Approved by <@UALICE> via slack at " + slackDate(st.Decisions[0].At) + ": step to 50%",
+		"Started " + slackDate(t0) + " · `sailplan promote status reviews`",
+	}
+	if diff := cmp.Diff(wantNotes, f.notes(t, root)); diff != "" {
+		t.Errorf("root message notes after the approval (-want +got):\n%s", diff)
 	}
 
-	// The next candidate fails its analysis: a new root, and the rollback
-	// names the failing check.
-	failing := &fixed{promote.Analysis{Verdict: promote.Fail, Summary: "success rate 95.00% < 99.00%"}}
-	st = promotion(t, s, canary(t, "v3", ""), s.Analyzer(failing), nil)
-	drain(t, s)
+	// The next candidate fails its analysis: a new root in the default
+	// channel (its intent names none), and the rollback names the
+	// failing check.
+	an.set(promote.Analysis{Verdict: promote.Fail, Summary: "success rate 95.00% < 99.00%"})
+	l.commit(canary(t, "v3", ""))
+	st = l.promotion(func() { t.Fatal("v3 needs no approval") })
+	drain(t, n)
 	const root2 = "1700000000.000013"
 	want = []call{
 		{Method: "chat.postMessage", Channel: "#sailplan", Text: "reviews: v1 → v3, Progressing (wave 1: 0% · wave 2: 0%)"},
@@ -145,55 +202,60 @@ func TestWholePromotionInSlack(t *testing.T) {
 	}
 }
 
-func blocksJSON(t *testing.T, m message) string {
-	t.Helper()
-	b, err := json.Marshal(m.Blocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// TestRestartUpdatesTheRootMessage: a notifier that starts again (a new
-// leader, a restarted daemon) finds the root message in the ref store and
-// updates it; an abort is a reply in the same thread.
+// TestRestartUpdatesTheRootMessage: a notifier that starts again with a
+// new leader (a restarted daemon) finds the root message in the ref
+// store and updates it; an abort from the CLI is a reply in the same
+// thread, saying who and where.
 func TestRestartUpdatesTheRootMessage(t *testing.T) {
 	f := newFakeSlack(t)
-	refs := &MemoryRefs{}
-	svc := canary(t, "v2", "")
-	st := promote.NewState("reviews", svc, []int{1}, t0)
-	first, _ := startSlack(t, f, Config{Channel: "#sailplan", Refs: refs})
-	first.Notify(t.Context(), st, st.History[0])
+	home, refs := fakeHome(), &MemoryRefs{}
+	first, _ := startNotifier(t, f, Config{Channel: "#sailplan", Refs: refs})
+	l := newLeader(t, home, &fixed{}, first)
+	l.commit(canary(t, "v2", ""))
+	l.step()
 	drain(t, first)
 	f.take()
 
-	second, _ := startSlack(t, f, Config{Channel: "#sailplan", Refs: refs})
-	e, err := st.Abort("bob", t0.Add(time.Minute))
-	if err != nil {
+	second, _ := startNotifier(t, f, Config{Channel: "#sailplan", Refs: refs})
+	l = newLeader(t, home, &fixed{}, second)
+	l.commit(canary(t, "v2", ""))
+	if err := l.ctrl.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	second.Notify(t.Context(), st, *e)
+	abort := promote.Decision{What: notify.DecisionAbort, By: "bob", Via: "cli"}
+	if _, _, err := promote.Decide(t.Context(), l.ctrl.Store, "reviews", abort, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	l.step()
 	drain(t, second)
 	want := []call{
-		{Method: "chat.update", Channel: "CSAILPLAN", TS: "1700000000.000001", Text: "reviews: v1 → v2, Aborted (wave 1: 0%)"},
-		{Method: "chat.postMessage", Channel: "CSAILPLAN", Thread: "1700000000.000001", Text: "reviews Aborted: aborted by bob"},
+		{Method: "chat.update", Channel: "CSAILPLAN", TS: "1700000000.000001", Text: "reviews: v1 → v2, Aborted (wave 1: 0% · wave 2: 0%)"},
+		{Method: "chat.postMessage", Channel: "CSAILPLAN", Thread: "1700000000.000001", Text: "reviews Aborted: aborted by bob via cli"},
 	}
 	if diff := cmp.Diff(want, f.take()); diff != "" {
 		t.Errorf("after a restart (-want +got):\n%s", diff)
 	}
 }
 
+// applied is the event of a commit that configured one object in c1.
+func applied(n *Notifier) {
+	n.Handle(notify.CommitApplying{Intents: &schema.Intents{Fleet: schema.Fleet{Clusters: map[string]schema.Cluster{"c1": {Wave: 1}}}}})
+	n.Handle(notify.CommitApplied{
+		Commit:   notify.Commit{Hash: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "reviews: 50/50\n\nbody"},
+		Clusters: map[string]notify.Counts{"c1": {Configured: 1}},
+	})
+}
+
 // TestRetriesHonourRetryAfter: a 429 waits exactly its Retry-After, a 503
 // backs off, and the message is then delivered once.
 func TestRetriesHonourRetryAfter(t *testing.T) {
 	f := newFakeSlack(t)
-	s, sleeps := startSlack(t, f, Config{Channel: "#sailplan", Retry: Retry{Attempts: 5, Initial: time.Second, Max: time.Minute}})
+	n, sleeps := startNotifier(t, f, Config{Channel: "#sailplan", Retry: Retry{Attempts: 5, Initial: time.Second, Max: time.Minute}})
 	f.fail("chat.postMessage", 429, "7")
 	f.fail("chat.postMessage", 503, "")
 	f.fail("chat.postMessage", 500, "")
-	rev := &source.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "reviews: 50/50\n\nbody"}
-	s.CommitApplied(t.Context(), rev, map[string]apply.ClusterStatus{"c1": {State: apply.StateSynced, Wave: 1, Counts: map[apply.Action]int{apply.Configured: 1}}})
-	drain(t, s)
+	applied(n)
+	drain(t, n)
 	want := []call{{Method: "chat.postMessage", Channel: "#sailplan", Text: "Applied 0123456 by Ann: reviews: 50/50 (c1: 1 configured)"}}
 	if diff := cmp.Diff(want, f.take()); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
@@ -211,10 +273,11 @@ func TestRetriesHonourRetryAfter(t *testing.T) {
 // cannot be fixed by retrying; the queue moves on.
 func TestPermanentErrorIsNotRetried(t *testing.T) {
 	f := newFakeSlack(t)
-	s, sleeps := startSlack(t, f, Config{Channel: "#sailplan"})
+	n, sleeps := startNotifier(t, f, Config{Channel: "#sailplan"})
 	f.fail("chat.postMessage", 404, "")
-	s.CommitRejected(t.Context(), "0123456789abcdef0123456789abcdef01234567", nil, errors.New("signature: unsigned commit"))
-	drain(t, s)
+	n.Handle(notify.CommitRejected{Commit: notify.Commit{Hash: "0123456789abcdef0123456789abcdef01234567"}, Reason: notify.RejectedSignature,
+		Errors: []string{"signature: unsigned commit"}})
+	drain(t, n)
 	if n := f.attemptsOf("chat.postMessage"); n != 1 {
 		t.Errorf("tried %d times, want 1", n)
 	}
@@ -227,16 +290,17 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 // channel; the full text in the thread.
 func TestRejectedCommitInSlack(t *testing.T) {
 	f := newFakeSlack(t)
-	s, _ := startSlack(t, f, Config{Channel: "#sailplan"})
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
 	var lines []string
 	for i := 1; i <= 7; i++ {
 		lines = append(lines, fmt.Sprintf("reviews.cue:%d:2: services.reviews.namespce: field not allowed (hint: did you mean \"namespace\"?)%s", i, strings.Repeat(" x", 100*(i%2))))
 	}
-	rev := &source.Revision{Commit: "89abcdef0123456789abcdef0123456789abcdef", Author: "Ann", Message: "typo"}
-	s.CommitRejected(t.Context(), rev.Commit, rev, errors.New(strings.Join(lines, "\n")))
+	c := notify.Commit{Hash: "89abcdef0123456789abcdef0123456789abcdef", Author: "Ann", Message: "typo"}
+	rejected := notify.CommitRejected{Commit: c, Reason: notify.RejectedInvalid, Errors: lines}
+	n.Handle(rejected)
 	// Nothing changed anywhere: quiet.
-	s.CommitApplied(t.Context(), rev, map[string]apply.ClusterStatus{"c1": {State: apply.StateSynced, Counts: map[apply.Action]int{apply.Unchanged: 4}}})
-	drain(t, s)
+	n.Handle(notify.CommitApplied{Commit: c, Clusters: map[string]notify.Counts{"c1": {Unchanged: 4}}})
+	drain(t, n)
 	got := f.take()
 	if len(got) != 2 {
 		t.Fatalf("got %d calls, want the message and one reply with the full text: %+v", len(got), got)
@@ -252,24 +316,21 @@ func TestRejectedCommitInSlack(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rejected commit (-want +got):\n%s", diff)
 	}
-	root, _ := commitRejected(rev.Commit, rev, errors.New(strings.Join(lines, "\n")))
-	if b := blocksJSON(t, root); !strings.Contains(b, "…and 2 more.") || !strings.Contains(b, "sailplan validate") {
-		t.Errorf("rejected message does not point to the rest and the full text:\n%s", b)
+	if notes := f.notes(t, "1700000000.000001"); len(notes) != 1 || !strings.Contains(notes[0], "…and 2 more.") || !strings.Contains(notes[0], "sailplan validate") {
+		t.Errorf("rejected message does not point to the rest and the full text: %q", notes)
 	}
 }
 
-// TestQueueNeverBlocks: with Slack not answering at all, notifications
-// return at once and the overflow is dropped.
+// TestQueueNeverBlocks: with Slack not answering at all, Handle returns
+// at once and the overflow is dropped.
 func TestQueueNeverBlocks(t *testing.T) {
 	f := newFakeSlack(t)
-	s := NewSlack(Config{Client: f.client(), Channel: "#sailplan", QueueSize: 2})
-	// Not running: nothing is delivered, and pushes must still return.
-	rev := &source.Revision{Commit: "0123456789abcdef0123456789abcdef01234567", Author: "Ann", Message: "m"}
-	changed := map[string]apply.ClusterStatus{"c1": {Counts: map[apply.Action]int{apply.Created: 1}}}
+	n := New(Config{Client: f.client(), Channel: "#sailplan", QueueSize: 2})
+	// Not running: nothing is delivered, and Handle must still return.
 	for range 5 {
-		s.CommitApplied(t.Context(), rev, changed)
+		applied(n)
 	}
-	if got := len(s.q.jobs); got != 2 {
+	if got := len(n.q.jobs); got != 2 {
 		t.Errorf("%d jobs queued, want the queue's 2", got)
 	}
 }
