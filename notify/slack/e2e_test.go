@@ -89,7 +89,7 @@ type rig struct {
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 func newRig(t *testing.T) *rig {
-	needClusters(t)
+	env.Need(t)
 	r := &rig{t: t, ns: env.Namespace(t), clock: t0}
 	r.repo = testenv.NewGitServer(t).NewRepo(t, "intents")
 	home, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())

@@ -11,10 +11,3 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, 2, &env) }
-
-func needClusters(t *testing.T) {
-	t.Helper()
-	if env == nil {
-		t.Skip("-short: end-to-end test against real clusters skipped")
-	}
-}

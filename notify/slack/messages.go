@@ -186,7 +186,9 @@ func commitApplied(e notify.CommitApplied, waves map[string]int) message {
 	head := fmt.Sprintf("✅ Applied `%s`%s", e.Commit.Short(), esc(by(e.Commit)))
 	return message{
 		Kind: kindCommitApplied,
-		Text: fmt.Sprintf("Applied %s%s: %s (%s)", e.Commit.Short(), by(e.Commit), subject, strings.Join(text, "; ")),
+		// The fallback text is what phones show; a commit's words must not
+		// mention the channel or make links there either.
+		Text: esc(fmt.Sprintf("Applied %s%s: %s (%s)", e.Commit.Short(), by(e.Commit), subject, strings.Join(text, "; "))),
 		Blocks: []slackapi.Block{
 			section(head + "\n>" + esc(subject)),
 			section(trim(strings.Join(lines, "\n"), sectionLimit)),
@@ -219,7 +221,7 @@ func commitRejected(e notify.CommitRejected) (message, []message) {
 	}
 	root := message{
 		Kind:   kindCommitRejected,
-		Text:   fmt.Sprintf("Rejected %s%s: %s", short, by(e.Commit), strings.Join(shown, "; ")),
+		Text:   esc(fmt.Sprintf("Rejected %s%s: %s", short, by(e.Commit), strings.Join(shown, "; "))),
 		Blocks: []slackapi.Block{section(head), section(body), note(more)},
 	}
 	// The full text, in chunks that fit a section, cut at line ends.
@@ -228,7 +230,7 @@ func commitRejected(e notify.CommitRejected) (message, []message) {
 	flush := func() {
 		if chunk.Len() > 0 && len(replies) < errorChunks {
 			t := chunk.String()
-			replies = append(replies, message{Kind: kindCommitErrors, Text: t, Blocks: []slackapi.Block{section("```" + esc(t) + "```")}})
+			replies = append(replies, message{Kind: kindCommitErrors, Text: esc(t), Blocks: []slackapi.Block{section("```" + esc(t) + "```")}})
 		}
 		chunk.Reset()
 	}

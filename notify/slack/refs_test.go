@@ -14,7 +14,7 @@ import (
 // ConfigMap, created on first use in a namespace that did not exist; a
 // service with none has none.
 func TestConfigMapRefsKeepEveryService(t *testing.T) {
-	needClusters(t)
+	env.Need(t)
 	home, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -321,6 +321,25 @@ func TestRejectedCommitInSlack(t *testing.T) {
 	}
 }
 
+// TestFallbackTextEscaped: the text that phones show in notifications
+// cannot mention the channel or fake a link from a commit's words.
+func TestFallbackTextEscaped(t *testing.T) {
+	f := newFakeSlack(t)
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
+	c := notify.Commit{Hash: "89abcdef0123456789abcdef0123456789abcdef", Author: "Mallory <!channel>", Message: "wake up <https://evil.example|docs>"}
+	n.Handle(notify.CommitRejected{Commit: c, Reason: notify.RejectedInvalid, Errors: []string{"a.cue:1:1: <!here>"}})
+	drain(t, n)
+	got := f.take()
+	want := []string{"Rejected 89abcde by Mallory &lt;!channel&gt;: a.cue:1:1: &lt;!here&gt;", "a.cue:1:1: &lt;!here&gt;\n"}
+	var texts []string
+	for _, c := range got {
+		texts = append(texts, c.Text)
+	}
+	if diff := cmp.Diff(want, texts); diff != "" {
+		t.Errorf("fallback texts (-want +got):\n%s", diff)
+	}
+}
+
 // TestQueueNeverBlocks: with Slack not answering at all, Handle returns
 // at once and the overflow is dropped.
 func TestQueueNeverBlocks(t *testing.T) {

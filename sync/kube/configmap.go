@@ -47,7 +47,9 @@ type Documents struct {
 func (d Documents) Ref(name string) string { return "ConfigMap/" + d.Namespace + "/" + name }
 
 // Get decodes the document in ConfigMap name into v and returns its
-// version; found is false when there is no such ConfigMap.
+// version; found is false when there is no such ConfigMap. A ConfigMap
+// without the key (written in another shape by an older sailplan) is found
+// with v left as it was, so that a Put at its version replaces it.
 func (d Documents) Get(ctx context.Context, name string, v any) (version string, found bool, err error) {
 	cm, err := d.Client.ConfigMaps(d.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -63,7 +65,11 @@ func (d Documents) Get(ctx context.Context, name string, v any) (version string,
 }
 
 func (d Documents) decode(cm *corev1.ConfigMap, v any) error {
-	if err := json.Unmarshal([]byte(cm.Data[d.Key]), v); err != nil {
+	raw, ok := cm.Data[d.Key]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
 		return fmt.Errorf("%s: %s: %w", d.Ref(cm.Name), d.Key, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -109,5 +110,39 @@ func TestDocumentsUnreadable(t *testing.T) {
 	_, _, err = d.Get(ctx, "bad", &got)
 	if want := "ConfigMap/" + ns + "/bad: doc.json: json: cannot unmarshal string"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Get = %v, want it to start with %q", err, want)
+	}
+}
+
+// TestDocumentsOlderShape: a ConfigMap of the name without the key (as an
+// older sailplan wrote it, one key per service) is found empty, and a Put
+// at its version replaces it.
+func TestDocumentsOlderShape(t *testing.T) {
+	env.Need(t)
+	ctx := t.Context()
+	client, err := kubernetes.NewForConfig(env.Cluster("c1").RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t)
+	old, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "old"}, Data: map[string]string{"reviews": `{"ts":"1"}`}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Documents{Client: client.CoreV1(), Namespace: ns, Key: "doc.json"}
+	got := doc{Step: -1}
+	version, found, err := d.Get(ctx, "old", &got)
+	if err != nil || !found || version != old.ResourceVersion || got.Step != -1 {
+		t.Fatalf("Get of the older shape = %+v, %s, found %v, %v; want found at %s, untouched", got, version, found, err, old.ResourceVersion)
+	}
+	if _, err := d.Put(ctx, "old", doc{Step: 1}, version); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, "old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"doc.json": `{"step":1}`}, cm.Data); diff != "" {
+		t.Errorf("data after the Put (-want +got):\n%s", diff)
 	}
 }
