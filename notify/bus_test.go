@@ -30,7 +30,7 @@ func (r *recorder) seen() []Event {
 }
 
 func seen(n int) Event {
-	return CommitSeen{At{time.Unix(int64(n), 0).UTC()}, Commit{Hash: string(rune('a' + n))}}
+	return CommitSeen{At: At{time.Unix(int64(n), 0).UTC()}, Commit: Commit{Hash: string(rune('a' + n))}}
 }
 
 // TestBusOrder: every handler sees every event, in one order, also when

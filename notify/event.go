@@ -110,6 +110,8 @@ type SourceRecovered struct {
 // CommitSeen: the source stands at a commit not seen before.
 type CommitSeen struct {
 	At
+	// Source names the repository, without credentials.
+	Source string `json:"source"`
 	Commit Commit `json:"commit"`
 }
 

@@ -120,6 +120,9 @@ func (m *Model) fold(e Event) {
 		st.Source.Name, st.Source.Error, st.Source.ErrorSince = e.Source, "", time.Time{}
 	case CommitSeen:
 		st.Head = e.Commit.Hash
+		if e.Source != "" {
+			st.Source.Name = e.Source
+		}
 		m.commit(e.Commit, e.Time)
 	case CommitRejected:
 		c := m.commit(e.Commit, e.Time)

@@ -32,7 +32,7 @@ func fold(events ...Event) *Model {
 func applied() []Event {
 	a := Commit{Hash: hash('a'), Author: "alice", Message: "reviews: 10 % to v2"}
 	return []Event{
-		CommitSeen{at(0), a},
+		CommitSeen{at(0), "git http://git/intents", a},
 		CommitApplying{at(1), a, twoClusters()},
 		ClusterSynced{At: at(2), Cluster: "c1", Wave: 1, Commit: a.Hash, Counts: Counts{Created: 2}},
 		ClusterSynced{At: at(3), Cluster: "c2", Wave: 2, Commit: a.Hash, Counts: Counts{Created: 2}},
@@ -47,6 +47,7 @@ func TestModelAppliedCommit(t *testing.T) {
 	want := Status{
 		Version: StatusVersion,
 		Updated: m0.Add(3 * time.Second),
+		Source:  Source{Name: "git http://git/intents"},
 		Head:    a.Hash,
 		Commits: []CommitStatus{{Commit: a, Fate: FateApplied, Seen: m0, Done: m0.Add(3 * time.Second),
 			Clusters: map[string]time.Time{"c1": m0.Add(2 * time.Second), "c2": m0.Add(3 * time.Second)}}},
@@ -72,7 +73,7 @@ func TestModelAppliedCommit(t *testing.T) {
 func TestModelRejectedCommit(t *testing.T) {
 	b := Commit{Hash: hash('b'), Author: "bob", Message: "weights add to 90"}
 	errs := []string{"reviews.cue:13:4: services.reviews.routes.1.to: weights add up to 90, not 100"}
-	m := fold(append(applied(), CommitSeen{at(10), b}, CommitRejected{at(11), b, RejectedInvalid, errs})...)
+	m := fold(append(applied(), CommitSeen{at(10), "git http://git/intents", b}, CommitRejected{at(11), b, RejectedInvalid, errs})...)
 	st, _ := m.Status()
 	if st.Head != b.Hash {
 		t.Errorf("head = %s, want the rejected commit %s", st.Head, b.Hash)
@@ -118,7 +119,7 @@ func TestModelSourceErrors(t *testing.T) {
 func TestModelUnreachableCluster(t *testing.T) {
 	b := Commit{Hash: hash('b')}
 	m := fold(append(applied(),
-		CommitSeen{at(10), b},
+		CommitSeen{at(10), "git http://git/intents", b},
 		CommitApplying{at(10), b, twoClusters()},
 		ClusterSynced{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Counts: Counts{Configured: 1, Unchanged: 1}},
 		ClusterUnreachable{At: at(12), Cluster: "c2", Wave: 2, Commit: b.Hash, Err: "dial tcp 127.0.0.1:1: connect: connection refused", RetryIn: time.Second},
@@ -148,7 +149,7 @@ func TestModelUnreachableCluster(t *testing.T) {
 func TestModelHeldAndSuperseded(t *testing.T) {
 	b, c := Commit{Hash: hash('b')}, Commit{Hash: hash('c')}
 	m := fold(append(applied(),
-		CommitSeen{at(10), b},
+		CommitSeen{at(10), "git http://git/intents", b},
 		CommitApplying{at(10), b, twoClusters()},
 		PruneRefused{At: at(11), Cluster: "c1", Commit: b.Hash, Delete: 3, Inventory: 4, MaxShare: 0.5},
 		ClusterFailed{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Err: "prune refused: it would delete 3 of the 4 objects"},
@@ -161,7 +162,7 @@ func TestModelHeldAndSuperseded(t *testing.T) {
 	if c2 := st.Clusters["c2"]; c2.State != StateWaiting || c2.Error != "wave 1 failed" || c2.Commit != hash('a') || c2.Target != b.Hash {
 		t.Errorf("c2 = %+v, want waiting at the old commit", c2)
 	}
-	m.Handle(CommitSeen{at(20), c})
+	m.Handle(CommitSeen{at(20), "git http://git/intents", c})
 	m.Handle(CommitApplying{at(20), c, twoClusters()})
 	st, _ = m.Status()
 	if got, _ := st.Commit(b.Hash); got.Fate != FateSuperseded {
@@ -191,7 +192,7 @@ func TestModelKeepsFewCommitsAndErrors(t *testing.T) {
 	}
 	for i := range 15 {
 		c := Commit{Hash: fmt.Sprintf("%040d", i)}
-		m.Handle(CommitSeen{at(i), c})
+		m.Handle(CommitSeen{at(i), "git http://git/intents", c})
 		m.Handle(CommitRejected{at(i), c, RejectedInvalid, errs})
 	}
 	st, _ := m.Status()
@@ -225,7 +226,7 @@ func TestModelPromotions(t *testing.T) {
 func TestModelGuardLifted(t *testing.T) {
 	b := Commit{Hash: hash('b')}
 	m := fold(append(applied(),
-		CommitSeen{at(10), b},
+		CommitSeen{at(10), "git http://git/intents", b},
 		CommitApplying{at(10), b, twoClusters()},
 		PruneRefused{At: at(11), Cluster: "c1", Commit: b.Hash, Delete: 3, Inventory: 4, MaxShare: 0.5},
 		ClusterFailed{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Err: "prune refused"},

@@ -411,7 +411,7 @@ func (r *Reconciler) withoutSource(err error) string {
 // remembered, nil returned. An error is a fetch that failed and is tried
 // again at the next sync.
 func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
-	r.publish(notify.CommitSeen{At: at(), Commit: notify.Commit{Hash: head}})
+	r.publish(notify.CommitSeen{At: at(), Source: r.Source.String(), Commit: notify.Commit{Hash: head}})
 	rev, err := r.Source.Fetch(ctx)
 	var refused *source.RefusedError
 	switch {
