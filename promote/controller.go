@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync/loop"
 )
 
 // Analyzer judges a candidate's traffic; *Prometheus is the real one.
@@ -64,17 +64,15 @@ type Controller struct {
 	// published is, by service, the promotion and the last entry of its
 	// history that has been published.
 	published map[string]mark
-	queue     workqueue.TypedDelayingInterface[string]
+	// loop runs the looks: the interval, a new commit and a state written
+	// by anyone all ask for a look at everything.
+	loop loop.Loop
 }
 
 type mark struct {
 	started time.Time
 	seq     int
 }
-
-// lookKey is the one item of Run's queue: every reason to look (the
-// interval, a new commit, a state written) asks for a look at everything.
-const lookKey = "look"
 
 func (c *Controller) now() time.Time {
 	if c.Now != nil {
@@ -98,11 +96,8 @@ func (c *Controller) Handle(e notify.Event) {
 	}
 	c.mu.Lock()
 	c.intents = a.Intents
-	q := c.queue
 	c.mu.Unlock()
-	if q != nil {
-		q.Add(lookKey)
-	}
+	c.loop.Ask()
 }
 
 // Run leads the promotions until ctx ends. It first publishes the stored
@@ -111,17 +106,6 @@ func (c *Controller) Handle(e notify.Event) {
 // it looks at every canary each Interval, on every new commit and
 // whenever anyone writes a promotion state.
 func (c *Controller) Run(ctx context.Context) error {
-	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-promote"})
-	c.mu.Lock()
-	c.queue = q
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.queue = nil
-		c.mu.Unlock()
-		q.ShutDown()
-	}()
-	defer context.AfterFunc(ctx, q.ShutDown)()
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: time.Minute}
 	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		if err := c.Load(ctx); err != nil {
@@ -133,23 +117,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
-	c.Store.Watch(ctx, func() { q.Add(lookKey) })
+	c.Store.Watch(ctx, c.loop.Ask)
 	interval := c.Interval
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	q.Add(lookKey)
-	for {
-		key, quit := q.Get()
-		if quit || ctx.Err() != nil {
-			return nil
-		}
+	c.loop.Name = "sailplan-promote"
+	c.loop.Run(ctx, func() time.Duration { return interval }, func(ctx context.Context) {
 		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
 			c.logError("promotion step failed", err)
 		}
-		q.AddAfter(key, interval)
-		q.Done(key)
-	}
+	})
+	return nil
 }
 
 func (c *Controller) logError(msg string, err error) {

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sailplan/sailplan/notify"
@@ -24,32 +21,8 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-const fleetCUE = `package intents
-
-fleet: clusters: {
-	c1: wave: 1
-	c2: wave: 2
-	c3: wave: 2
-}
-`
-
-func canaryCUE(ns, name, approval string) string {
-	return fmt.Sprintf(`package intents
-
-services: %q: {
-	namespace: %q
-	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
-	routes: [{}]
-	canary: {
-		stable: "v1", candidate: "v2"
-		steps: [10, 50, 100]
-		every: "10s"
-		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
-		%s
-	}
-}
-`, name, ns, approval)
-}
+// fleetCUE is c1 in wave 1, c2 and c3 in wave 2.
+var fleetCUE = testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2, "c3": 2})
 
 // fleetRig is a Git repository, a reconciler applying it to the three
 // clusters, and a promotion controller with a clock the test moves, wired
@@ -62,32 +35,13 @@ type fleetRig struct {
 	bus   *notify.Bus
 	rec   *sailsync.Reconciler
 	ctrl  *Controller
-	mu    sync.Mutex
-	clock time.Time
-	logs  logBuffer
-}
-
-// logBuffer is a log safe for the writers of both loops.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	clock *testenv.Clock
+	logs  testenv.LogBuffer
 }
 
 func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
 	env.Need(t)
-	r := &fleetRig{t: t, ns: env.Namespace(t), clock: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	r := &fleetRig{t: t, ns: env.Namespace(t), clock: testenv.NewClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))}
 	srv := testenv.NewGitServer(t)
 	r.repo = srv.NewRepo(t, "intents")
 	home, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
@@ -96,7 +50,7 @@ func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
 	}
 	log := slog.New(slog.NewTextHandler(&r.logs, nil))
 	r.bus = notify.NewBus()
-	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.now, Log: log, Events: r.bus}
+	r.ctrl = &Controller{Store: NewStore(home, r.ns), Analyzer: analyzer, Now: r.clock.Now, Log: log, Events: r.bus}
 	r.rec = &sailsync.Reconciler{
 		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
@@ -108,18 +62,6 @@ func newFleetRig(t *testing.T, analyzer Analyzer) *fleetRig {
 	r.bus.Subscribe(r.ctrl)
 	t.Cleanup(r.rec.Close)
 	return r
-}
-
-func (r *fleetRig) now() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.clock
-}
-
-func (r *fleetRig) tick(d time.Duration) {
-	r.mu.Lock()
-	r.clock = r.clock.Add(d)
-	r.mu.Unlock()
 }
 
 // step runs one promotion step and one sync, as the daemon's loops do.
@@ -139,23 +81,7 @@ func (r *fleetRig) step() bool {
 // VirtualService.
 func (r *fleetRig) weights(service string) [3]int32 {
 	r.t.Helper()
-	var out [3]int32
-	for i, c := range env.Clusters {
-		cs, err := istioclient.NewForConfig(c.RESTConfig())
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		vs, err := cs.NetworkingV1().VirtualServices(r.ns).Get(r.t.Context(), service, metav1.GetOptions{})
-		if err != nil {
-			r.t.Fatalf("cluster %s: %v", c.Name, err)
-		}
-		for _, d := range vs.Spec.Http[0].Route {
-			if d.Destination.Subset == "v2" {
-				out[i] = d.Weight
-			}
-		}
-	}
-	return out
+	return [3]int32(env.Weights(r.t, r.ns, service, "v2"))
 }
 
 // walk steps the promotion, moving the clock by one interval each time,
@@ -184,7 +110,7 @@ func (r *fleetRig) walk(service string, until ...Phase) ([][3]int32, *State) {
 				}
 			}
 		}
-		r.tick(10 * time.Second)
+		r.clock.Tick(10 * time.Second)
 		time.Sleep(200 * time.Millisecond)
 	}
 	r.t.Fatalf("%s did not reach %v within 2 minutes; weights %v\n%s", service, until, seen, r.logs.String())
@@ -198,7 +124,7 @@ func TestHealthyCandidateWalksTheFleet(t *testing.T) {
 	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "reviews", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": canaryCUE(r.ns, "reviews", "")}, "canary v2")
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +147,7 @@ func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
 	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "ratings", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": canaryCUE(r.ns, "ratings", "")}, "canary v2")
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": testenv.CanaryCUE(r.ns, "ratings", "")}, "canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +165,7 @@ func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
 // it; a second approval of the same step is stale.
 func TestApprovalThroughTheStore(t *testing.T) {
 	r := newFleetRig(t, passing{})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "a.cue": canaryCUE(r.ns, "orders", "approval: atWeights: [50]")}, "canary v2")
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "a.cue": testenv.CanaryCUE(r.ns, "orders", "approval: atWeights: [50]")}, "canary v2")
 	if err := r.rec.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +180,10 @@ func TestApprovalThroughTheStore(t *testing.T) {
 		}
 	}))
 	approve := Decision{What: notify.DecisionApprove, Weight: 50, By: "alice", Via: "cli"}
-	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.now()); err != nil {
+	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.now()); !errors.Is(err, ErrStale) {
+	if _, _, err := Decide(t.Context(), r.ctrl.Store, "orders", approve, r.clock.Now()); !errors.Is(err, ErrStale) {
 		t.Errorf("second approval: %v, want ErrStale", err)
 	}
 	r.walk("orders", Promoted)

@@ -37,7 +37,7 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 		files[fmt.Sprintf("services-%d.cue", f)] = benchFile(ns, f, 10)
 	}
 	first := repo.Commit(b, files, "1,000 services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 
 	r := newReconcilerLog(b, repo.URL(), ns, slog.New(slog.NewTextHandler(&log, nil)))
 	runReconciler(b, r, time.Hour)

@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sailplan/sailplan/notify"
-	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -66,7 +65,7 @@ func TestEventsOfCommits(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	events := &eventLog{}
 	r.bus.Subscribe(events)

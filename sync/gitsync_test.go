@@ -92,7 +92,7 @@ func TestWebhookSync(t *testing.T) {
 	traffic := fixture.NewGitTraffic(t, srv.URL())
 	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
 
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, traffic.URL(repo), ns, &log)
 	src := &gatedSource{Source: r.Source}
 	r.Source = src
@@ -169,7 +169,7 @@ func TestGitServerDown(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	src := &gatedSource{Source: r.Source}
 	r.Source = src
@@ -232,7 +232,7 @@ func TestVerifiedSync(t *testing.T) {
 	traffic := fixture.NewGitTraffic(t, srv.URL())
 	trusted, trustedPub := fixture.NewKey(t, "Trusted")
 	stranger, _ := fixture.NewKey(t, "Stranger")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, traffic.URL(repo), ns, &log)
 	r.Source = &source.GitSource{URL: traffic.URL(repo), VerifyKeys: trustedPub}
 

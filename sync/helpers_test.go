@@ -17,7 +17,6 @@ import (
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/notify/logs"
-	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/sync/source"
 
 	"github.com/sailplan/sailplan/sync/apply"
@@ -44,17 +43,7 @@ func servicesCUE(ns string, n, v2Weight int) string {
 }
 
 // fleetOf declares clusters by wave, e.g. fleetOf(map[string]int{"c1": 1}).
-func fleetOf(waves map[string]int) string {
-	var b strings.Builder
-	b.WriteString("package intents\n\nfleet: clusters: {\n")
-	for _, name := range []string{"c1", "c2", "c3"} {
-		if w, ok := waves[name]; ok {
-			fmt.Fprintf(&b, "\t%s: wave: %d\n", name, w)
-		}
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
+func fleetOf(waves map[string]int) string { return testenv.FleetCUE(waves) }
 
 // requestCounter counts the requests a reconciler sends, by cluster and
 // method, and can run a hook on each.
@@ -206,7 +195,7 @@ type testReconciler struct {
 // test's namespace ns, so that tests sharing the clusters never see each
 // other's inventory; its log goes to log, and its watches stop when the
 // test ends.
-func newReconciler(t testing.TB, url, ns string, log *fixture.LogBuffer) *testReconciler {
+func newReconciler(t testing.TB, url, ns string, log *testenv.LogBuffer) *testReconciler {
 	return newReconcilerLog(t, url, ns, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 

@@ -12,12 +12,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/loop"
 	"github.com/sailplan/sailplan/sync/source"
 )
 
@@ -93,14 +93,11 @@ type Reconciler struct {
 	promotions map[string]notify.Promotion
 	loaded     chan struct{}
 	loadedOnce gosync.Once
-	// queue holds the one sync request while Run runs; nil otherwise.
-	queue workqueue.TypedDelayingInterface[string]
+	// loop runs the syncs: every reason to sync (a poll, a trigger, a
+	// retry) asks for the same thing, a sync of everything, so asks that
+	// arrive while one is pending or running coalesce.
+	loop loop.Loop
 }
-
-// syncKey is the only item of Run's queue: every reason to sync (a poll,
-// a trigger, a retry) asks for the same thing, a sync of everything, so
-// requests that arrive while one is pending or running coalesce.
-const syncKey = "sync"
 
 // prepared is a commit rendered for every cluster of its fleet, with the
 // promotion weights it was rendered with.
@@ -210,18 +207,7 @@ func canariesFor(in *schema.Intents, promotions map[string]notify.Promotion) map
 // come while one is pending are coalesced into that one sync, so a burst
 // of webhook deliveries costs one sync. A call before Run starts is not
 // kept: Run's first sync reads the head anyway.
-func (r *Reconciler) Trigger() { r.requestSync(0) }
-
-// requestSync asks Run for a sync after d; without Run it does nothing.
-// The queue keeps only the earliest of the requests that wait.
-func (r *Reconciler) requestSync(d time.Duration) {
-	r.mu.Lock()
-	q := r.queue
-	r.mu.Unlock()
-	if q != nil {
-		q.AddAfter(syncKey, d)
-	}
-}
+func (r *Reconciler) Trigger() { r.loop.Ask() }
 
 // Run syncs at once, then every interval, on Trigger, and sooner for a
 // cluster that was unreachable (with backoff), until ctx is done. It
@@ -230,38 +216,21 @@ func (r *Reconciler) requestSync(d time.Duration) {
 // watches when it returns.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	defer r.Close()
-	q := workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Name: "sailplan-sync"})
-	r.mu.Lock()
-	r.queue = q
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.queue = nil
-		r.mu.Unlock()
-		q.ShutDown()
-	}()
-	// Get blocks without a context: shutting the queue down ends it.
-	defer context.AfterFunc(ctx, q.ShutDown)()
-	q.Add(syncKey)
-	for {
-		key, quit := q.Get()
-		if quit || ctx.Err() != nil {
-			return nil
-		}
+	r.loop.Name = "sailplan-sync"
+	// Jittered, so that replicas and fleets of daemons do not poll a Git
+	// server in step.
+	next := func() time.Duration { return wait.Jitter(interval, pollJitter) }
+	r.loop.Run(ctx, next, func(ctx context.Context) {
 		_ = r.Sync(ctx) // published as events
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		if f := r.fleet; f != nil {
 			for _, m := range f.Clusters() {
 				m.StartDrift(f.ctx, r.driftReporter(m.Name))
 			}
 		}
-		r.mu.Unlock()
-		// Jittered, so that replicas and fleets of daemons do not poll a
-		// Git server in step.
-		q.AddAfter(key, wait.Jitter(interval, pollJitter))
-		// A request that came during the sync is handed out again now.
-		q.Done(key)
-	}
+	})
+	return nil
 }
 
 func (r *Reconciler) driftReporter(cluster string) func(apply.Drift) {

@@ -24,31 +24,11 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-const fleetCUE = `package intents
+// fleetCUE is c1 in wave 1, c2 and c3 in wave 2.
+var fleetCUE = testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2, "c3": 2})
 
-fleet: clusters: {
-	c1: wave: 1
-	c2: wave: 2
-	c3: wave: 2
-}
-`
-
-func serviceCUE(ns string, v1, v2 int) string {
-	return fmt.Sprintf(`package intents
-
-services: reviews: {
-	namespace: %q
-	versions: {
-		v1: labels: version: "v1"
-		v2: labels: version: "v2"
-	}
-	routes: [
-		{match: [{headers: "x-canary": exact: "true"}], to: v2: 100},
-		{to: {v1: %d, v2: %d}},
-	]
-}
-`, ns, v1, v2)
-}
+// serviceCUE is the reviews service with its default route split v1/v2.
+func serviceCUE(ns string, v1, v2 int) string { return testenv.ReviewsCUE(ns, v1, v2) }
 
 func istioClients(t testing.TB) map[string]istioclient.Interface {
 	t.Helper()
@@ -147,7 +127,7 @@ func TestSpine(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 
 	first := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
@@ -223,7 +203,7 @@ func TestRunFollowsBranch(t *testing.T) {
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 100, 0)}, "all on v1")
 
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	runReconciler(t, r, 200*time.Millisecond)
 
@@ -260,7 +240,7 @@ func TestMissingContext(t *testing.T) {
 		"fleet.cue":   fleetCUE + "fleet: clusters: c9: wave: 3\n",
 		"reviews.cue": serviceCUE(ns, 90, 10),
 	}, "a cluster we cannot reach")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	err := r.Sync(t.Context())
 	if err == nil || !strings.Contains(err.Error(), `cluster c9: no context named "c9" in the kubeconfig`) {
@@ -354,7 +334,7 @@ func TestNoopReconcileSendsNoWrites(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 20, 10)}, "twenty services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	rc := &requestCounter{}
 	r := newReconciler(t, repo.URL(), ns, &log)
 	r.wrapTransport = rc.wrap
@@ -419,7 +399,7 @@ func TestStatusModel(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 2, "c3": 3}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatal(err)
@@ -453,7 +433,7 @@ func TestDriftCorrected(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	// The interval is long: only the watches can put things back in time.
 	runReconciler(t, r, time.Hour)
@@ -538,7 +518,7 @@ func TestOwnWritesAreNotDrift(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	r.wrapTransport = func(_ string, rt http.RoundTripper) http.RoundTripper {
 		return slowWrites{rt}

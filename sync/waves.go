@@ -87,7 +87,7 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 		// again may still fail at first (its CRDs not served yet, say).
 		if unreachable || fleet.retries.Get(m.Name) > 0 {
 			fleet.retries.Next(m.Name, time.Now())
-			r.requestSync(fleet.retries.Get(m.Name))
+			r.loop.AskAfter(fleet.retries.Get(m.Name))
 		}
 		if unreachable {
 			if m.down.IsZero() {

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -79,7 +78,7 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 2, "c3": 2}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	err := r.Sync(ctx)
 	var ce *apply.ConflictError
@@ -129,25 +128,12 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 func TestUnreachableClusterCaughtUp(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
-	c2 := env.Cluster("c2")
-	if err := c2.StopAPIServer(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			if err := c2.StartAPIServer(ctx); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	up := env.Cluster("c2").Down(t)
 
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 3, 20)}, "three services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	runReconciler(t, r, time.Hour)
 
@@ -163,10 +149,7 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 		}
 		return nil
 	})
-	if err := c2.StartAPIServer(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	up()
 	eventually(t, 2*time.Minute, "c2 caught up", func() error {
 		if cs := r.Status().Clusters["c2"]; cs.State != notify.StateSynced || cs.Commit != commit {
 			return fmt.Errorf("cluster c2: %+v", cs)
@@ -199,7 +182,7 @@ func TestAPIServerKilledMidApply(t *testing.T) {
 	repo := srv.NewRepo(t, "intents")
 	const n = 60
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, n, 30)}, "sixty services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	r.wrapTransport = rc.wrap
 	runReconciler(t, r, time.Hour)
@@ -302,7 +285,7 @@ func TestPruneRemovedIntent(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2}), "svc.cue": servicesCUE(ns, 3, 10)}, "three services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	if err := r.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -340,7 +323,7 @@ func TestPruneGuard(t *testing.T) {
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 4, 10)}, "four services")
-	var log fixture.LogBuffer
+	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
 	if err := r.Sync(ctx); err != nil {
 		t.Fatal(err)

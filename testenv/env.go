@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -586,6 +587,35 @@ func removeStaleTempDirs() {
 		}
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// Down stops the cluster's kube-apiserver, as an outage would, for the
+// rest of the test; up starts it again, and the test's cleanup does if up
+// was not called.
+func (c *Cluster) Down(t testing.TB) (up func()) {
+	t.Helper()
+	if err := c.StopAPIServer(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	t.Cleanup(func() {
+		if started {
+			return
+		}
+		// t.Context is canceled by the time cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := c.StartAPIServer(ctx); err != nil {
+			t.Errorf("cluster %s: starting kube-apiserver again: %v", c.Name, err)
+		}
+	})
+	return func() {
+		t.Helper()
+		started = true
+		if err := c.StartAPIServer(t.Context()); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

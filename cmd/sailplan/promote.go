@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
@@ -29,11 +28,7 @@ type promoteFlags struct {
 // the caller is: decisions are recorded under that name, and Kubernetes
 // RBAC on the state ConfigMaps decides who may make them.
 func (f *promoteFlags) store(ctx context.Context) (*promote.Store, string, error) {
-	cfg, err := kube.RESTConfig(ctx, f.kubeconfig, f.context)
-	if err != nil {
-		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.Clientset(ctx, f.kubeconfig, f.context, 0)
 	if err != nil {
 		return nil, "", fmt.Errorf("home cluster %q: %w", f.context, err)
 	}

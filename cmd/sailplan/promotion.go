@@ -43,11 +43,7 @@ func (p *promotionFlags) controller(ctx context.Context, kubeconfig string, log 
 	if p.homeContext == "" {
 		return nil, nil
 	}
-	cfg, err := kube.RESTConfig(ctx, kubeconfig, p.homeContext)
-	if err != nil {
-		return nil, fmt.Errorf("--home-context %s: %w", p.homeContext, err)
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.Clientset(ctx, kubeconfig, p.homeContext, 0)
 	if err != nil {
 		return nil, fmt.Errorf("--home-context %s: %w", p.homeContext, err)
 	}

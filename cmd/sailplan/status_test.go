@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,22 +18,11 @@ import (
 // daemon is `sailplan run` in the background, as an operator starts it.
 type daemon struct {
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
+	logs testenv.LogBuffer
 	done chan error
 }
 
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.logs.Write(p)
-}
-
-func (d *daemon) log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.logs.String()
-}
+func (d *daemon) log() string { return d.logs.String() }
 
 // startDaemon runs sailplan with args until stop or the end of the test.
 func startDaemon(t *testing.T, args ...string) *daemon {
@@ -44,7 +30,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	d := &daemon{done: make(chan error, 1)}
 	d.cmd = exec.Command(os.Args[0], args...)
 	d.cmd.Env = append(os.Environ(), asCommand+"=1", "KUBECONFIG="+env.Kubeconfig)
-	d.cmd.Stdout, d.cmd.Stderr = d, d
+	d.cmd.Stdout, d.cmd.Stderr = &d.logs, &d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,28 +113,6 @@ func lines(t *testing.T, what, text string, want ...string) {
 	}
 }
 
-const statusFleet = `package intents
-
-fleet: clusters: {
-	c1: wave: 1
-	c2: wave: 2
-}
-`
-
-func statusService(ns string, v1, v2 int) string {
-	return fmt.Sprintf(`package intents
-
-services: reviews: {
-	namespace: %q
-	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
-	routes: [
-		{match: [{headers: "x-canary": exact: "true"}], to: v2: 100},
-		{to: {v1: %d, v2: %d}},
-	]
-}
-`, ns, v1, v2)
-}
-
 const (
 	date = `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`
 	sha  = `[0-9a-f]{7}`
@@ -164,7 +128,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	ns := env.Namespace(t)
 	srv := testenv.NewGitServer(t)
 	repo := srv.NewRepo(t, "intents")
-	good := repo.Commit(t, map[string]string{"fleet.cue": statusFleet, "reviews.cue": statusService(ns, 90, 10)}, "reviews 90/10")
+	good := repo.Commit(t, map[string]string{"fleet.cue": testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2}), "reviews.cue": testenv.ReviewsCUE(ns, 90, 10)}, "reviews 90/10")
 	d := startDaemon(t, "run", "--repo", repo.URL(), "--interval", "300ms", "--listen", "127.0.0.1:0", "--applyset-namespace", ns)
 	at := []string{"--applyset-namespace", ns}
 	healthy := func(commit string) func(statusOutput, string, int) bool {
@@ -188,7 +152,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 
 	// A commit whose weights add up to 90: rejected, with its error at its
 	// file and line; the clusters keep the good commit.
-	bad := repo.Commit(t, map[string]string{"reviews.cue": statusService(ns, 80, 10)}, "weights add to 90")
+	bad := repo.Commit(t, map[string]string{"reviews.cue": testenv.ReviewsCUE(ns, 80, 10)}, "weights add to 90")
 	js, text, code, _ := waitStatus(t, "rejected commit shown", func(js statusOutput, _ string, code int) bool {
 		return code == 1 && js.Status.Head == bad
 	}, at...)
@@ -204,7 +168,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	if code != 1 {
 		t.Errorf("status exit %d with a rejected head, want 1", code)
 	}
-	fixed := repo.Commit(t, map[string]string{"reviews.cue": statusService(ns, 50, 50)}, "reviews 50/50")
+	fixed := repo.Commit(t, map[string]string{"reviews.cue": testenv.ReviewsCUE(ns, 50, 50)}, "reviews 50/50")
 	waitStatus(t, "fixed commit applied", healthy(fixed), at...)
 
 	// The Git server goes away: the source's error shows, once in the
@@ -230,18 +194,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 
 	// c2 stops answering: status still answers at once, from c1's copy,
 	// which says c2 is unreachable and why.
-	c2 := env.Cluster("c2")
-	if err := c2.StopAPIServer(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			_ = c2.StartAPIServer(ctx)
-		}
-	})
+	up := env.Cluster("c2").Down(t)
 	js, text, _, took := waitStatus(t, "unreachable cluster shown", func(js statusOutput, _ string, code int) bool {
 		return code == 1 && js.Status.Clusters["c2"].State == notify.StateUnreachable
 	}, at...)
@@ -259,10 +212,7 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	if js.ReadFrom != "c1" || !strings.Contains(js.Unread["c2"], "connection refused") {
 		t.Errorf("JSON: read from %s, unread %v", js.ReadFrom, js.Unread)
 	}
-	if err := c2.StartAPIServer(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	up()
 	waitStatus(t, "c2 synced again", func(js statusOutput, _ string, code int) bool {
 		return code == 0 && js.Status.Clusters["c2"].State == notify.StateSynced && len(js.Unread) == 0
 	}, at...)

@@ -10,15 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sailplan/sailplan/notify"
@@ -31,30 +28,12 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-const fleetCUE = `package intents
+var fleetCUE = testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2})
 
-fleet: clusters: {
-	c1: wave: 1
-	c2: wave: 2
-}
-`
-
+// canaryCUE is a canary of name whose steps at atWeights need an approval
+// from UALICE or the group SOPS, in #deploys.
 func canaryCUE(ns, name, atWeights string) string {
-	return fmt.Sprintf(`package intents
-
-services: %q: {
-	namespace: %q
-	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
-	routes: [{}]
-	canary: {
-		stable: "v1", candidate: "v2"
-		steps: [10, 50, 100]
-		every: "10s"
-		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
-		approval: {atWeights: %s, slack: channel: "#deploys", approvers: ["UALICE", "SOPS"]}
-	}
-}
-`, name, ns, atWeights)
+	return testenv.CanaryCUE(ns, name, `approval: {atWeights: `+atWeights+`, slack: channel: "#deploys", approvers: ["UALICE", "SOPS"]}`)
 }
 
 type passing struct{}
@@ -81,28 +60,27 @@ type rig struct {
 	n     *Notifier
 	h     *Interactions
 	url   string
-	mu    gosync.Mutex
-	clock time.Time
-	logs  strings.Builder
+	clock *testenv.Clock
+	logs  testenv.LogBuffer
 }
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 func newRig(t *testing.T) *rig {
 	env.Need(t)
-	r := &rig{t: t, ns: env.Namespace(t), clock: t0}
+	r := &rig{t: t, ns: env.Namespace(t), clock: testenv.NewClock(t0)}
 	r.repo = testenv.NewGitServer(t).NewRepo(t, "intents")
 	home, err := kubernetes.NewForConfig(env.Clusters[0].RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.home = home
-	log := slog.New(slog.NewTextHandler(&syncWriter{b: &r.logs, mu: &r.mu}, nil))
+	log := slog.New(slog.NewTextHandler(&r.logs, nil))
 	r.slack = newFakeSlack(t)
 	r.slack.groups["SOPS"] = []string{"UCAROL", "UBOB"}
 	r.n, _ = startNotifier(t, r.slack, Config{Channel: "#sailplan", Refs: NewConfigMapRefs(home.CoreV1(), r.ns), Log: log})
 	r.bus = notify.NewBus()
-	r.ctrl = &promote.Controller{Store: promote.NewStore(home, r.ns), Analyzer: passing{}, Now: r.now, Log: log, Events: r.bus}
+	r.ctrl = &promote.Controller{Store: promote.NewStore(home, r.ns), Analyzer: passing{}, Now: r.clock.Now, Log: log, Events: r.bus}
 	r.rec = &sailsync.Reconciler{
 		Source:     &source.GitSource{URL: r.repo.URL(), Branch: "main"},
 		Kubeconfig: env.Kubeconfig,
@@ -114,62 +92,19 @@ func newRig(t *testing.T) *rig {
 	r.bus.Subscribe(r.ctrl)
 	r.bus.Subscribe(r.n)
 	t.Cleanup(r.rec.Close)
-	r.h = &Interactions{SigningSecret: secret, Store: r.ctrl.Store, Approvers: NewApprovers(r.slack.client()), Slack: r.n, Log: log, Now: r.now}
+	r.h = &Interactions{SigningSecret: secret, Store: r.ctrl.Store, Approvers: NewApprovers(r.slack.client()), Slack: r.n, Log: log, Now: r.clock.Now}
 	srv := httptest.NewServer(r.h)
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
 	return r
 }
 
-type syncWriter struct {
-	mu *gosync.Mutex
-	b  *strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (r *rig) now() time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.clock
-}
-
-func (r *rig) tick(d time.Duration) {
-	r.mu.Lock()
-	r.clock = r.clock.Add(d)
-	r.mu.Unlock()
-}
-
-func (r *rig) logText() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.logs.String()
-}
+func (r *rig) logText() string { return r.logs.String() }
 
 // weights reads the candidate's weight in c1 and c2's VirtualService.
 func (r *rig) weights(service string) [2]int32 {
 	r.t.Helper()
-	var out [2]int32
-	for i, c := range env.Clusters {
-		cs, err := istioclient.NewForConfig(c.RESTConfig())
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		vs, err := cs.NetworkingV1().VirtualServices(r.ns).Get(r.t.Context(), service, metav1.GetOptions{})
-		if err != nil {
-			r.t.Fatalf("cluster %s: %v", c.Name, err)
-		}
-		for _, d := range vs.Spec.Http[0].Route {
-			if d.Destination.Subset == "v2" {
-				out[i] = d.Weight
-			}
-		}
-	}
-	return out
+	return [2]int32(env.Weights(r.t, r.ns, service, "v2"))
 }
 
 func (r *rig) state(service string) *promote.Stored {
@@ -195,7 +130,7 @@ func (r *rig) walk(service string, until promote.Phase) {
 		if r.state(service).Phase == until {
 			return
 		}
-		r.tick(10 * time.Second)
+		r.clock.Tick(10 * time.Second)
 	}
 	r.t.Fatalf("%s did not reach %s in 60 steps\n%s", service, until, r.logText())
 }
@@ -366,10 +301,10 @@ func TestCLIAndSlackDecisionsReadAlike(t *testing.T) {
 	r.walk("orders", promote.WaitingForApproval)
 
 	cli := promote.Decision{What: notify.DecisionApprove, By: "alice@example.com", Via: "cli"}
-	if _, _, err := promote.Decide(t.Context(), r.ctrl.Store, "orders", cli, r.now()); err != nil {
+	if _, _, err := promote.Decide(t.Context(), r.ctrl.Store, "orders", cli, r.clock.Now()); err != nil {
 		t.Fatalf("approval from the CLI: %v", err)
 	}
-	r.tick(10 * time.Second)
+	r.clock.Tick(10 * time.Second)
 	r.walk("orders", promote.WaitingForApproval)
 	if got := r.weights("orders"); got != [2]int32{50, 50} {
 		t.Fatalf("waiting for the second approval at %v, want 50 in c1 and c2", got)
@@ -379,7 +314,7 @@ func TestCLIAndSlackDecisionsReadAlike(t *testing.T) {
 	if code := r.post(h, body); code != http.StatusOK {
 		t.Fatalf("approval from Slack: HTTP %d, want 200", code)
 	}
-	r.tick(10 * time.Second)
+	r.clock.Tick(10 * time.Second)
 	r.walk("orders", promote.Promoted)
 	drain(t, r.n)
 

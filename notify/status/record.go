@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/kube"
 )
@@ -63,12 +61,7 @@ func (p *Place) client(ctx context.Context, name string) (kube.Client, error) {
 	if c, ok := p.clients[name]; ok {
 		return c, nil
 	}
-	cfg, err := kube.RESTConfig(ctx, p.Kubeconfig, name)
-	if err != nil {
-		return nil, fmt.Errorf("context %s: %w", name, err)
-	}
-	cfg.Timeout = p.Timeout
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.Clientset(ctx, p.Kubeconfig, name, p.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("context %s: %w", name, err)
 	}

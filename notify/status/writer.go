@@ -13,6 +13,7 @@ import (
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/kube"
+	"github.com/sailplan/sailplan/sync/loop"
 )
 
 // Backoff of a cluster whose copy could not be written.
@@ -37,7 +38,7 @@ type Writer struct {
 	By  string
 	Log *slog.Logger
 
-	wake chan struct{}
+	loop loop.Loop
 
 	mu      sync.Mutex
 	seen    uint64               // the model generation last looked at
@@ -54,8 +55,7 @@ type written struct {
 func (w *Writer) init() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.wake == nil {
-		w.wake = make(chan struct{}, 1)
+	if w.written == nil {
 		w.written = map[string]written{}
 		w.failed = map[string]string{}
 		w.retries = flowcontrol.NewBackOff(retryBase, retryMax)
@@ -72,14 +72,7 @@ func (w *Writer) Handle(notify.Event) {
 	w.seen = gen
 	w.mu.Unlock()
 	if changed {
-		w.signal()
-	}
-}
-
-func (w *Writer) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+		w.loop.Ask()
 	}
 }
 
@@ -103,26 +96,21 @@ func (w *Writer) Restore(ctx context.Context, contexts []string) []Copy {
 	return copies
 }
 
-// Run writes until ctx ends: after each change, and again for the
-// clusters that could not be written, with backoff.
+// Run writes until ctx ends: at once, after each change, and again for
+// the clusters that could not be written, with backoff.
 func (w *Writer) Run(ctx context.Context) {
 	w.init()
-	w.signal()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	for {
-		if next := w.Write(ctx); next > 0 {
-			retry.Reset(next)
-		} else {
-			retry.Stop()
+	var retry time.Duration
+	next := func() time.Duration {
+		if retry > 0 {
+			return retry
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-		case <-retry.C:
-		}
+		// Nothing failed: the next write comes with the next change; an
+		// hour is only the longest the loop sleeps.
+		return time.Hour
 	}
+	w.loop.Name = "sailplan-status"
+	w.loop.Run(ctx, next, func(ctx context.Context) { retry = w.Write(ctx) })
 }
 
 // Write writes every copy that differs from the status now, at once, and

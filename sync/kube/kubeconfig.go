@@ -3,7 +3,9 @@ package kube
 import (
 	"context"
 	"slices"
+	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -46,4 +48,16 @@ func Contexts(ctx context.Context, path string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// Clientset is a client of one context of the kubeconfig at path, as
+// RESTConfig finds it; timeout, when not 0, bounds each request, so that
+// a cluster that does not answer costs no more than that.
+func Clientset(ctx context.Context, path, contextName string, timeout time.Duration) (*kubernetes.Clientset, error) {
+	cfg, err := RESTConfig(ctx, path, contextName)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = timeout
+	return kubernetes.NewForConfig(cfg)
 }

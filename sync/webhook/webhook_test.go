@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sailplan/sailplan/sync/internal/fixture"
+	"github.com/sailplan/sailplan/testenv"
 )
 
 // hookServer serves a Handler over real HTTP and counts its triggers.
@@ -40,7 +41,7 @@ func hookServer(t *testing.T, p Provider, log io.Writer) (string, *atomic.Int64)
 func TestProviders(t *testing.T) {
 	for _, p := range []Provider{GitHub, GitLab, Gitea, Generic} {
 		t.Run(string(p), func(t *testing.T) {
-			var log fixture.LogBuffer
+			var log testenv.LogBuffer
 			url, triggers := hookServer(t, p, &log)
 			good := fixture.Signed(p, fixture.HookSecret, "d-1", fixture.PushBody("refs/heads/main"))
 			forged := fixture.Signed(p, "not-the-secret", "d-2", fixture.PushBody("refs/heads/main"))
