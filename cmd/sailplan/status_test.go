@@ -154,7 +154,8 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	// file and line; the clusters keep the good commit.
 	bad := repo.Commit(t, map[string]string{"reviews.cue": testenv.ReviewsCUE(ns, 80, 10)}, "weights add to 90")
 	js, text, code, _ := waitStatus(t, "rejected commit shown", func(js statusOutput, _ string, code int) bool {
-		return code == 1 && js.Status.Head == bad
+		c, ok := js.Status.Commit(bad)
+		return code == 1 && ok && c.Fate == notify.FateRejected
 	}, at...)
 	wantErr := "reviews.cue:8:4: services.reviews.routes[1].to: weights add up to 90, want 100 (hint: give the versions weights in percent that add up to 100)"
 	lines(t, "status with a rejected head", text,
