@@ -64,6 +64,13 @@ type Controller struct {
 	// published is, by service, the promotion and the last entry of its
 	// history that has been published.
 	published map[string]mark
+	// writeMu is held across each write of a state and the note of its
+	// version in saved, so that the watch, which may tell of the write
+	// before the write returns, can tell its own writes from others'.
+	writeMu sync.Mutex
+	// saved is, by service, the version of the state this controller
+	// wrote last: the watch telling of its own write is no news.
+	saved map[string]string
 	// loop runs the looks: the interval, a new commit and a state written
 	// by anyone all ask for a look at everything.
 	loop loop.Loop
@@ -117,7 +124,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // ctx ended
 	}
-	c.Store.Watch(ctx, c.loop.Ask)
+	c.Store.Watch(ctx, func(service, version string) {
+		if !c.own(service, version) {
+			c.loop.Ask()
+		}
+	})
 	interval := c.Interval
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -128,6 +139,29 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.logError("promotion step failed", err)
 		}
 	})
+	return nil
+}
+
+// own says whether version of service's state is this controller's write;
+// it waits for a write under way to be noted.
+func (c *Controller) own(service, version string) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.saved[service] == version
+}
+
+// save stores st at version and notes the version written.
+func (c *Controller) save(ctx context.Context, st *State, version string) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	v, err := c.Store.Save(ctx, st, version)
+	if err != nil {
+		return err
+	}
+	if c.saved == nil {
+		c.saved = map[string]string{}
+	}
+	c.saved[st.Service] = v
 	return nil
 }
 
@@ -201,7 +235,7 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 		// A new candidate, a changed plan or a changed fleet: start over.
 		// The candidate is at 0 until the first step is taken.
 		st = NewState(name, svc, waves, now)
-		if _, err := c.Store.Save(ctx, st, version); err != nil {
+		if err := c.save(ctx, st, version); err != nil {
 			return false, err
 		}
 		c.observe(st)
@@ -225,7 +259,7 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 	if c.beforeSave != nil && e != nil {
 		c.beforeSave()
 	}
-	if _, err := c.Store.Save(ctx, st, version); err != nil {
+	if err := c.save(ctx, st, version); err != nil {
 		return false, err
 	}
 	c.observe(st)

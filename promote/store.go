@@ -87,26 +87,28 @@ func (s *Store) Save(ctx context.Context, st *State, version string) (string, er
 	return d.Put(ctx, configMapName(st.Service), st, version)
 }
 
-// Watch calls changed, from a watch of the stored states, whenever one is
-// written by anyone (a decision from the CLI or Slack, another replica),
-// until ctx ends. changed must not block.
-func (s *Store) Watch(ctx context.Context, changed func()) {
+// Watch calls changed with the service and the version, from a watch of
+// the stored states, whenever one is written by anyone (a decision from
+// the CLI or Slack, another replica, this one), until ctx ends. changed
+// must not block.
+func (s *Store) Watch(ctx context.Context, changed func(service, version string)) {
 	f := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithNamespace(s.docs.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = labelPromotion }))
 	inf := f.Core().V1().ConfigMaps().Informer()
+	tell := func(o any) {
+		if cm, ok := o.(*corev1.ConfigMap); ok {
+			changed(cm.Labels[labelPromotion], cm.ResourceVersion)
+		}
+	}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { changed() },
-		UpdateFunc: func(old, cur any) { changedIf(old, cur, changed) },
+		AddFunc: tell,
+		UpdateFunc: func(old, cur any) {
+			// A resync hands out the same version again: nothing changed.
+			if o, ok := old.(*corev1.ConfigMap); ok && o.ResourceVersion == cur.(*corev1.ConfigMap).ResourceVersion {
+				return
+			}
+			tell(cur)
+		},
 	})
 	f.Start(ctx.Done())
-}
-
-// changedIf calls changed unless a resync handed out the same version.
-func changedIf(old, cur any, changed func()) {
-	o, ok1 := old.(*corev1.ConfigMap)
-	c, ok2 := cur.(*corev1.ConfigMap)
-	if ok1 && ok2 && o.ResourceVersion == c.ResourceVersion {
-		return
-	}
-	changed()
 }

@@ -110,8 +110,10 @@ for _ in $(seq 1 120); do
 	"$sailplan" status -o json 2>/dev/null | grep -q '"fate": "rejected"' && break
 	sleep 0.5
 done
-"$sailplan" status && { echo "status says healthy with a rejected head" >&2; exit 1; }
-"$sailplan" status | grep -q "HEAD     $bad .*rejected" || { echo "status does not show $bad rejected" >&2; exit 1; }
+# Exit 1: the newest commit is not applied.
+if out=$("$sailplan" status); then echo "status says healthy with a rejected head" >&2; exit 1; fi
+echo "$out"
+grep -q "HEAD     $bad .*rejected" <<<"$out" || { echo "status does not show $bad rejected" >&2; exit 1; }
 wait_for "v1=50 v2=50 "
 
 say "committing a canary plan: v2 takes 20, 50, 100 % of the default route, a step every 5 s, gated by Prometheus"
