@@ -211,6 +211,14 @@ type ClusterWaiting struct {
 	Reason  string `json:"reason"`
 }
 
+// ClusterExcluded: a declared cluster this daemon leaves out, as its
+// operator asked (--exclude-cluster): it is not applied and holds no wave.
+type ClusterExcluded struct {
+	At
+	Cluster string `json:"cluster"`
+	Wave    int    `json:"wave"`
+}
+
 // DriftCorrected: an object sailplan manages was changed or deleted by
 // someone else, and sailplan put it back (or failed to: Err).
 type DriftCorrected struct {

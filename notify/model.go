@@ -168,6 +168,10 @@ func (m *Model) fold(e Event) {
 	case ClusterWaiting:
 		cs := m.cluster(e.Cluster, e.Wave)
 		m.setState(e.Cluster, cs, StateWaiting, e.Commit, e.Reason, e.Time)
+		m.hold(e.Commit, e.Reason)
+	case ClusterExcluded:
+		cs := m.cluster(e.Cluster, e.Wave)
+		m.setState(e.Cluster, cs, StateExcluded, cs.Target, "", e.Time)
 	case PruneRefused:
 		m.hold(e.Commit, fmt.Sprintf("cluster %s: prune refused: it would delete %d of the %d objects sailplan manages there", e.Cluster, e.Delete, e.Inventory))
 	case DriftCorrected:

@@ -81,6 +81,8 @@ const (
 	StateWaiting = "waiting"
 	// StateUnreachable: does not answer; retried with backoff.
 	StateUnreachable = "unreachable"
+	// StateExcluded: left out by its operator; not applied, holds nothing.
+	StateExcluded = "excluded"
 )
 
 // ClusterStatus is one cluster as the daemon last saw it.
@@ -102,7 +104,7 @@ type ClusterStatus struct {
 }
 
 // Healthy reports whether the source answers, the newest commit is
-// applied and every cluster is synced.
+// applied and every cluster is synced (or excluded by its operator).
 func (s Status) Healthy() bool {
 	if s.Source.Error != "" {
 		return false
@@ -111,7 +113,7 @@ func (s Status) Healthy() bool {
 		return false
 	}
 	for _, c := range s.Clusters {
-		if c.State != StateSynced {
+		if c.State != StateSynced && c.State != StateExcluded {
 			return false
 		}
 	}

@@ -22,8 +22,10 @@ type Member struct {
 	Wave int
 
 	// down is when the cluster stopped answering; zero while it answers.
-	// Only the sync of the cluster touches it, and syncs are one at a time.
-	down time.Time
+	// holds is the commit it was last synced to. Only the sync of the
+	// cluster touches them, and syncs are one at a time.
+	down  time.Time
+	holds string
 }
 
 // Fleet is the clusters the intents declare, with clients built from the
@@ -31,6 +33,8 @@ type Member struct {
 type Fleet struct {
 	members map[string]*Member
 	decl    schema.Fleet
+	// excludedSaid is whether the clusters left out were published.
+	excludedSaid bool
 	// retries is the backoff of each unreachable cluster, by name.
 	retries *flowcontrol.Backoff
 
@@ -49,6 +53,9 @@ type fleetConfig struct {
 	// wrapTransport, when set, wraps each cluster's HTTP transport; tests
 	// use it to count and interrupt requests.
 	wrapTransport func(cluster string, rt http.RoundTripper) http.RoundTripper
+	// exclude are declared clusters this daemon leaves out: no client, no
+	// kubeconfig context needed.
+	exclude []string
 }
 
 // newFleet builds a client for every declared cluster from the kubeconfig
@@ -66,7 +73,9 @@ func newFleet(ctx context.Context, fc fleetConfig, decl schema.Fleet) (*Fleet, e
 	}
 	names := make([]string, 0, len(decl.Clusters))
 	for name := range decl.Clusters {
-		names = append(names, name)
+		if !slices.Contains(fc.exclude, name) {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {

@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/sailplan/sailplan/notify"
@@ -58,6 +60,14 @@ type Reconciler struct {
 	// earlier wave failed. By default a failed wave stops later ones, and
 	// their clusters wait, with the reason.
 	ContinueOnWaveFailure bool
+	// MaxUnreachable is how many clusters of a wave (a number, or a
+	// percentage of the wave, rounded down) may be unreachable without
+	// the wave holding a new commit back from later waves. 0, the default,
+	// holds later waves until every cluster of the wave has the commit.
+	MaxUnreachable intstr.IntOrString
+	// Exclude names declared clusters this daemon leaves out: not applied,
+	// not waited for, shown as excluded.
+	Exclude []string
 	// Events receives every event; nil publishes none.
 	Events Publisher
 	// WaitForPromotions holds every apply until the promotion controller
@@ -97,6 +107,9 @@ type Reconciler struct {
 	// retry) asks for the same thing, a sync of everything, so asks that
 	// arrive while one is pending or running coalesce.
 	loop loop.Loop
+	// rounds counts the syncs Run completed, and lastRound is when the
+	// last one ended (Unix nanoseconds): what liveness looks at.
+	rounds, lastRound atomic.Int64
 }
 
 // prepared is a commit rendered for every cluster of its fleet, with the
@@ -222,6 +235,8 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	next := func() time.Duration { return wait.Jitter(interval, pollJitter) }
 	r.loop.Run(ctx, next, func(ctx context.Context) {
 		_ = r.Sync(ctx) // published as events
+		r.rounds.Add(1)
+		r.lastRound.Store(time.Now().UnixNano())
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if f := r.fleet; f != nil {
@@ -231,6 +246,16 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 		}
 	})
 	return nil
+}
+
+// Progress says how many syncs Run has completed and when the last ended:
+// a loop that stops completing them is wedged.
+func (r *Reconciler) Progress() (rounds int64, last time.Time) {
+	n := r.rounds.Load()
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	return n, time.Unix(0, r.lastRound.Load())
 }
 
 func (r *Reconciler) driftReporter(cluster string) func(apply.Drift) {
@@ -478,7 +503,7 @@ func (r *Reconciler) fleetFor(ctx context.Context, cur *prepared) (*Fleet, error
 		return f, nil
 	}
 	r.mu.Unlock()
-	f, err := newFleet(ctx, fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport}, decl)
+	f, err := newFleet(ctx, fleetConfig{kubeconfig: r.Kubeconfig, opts: r.Options.WithDefaults(), wrapTransport: r.wrapTransport, exclude: r.Exclude}, decl)
 	r.mu.Lock()
 	if err != nil {
 		announce := r.fleetErr != err.Error()

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	gosync "sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/apply"
@@ -20,17 +25,30 @@ const (
 )
 
 // applyWaves applies each wave's clusters at the same time, wave after
-// wave. A wave in which a reachable cluster failed stops later waves,
-// unless ContinueOnWaveFailure; their clusters wait, with the reason. An
-// unreachable cluster does not fail its wave.
+// wave, so that a change reaches the first wave before any later one:
+//
+//   - a wave in which a cluster answered with an error stops later waves,
+//     unless ContinueOnWaveFailure;
+//   - a wave in which more clusters than MaxUnreachable do not answer and
+//     do not hold the commit yet holds later waves back until they do,
+//     and is retried with backoff meanwhile;
+//
+// and the clusters of a stopped or held wave wait, with the reason, which
+// names the clusters. Excluded clusters are left out altogether.
 func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared) error {
 	opts := r.Options.WithDefaults()
+	commit := cur.rev.Commit
+	r.excluded(fleet)
 	var errs []error
-	var blocked error
+	var blocked, held error
 	for _, wave := range fleet.Waves() {
+		wait := held
 		if blocked != nil && !r.ContinueOnWaveFailure {
+			wait = blocked
+		}
+		if wait != nil {
 			for _, m := range wave {
-				r.publish(notify.ClusterWaiting{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: cur.rev.Commit, Reason: blocked.Error()})
+				r.publish(notify.ClusterWaiting{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Reason: wait.Error()})
 			}
 			continue
 		}
@@ -41,11 +59,15 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 		}
 		wg.Wait()
 		var failed []error
-		for _, err := range werrs {
+		var behind []string
+		for i, err := range werrs {
 			switch {
 			case err == nil:
 			case kube.IsUnreachable(err):
 				errs = append(errs, err)
+				if wave[i].holds != commit {
+					behind = append(behind, wave[i].Name)
+				}
 			default:
 				failed = append(failed, err)
 			}
@@ -57,11 +79,42 @@ func (r *Reconciler) applyWaves(ctx context.Context, fleet *Fleet, cur *prepared
 				blocked = werr
 			}
 		}
+		if allowed := r.maxUnreachable(len(wave)); len(behind) > allowed && held == nil {
+			held = fmt.Errorf("wave %d holds %s back: %s cannot be reached and does not have it yet (%d allowed per wave: --max-unreachable-per-wave)",
+				wave[0].Wave, notify.Short(commit), strings.Join(behind, ", "), allowed)
+		}
 	}
 	if blocked != nil && !r.ContinueOnWaveFailure {
 		errs = append(errs, errors.New("later waves not applied"))
+	} else if held != nil {
+		errs = append(errs, fmt.Errorf("%w; later waves wait", held))
 	}
 	return errors.Join(errs...)
+}
+
+// maxUnreachable is how many of a wave's n clusters may not answer without
+// holding later waves back: MaxUnreachable, a number or a percentage of
+// the wave rounded down, as Kubernetes rounds maxUnavailable.
+func (r *Reconciler) maxUnreachable(n int) int {
+	v, err := intstr.GetScaledValueFromIntOrPercent(&r.MaxUnreachable, n, false)
+	if err != nil {
+		return 0 // validated where it is set; a bad value holds, the safe way
+	}
+	return v
+}
+
+// excluded tells, once per fleet, of the declared clusters this daemon
+// leaves out.
+func (r *Reconciler) excluded(fleet *Fleet) {
+	if fleet.excludedSaid {
+		return
+	}
+	fleet.excludedSaid = true
+	for _, name := range slices.Sorted(maps.Keys(fleet.decl.Clusters)) {
+		if slices.Contains(r.Exclude, name) {
+			r.publish(notify.ClusterExcluded{At: at(), Cluster: name, Wave: fleet.decl.Clusters[name].Wave})
+		}
+	}
 }
 
 // syncCluster syncs one cluster, keeps its backoff and publishes what
@@ -106,6 +159,7 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 		return fmt.Errorf("cluster %s: %w", m.Name, err)
 	}
 	fleet.retries.Reset(m.Name)
+	m.holds = commit
 	r.recovered(m)
 	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Counts: c, Duration: took, Changes: changes})
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sailplan/sailplan/notify"
@@ -19,12 +21,16 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-// memberWeights returns, per cluster, each VirtualService's v2 weight in
-// namespace ns, and the DestinationRules' names.
-func memberWeights(t *testing.T, ns string) map[string]map[string]int32 {
+// memberWeights returns, per cluster (only those named, when some are),
+// each VirtualService's v2 weight in namespace ns, and the
+// DestinationRules' names.
+func memberWeights(t *testing.T, ns string, only ...string) map[string]map[string]int32 {
 	t.Helper()
 	out := map[string]map[string]int32{}
 	for name, cs := range istioClients(t) {
+		if len(only) > 0 && !slices.Contains(only, name) {
+			continue
+		}
 		out[name] = map[string]int32{}
 		vss, err := cs.NetworkingV1().VirtualServices(ns).List(t.Context(), metav1.ListOptions{})
 		if err != nil {
@@ -122,10 +128,13 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	}
 }
 
-// TestUnreachableClusterCaughtUp: c2 is down when a commit arrives; c1 (its
-// wave) and c3 (the next wave) get the commit anyway, and c2 is caught up
-// by the retry backoff, not by the (hour-long) interval, once it is back.
-func TestUnreachableClusterCaughtUp(t *testing.T) {
+// TestUnreachableClusterHoldsLaterWaves: c2 (wave 1) is down when a
+// commit arrives. c1, its wave, gets the commit; c3, in wave 2, does not,
+// and waits, with a reason naming c2, until c2 is back (caught up by the
+// retry backoff, not the hour-long interval); then c3 follows. With one
+// unreachable cluster allowed per wave, the next commit reaches c3 while
+// c2 is down again.
+func TestUnreachableClusterHoldsLaterWaves(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
 	up := env.Cluster("c2").Down(t)
@@ -137,27 +146,82 @@ func TestUnreachableClusterCaughtUp(t *testing.T) {
 	r := newReconciler(t, repo.URL(), ns, &log)
 	runReconciler(t, r, time.Hour)
 
-	eventually(t, time.Minute, "c1 and c3 synced while c2 is down", func() error {
+	wantWait := "wave 1 holds " + commit[:7] + " back: c2 cannot be reached and does not have it yet (0 allowed per wave: --max-unreachable-per-wave)"
+	eventually(t, time.Minute, "c1 synced, c2 unreachable, c3 waiting", func() error {
 		st := r.Status()
-		for _, name := range []string{"c1", "c3"} {
-			if cs := st.Clusters[name]; cs.State != notify.StateSynced || cs.Commit != commit {
-				return fmt.Errorf("cluster %s: %+v", name, cs)
-			}
+		if cs := st.Clusters["c1"]; cs.State != notify.StateSynced || cs.Commit != commit {
+			return fmt.Errorf("cluster c1: %+v", cs)
 		}
 		if cs := st.Clusters["c2"]; cs.State != notify.StateUnreachable {
 			return fmt.Errorf("cluster c2: %+v, want unreachable", cs)
 		}
+		if cs := st.Clusters["c3"]; cs.State != notify.StateWaiting || cs.Error != wantWait || cs.Target != commit {
+			return fmt.Errorf("cluster c3: %+v, want waiting: %s", cs, wantWait)
+		}
+		if c := st.Commits[0]; c.Fate != notify.FateHeld || c.Reason != wantWait {
+			return fmt.Errorf("commit %s (%s), want held", c.Fate, c.Reason)
+		}
 		return nil
 	})
+	if got := memberWeights(t, ns, "c3")["c3"]; len(got) != 0 {
+		t.Fatalf("wave 2 got the commit while wave 1 could not: %v", got)
+	}
 	up()
-	eventually(t, 2*time.Minute, "c2 caught up", func() error {
-		if cs := r.Status().Clusters["c2"]; cs.State != notify.StateSynced || cs.Commit != commit {
-			return fmt.Errorf("cluster c2: %+v", cs)
+	eventually(t, 2*time.Minute, "c2 caught up, then c3", func() error {
+		st := r.Status()
+		for _, name := range []string{"c2", "c3"} {
+			if cs := st.Clusters[name]; cs.State != notify.StateSynced || cs.Commit != commit {
+				return fmt.Errorf("cluster %s: %+v", name, cs)
+			}
 		}
 		return nil
 	})
 	if diff := cmp.Diff(wantWeights([]string{"c1", "c2", "c3"}, 3, 20), memberWeights(t, ns)); diff != "" {
 		t.Errorf("clusters after catch-up (-want +got):\n%s", diff)
+	}
+
+	// One unreachable cluster per wave allowed: the next commit goes on.
+	r.MaxUnreachable = intstr.FromInt(1)
+	env.Cluster("c2").Down(t)
+	next := repo.Commit(t, map[string]string{"svc.cue": servicesCUE(ns, 3, 40)}, "40 %")
+	r.Trigger()
+	eventually(t, time.Minute, "c3 at the next commit while c2 is down", func() error {
+		st := r.Status()
+		if cs := st.Clusters["c3"]; cs.State != notify.StateSynced || cs.Commit != next {
+			return fmt.Errorf("cluster c3: %+v", cs)
+		}
+		return nil
+	})
+}
+
+// TestExcludedCluster: a cluster its operator excludes is neither applied
+// nor waited for, needs no kubeconfig context, and shows as excluded.
+func TestExcludedCluster(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 2, "c9": 1}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
+	var log testenv.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	r.Exclude = []string{"c2", "c9"} // c9 has no context at all
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Status()
+	for name, want := range map[string]string{"c1": notify.StateSynced, "c2": notify.StateExcluded, "c3": notify.StateSynced, "c9": notify.StateExcluded} {
+		if got := st.Clusters[name].State; got != want {
+			t.Errorf("cluster %s: %s, want %s", name, got, want)
+		}
+	}
+	if c := st.Commits[0]; c.Fate != notify.FateApplied || c.Commit.Hash != commit || !st.Healthy() {
+		t.Errorf("commit %s %s, healthy %v; want applied and healthy", c.Commit.Hash, c.Fate, st.Healthy())
+	}
+	if got := memberWeights(t, ns)["c2"]; len(got) != 0 {
+		t.Errorf("the excluded c2 was applied: %v", got)
+	}
+	if n := strings.Count(log.String(), "cluster excluded"); n != 2 {
+		t.Errorf("%d log lines about excluded clusters, want one each:\n%s", n, log.String())
 	}
 }
 

@@ -25,10 +25,10 @@ import (
 
 // addApplyFlags registers the settings that decide how a fleet is applied;
 // run and apply share them.
-func addApplyFlags(f *pflag.FlagSet, o *apply.Options, continueOnWaveFailure *bool) {
+func addApplyFlags(f *pflag.FlagSet, o *apply.Options, waves *waveFlags) {
 	f.Float64Var(&o.PruneMaxShare, "prune-max-share", apply.DefaultPruneMaxShare,
 		"largest share (0-1] of a cluster's objects one sync may prune; a larger prune is refused until this allows it")
-	f.BoolVar(continueOnWaveFailure, "continue-on-wave-failure", false, "apply later waves even when a cluster of an earlier wave failed")
+	waves.register(f)
 	f.IntVar(&o.Workers, "workers", apply.DefaultWorkers, "requests in flight per cluster")
 	addParentFlags(f, o)
 }
@@ -68,9 +68,9 @@ func localCommit(files schema.Files) string {
 
 func newApplyCmd(g *globalFlags) *cobra.Command {
 	var (
-		kubeconfig, commit    string
-		opts                  apply.Options
-		continueOnWaveFailure bool
+		kubeconfig, commit string
+		opts               apply.Options
+		waves              waveFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "apply DIR",
@@ -96,11 +96,13 @@ when the intents are invalid, 2 on any other error.`,
 			}
 			ev := newEvents(log, kubeconfig, opts, identity("apply"))
 			r := &sync.Reconciler{
-				Source:                dirSource{dir: args[0], rev: &source.Revision{Commit: commit, Files: files}},
-				Kubeconfig:            kubeconfig,
-				Options:               opts,
-				ContinueOnWaveFailure: continueOnWaveFailure,
-				Events:                ev.bus,
+				Source:     dirSource{dir: args[0], rev: &source.Revision{Commit: commit, Files: files}},
+				Kubeconfig: kubeconfig,
+				Options:    opts,
+				Events:     ev.bus,
+			}
+			if err := waves.set(r); err != nil {
+				return err
 			}
 			defer r.Close()
 			// What this apply did, cluster by cluster (the model keeps the
@@ -138,7 +140,7 @@ when the intents are invalid, 2 on any other error.`,
 	f := cmd.Flags()
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
 	f.StringVar(&commit, "commit", "", "commit to record on the objects (default: local- and a hash of DIR's intent files)")
-	addApplyFlags(f, &opts, &continueOnWaveFailure)
+	addApplyFlags(f, &opts, &waves)
 	return cmd
 }
 

@@ -33,10 +33,11 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		interval   time.Duration
 		kubeconfig string
 		listen     string
+		stall      time.Duration
 		once       bool
 		opts       apply.Options
-		// continueOnWaveFailure is the reconciler's, beside opts.
-		continueOnWaveFailure bool
+		// waves are the reconciler's, beside opts.
+		waves waveFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
@@ -71,7 +72,10 @@ the command line, and never reach a log.`,
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			ev.bus.Subscribe(metrics.New(reg))
-			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure, Events: ev.bus}
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, Events: ev.bus}
+			if err := waves.set(r); err != nil {
+				return err
+			}
 			// Sync hears the weights promotion decides.
 			ev.bus.Subscribe(r)
 			promotions, err := promo.controller(ctx, kubeconfig, log)
@@ -121,7 +125,9 @@ the command line, and never reach a log.`,
 				return err
 			}
 			mux := http.NewServeMux()
-			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+			// The loop may take a whole interval between rounds.
+			h := &health{loop: r, model: ev.model, stall: max(stall, 3*interval), now: time.Now}
+			h.routes(mux)
 			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 			hook, err := git.webhook(r.Trigger, log)
 			if err != nil {
@@ -145,6 +151,8 @@ the command line, and never reach a log.`,
 			// left it), promotions, and sync. Standbys run none of it, so two
 			// replicas never fight over the clusters or the status.
 			lead := func(ctx context.Context) {
+				h.lead(true)
+				defer h.lead(false)
 				ev.status.Restore(ctx, contexts)
 				go ev.status.Run(ctx)
 				if promotions != nil {
@@ -158,11 +166,22 @@ the command line, and never reach a log.`,
 					log.Error("sync stopped", "err", err)
 				}
 			}
+			// Said once, when the signal comes: what follows is shutting
+			// down, not failing.
+			stopLog := context.AfterFunc(ctx, func() { log.Info("sailplan stopping: finishing the sync under way") })
+			defer stopLog()
+			err = nil
 			if promotions == nil {
 				lead(ctx)
-				return nil
+			} else {
+				err = promotions.lead(ctx, id, lead)
 			}
-			return promotions.lead(ctx, id, lead)
+			// The last messages go out, within bounds, before the process ends.
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = sl.notifier.Drain(dctx)
+			log.Info("sailplan stopped")
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -171,9 +190,10 @@ the command line, and never reach a log.`,
 	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
-	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
+	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /livez, /readyz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
 	f.BoolVar(&once, "once", false, "sync once and exit")
-	addApplyFlags(f, &opts, &continueOnWaveFailure)
+	f.DurationVar(&stall, "stall-timeout", 10*time.Minute, "how long the leader's sync loop may go without completing a round before /livez fails (at least 3 intervals)")
+	addApplyFlags(f, &opts, &waves)
 	return cmd
 }
 

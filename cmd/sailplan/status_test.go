@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -41,6 +43,23 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// get asks the daemon's HTTP server for path and returns the status code
+// and body; the address is the one the daemon logged.
+func (d *daemon) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	m := regexp.MustCompile(`msg="sailplan running".* listen=(\S+)`).FindStringSubmatch(d.log())
+	if m == nil {
+		t.Fatalf("the daemon did not log where it listens:\n%s", d.log())
+	}
+	resp, err := http.Get("http://" + m[1] + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
 // stop sends SIGTERM and waits for the daemon to exit.
@@ -149,6 +168,11 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	if !js.Healthy || js.WrittenBy == "" {
 		t.Errorf("JSON: healthy %v, written by %q", js.Healthy, js.WrittenBy)
 	}
+	for path, want := range map[string]string{"/readyz": "ready: leader", "/livez": "ok: leader"} {
+		if code, body := d.get(t, path); code != 200 || body != want {
+			t.Errorf("%s = %d %q, want 200 %q", path, code, body, want)
+		}
+	}
 
 	// A commit whose weights add up to 90: rejected, with its error at its
 	// file and line; the clusters keep the good commit.
@@ -183,6 +207,12 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		`HEAD     `+fixed[:7]+` "reviews 50/50" by .*: applied`)
 	if !strings.Contains(js.Status.Source.Error, "connection refused") || js.Healthy {
 		t.Errorf("JSON source while Git is down: %+v, healthy %v", js.Status.Source, js.Healthy)
+	}
+	if code, body := d.get(t, "/readyz"); code != 503 || !strings.HasPrefix(body, "not ready: the source does not answer: listing references: ") {
+		t.Errorf("/readyz while Git is down = %d %q, want 503 saying the source does not answer", code, body)
+	}
+	if code, body := d.get(t, "/livez"); code != 200 {
+		t.Errorf("/livez while Git is down = %d %q, want 200: the loop goes on", code, body)
 	}
 	time.Sleep(2 * time.Second) // several polls fail
 	if n := strings.Count(d.log(), "source failed"); n != 1 {
@@ -221,6 +251,17 @@ func TestStatusTellsTheTruth(t *testing.T) {
 	// With the daemon stopped, the clusters still say what they hold.
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon: %v", err)
+	}
+	// It said it was stopping, then stopped, and nothing in between
+	// blames a cluster or the source for the shutdown.
+	_, after, ok := strings.Cut(d.log(), "sailplan stopping")
+	if !ok || !strings.Contains(after, `msg="sailplan stopped"`) {
+		t.Errorf("the daemon's log lacks the shutdown lines:\n%s", d.log())
+	}
+	for _, bad := range []string{"unreachable", "level=ERROR", "level=WARN"} {
+		if strings.Contains(after, bad) {
+			t.Errorf("after SIGTERM the log says %q:\n%s", bad, after)
+		}
 	}
 	js, text, code, _ = statusOf(t, at...)
 	if code != 0 || js.Status.Head != fixed {

@@ -74,6 +74,8 @@ func (l *Logger) Handle(e notify.Event) {
 		l.log.Info("cluster answers again", "cluster", e.Cluster, "down", e.Down.Round(time.Second))
 	case notify.ClusterWaiting:
 		l.log.Warn("cluster not applied: an earlier wave failed", "cluster", e.Cluster, "commit", notify.Short(e.Commit), "reason", e.Reason)
+	case notify.ClusterExcluded:
+		l.log.Info("cluster excluded: not applied, holds no wave", "cluster", e.Cluster, "wave", e.Wave)
 	case notify.DriftCorrected:
 		if e.Err != "" {
 			l.log.Error("drift not corrected", "cluster", e.Cluster, "object", e.Object, "drift", e.Drift, "err", e.Err)
