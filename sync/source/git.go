@@ -276,9 +276,10 @@ func addTree(ctx context.Context, set *schema.FileSet, t *object.Tree, p string)
 	for i := range t.Entries {
 		e := &t.Entries[i]
 		name := path.Join(p, e.Name)
-		switch e.Mode {
-		case filemode.Dir:
-			if !set.Dir(name, false) {
+		if e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
+			// A submodule's commit is another repository's: it is not
+			// fetched, and set.Dir refuses to walk it.
+			if !set.Dir(name, e.Mode == filemode.Submodule) {
 				continue
 			}
 			sub, err := t.Tree(e.Name)
@@ -288,9 +289,6 @@ func addTree(ctx context.Context, set *schema.FileSet, t *object.Tree, p string)
 			if err := addTree(ctx, set, sub, name); err != nil {
 				return err
 			}
-			continue
-		case filemode.Submodule:
-			set.Dir(name, true) // never walked: its commit is another repository's
 			continue
 		}
 		if !schema.IntentFile(name) {
