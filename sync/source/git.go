@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -232,42 +234,87 @@ func (s *GitSource) fetchCommit(ctx context.Context) (*object.Commit, error) {
 	return commit, nil
 }
 
-// readTree reads the intent files under dir of a commit's tree.
+// readTree reads the intent files under dir of a commit's tree through a
+// schema.FileSet, the rule `sailplan validate` applies to a working tree,
+// so that both read the same files of a commit. A link is a blob holding
+// its target: it is handed to the set as a link, never read as CUE and
+// never followed. Files refused are schema.Errors, one line per file.
 func readTree(ctx context.Context, commit *object.Commit, dir string) (schema.Files, error) {
-	tree, err := commit.Tree()
+	root, err := commit.Tree()
 	if err != nil {
 		return nil, err
 	}
+	tree := root
 	dir = strings.Trim(path.Clean("/"+dir), "/")
 	if dir != "" {
-		if tree, err = tree.Tree(dir); err != nil {
+		if tree, err = root.Tree(dir); err != nil {
 			if errors.Is(err, object.ErrDirectoryNotFound) {
-				return nil, fmt.Errorf("path %q does not exist in the repository", dir)
+				return nil, missingDir(root, dir)
 			}
 			return nil, fmt.Errorf("path %q: %w", dir, err)
 		}
 	}
-	files := schema.Files{}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if err := ctx.Err(); err != nil {
+	set := schema.NewFileSet()
+	if err := addTree(ctx, set, tree, "."); err != nil {
+		return nil, err
+	}
+	return set.Files()
+}
+
+// missingDir says why the intent path is not a directory of the commit:
+// not there, or a link, which is no more followed here than in the tree.
+func missingDir(root *object.Tree, dir string) error {
+	if e, err := root.FindEntry(dir); err == nil && e.Mode == filemode.Symlink {
+		return fmt.Errorf("path %q is a symbolic link in the repository, which sailplan does not follow: give the path of the directory it points to", dir)
+	}
+	return fmt.Errorf("path %q does not exist in the repository", dir)
+}
+
+// addTree hands every entry of t, at p under the intent root, to set,
+// walking the directories set.Dir allows.
+func addTree(ctx context.Context, set *schema.FileSet, t *object.Tree, p string) error {
+	for i := range t.Entries {
+		e := &t.Entries[i]
+		name := path.Join(p, e.Name)
+		if e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
+			// A submodule's commit is another repository's: it is not
+			// fetched, and set.Dir refuses to walk it.
+			if !set.Dir(name, e.Mode == filemode.Submodule) {
+				continue
+			}
+			sub, err := t.Tree(e.Name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if err := addTree(ctx, set, sub, name); err != nil {
+				return err
+			}
+			continue
+		}
+		if !schema.IntentFile(name) {
+			continue // Add would pass it over too; this spares looking its blob up
+		}
+		mode, err := e.Mode.ToOSFileMode()
+		if err != nil {
+			mode = fs.ModeIrregular // a mode Git does not write
+		}
+		f, err := t.TreeEntryFile(e)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		err = set.Add(ctx, name, mode, f.Size, func() ([]byte, error) {
+			r, err := f.Reader()
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			return io.ReadAll(r)
+		})
+		if err != nil {
 			return err
 		}
-		if !schema.IntentFile(f.Name) {
-			return nil
-		}
-		r, err := f.Reader()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
-		defer r.Close()
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
-		files[f.Name] = b
-		return nil
-	})
-	return files, err
+	}
+	return nil
 }
 
 // RedactURL drops credentials from a URL before it reaches a log or error.
