@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -288,5 +290,44 @@ func TestVerifiedSync(t *testing.T) {
 		if o.commit != fixed {
 			t.Errorf("cluster %s: commit %s, want %s", name, o.commit, fixed)
 		}
+	}
+}
+
+// TestRefusedFilesRejectTheCommit: a commit with a symbolic link among its
+// intent files is rejected once, as invalid, naming the link and its
+// author, and not fetched again; it is not a failure of the source.
+func TestRefusedFilesRejectTheCommit(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	traffic := fixture.NewGitTraffic(t, srv.URL())
+	var log testenv.LogBuffer
+	r := newReconciler(t, traffic.URL(repo), ns, &log)
+	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "90/10")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(repo.Dir, "passwd.cue")); err != nil {
+		t.Fatal(err)
+	}
+	fixture.GitIn(t, repo.Dir, "add", "passwd.cue")
+	fixture.GitIn(t, repo.Dir, "commit", "-q", "-m", "a link")
+	fixture.GitIn(t, repo.Dir, "push", "-q", "origin", "main")
+	bad := strings.TrimSpace(fixture.GitIn(t, repo.Dir, "rev-parse", "HEAD"))
+	for range 3 {
+		if err := r.Sync(t.Context()); err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+	}
+	st := r.Status()
+	c := st.Commits[0]
+	want := "passwd.cue: symbolic link to /etc/passwd, which sailplan does not follow"
+	if c.Commit.Hash != bad || c.Fate != notify.FateRejected || c.Reason != notify.RejectedInvalid || len(c.Errors) != 1 ||
+		!strings.HasPrefix(c.Errors[0], want) || c.Commit.Author != testenv.GitAuthorName || applied(st) != good || st.Source.Error != "" {
+		t.Errorf("status: newest %+v, applied %s, source %+v; want %s rejected for %q", c, applied(st), st.Source, bad, want)
+	}
+	if _, packs := traffic.Counts(); packs != 2 {
+		t.Errorf("%d pack requests, want 2: the rejected commit is fetched once", packs)
 	}
 }

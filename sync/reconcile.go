@@ -27,9 +27,10 @@ import (
 type Source interface {
 	// Head returns the commit the branch points at, cheaply.
 	Head(ctx context.Context) (string, error)
-	// Fetch returns the intents at the head. A *source.RefusedError says
-	// that the head will never be handed out: it is rejected once and the
-	// last good commit stays.
+	// Fetch returns the intents at the head. A *source.RefusedError (a bad
+	// signature), or schema.Errors with the revision (files the reading
+	// rule refuses), says that the head can never be applied: it is
+	// rejected once and the last good commit stays.
 	Fetch(ctx context.Context) (*source.Revision, error)
 	// String names the source; its errors start with it.
 	String() string
@@ -408,10 +409,16 @@ func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
 	r.publish(notify.CommitSeen{At: at(), Source: r.Source.String(), Commit: notify.Commit{Hash: head}})
 	rev, err := r.Source.Fetch(ctx)
 	var refused *source.RefusedError
+	var invalid schema.Errors
 	switch {
 	case errors.As(err, &refused):
 		c := notify.Commit{Hash: refused.Commit, Author: refused.Author, Message: refused.Message}
 		r.reject(c, notify.RejectedSignature, []string{r.withoutSource(refused)})
+		return nil, nil
+	case errors.As(err, &invalid) && rev != nil:
+		// Files the reading rule refuses (a symbolic link, a file too
+		// large): the commit can never be applied as it is.
+		r.reject(commitOf(rev), notify.RejectedInvalid, errorLines(invalid))
 		return nil, nil
 	case err != nil:
 		r.sourceFailed(ctx, err)

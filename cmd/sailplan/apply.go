@@ -88,6 +88,10 @@ when the intents are invalid, 2 on any other error.`,
 				return err
 			}
 			files, err := schema.ReadDir(ctx, args[0])
+			var invalid schema.Errors
+			if errors.As(err, &invalid) {
+				return &exitError{code: 1, err: err} // files the reading rule refuses
+			}
 			if err != nil {
 				return err
 			}

@@ -183,7 +183,10 @@ func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 		rev.Signer = signer
 	}
 	if rev.Files, err = readTree(ctx, commit, s.Path); err != nil {
-		return nil, fmt.Errorf("git %s: commit %s: %w", RedactURL(s.URL), rev.Short(), err)
+		// Files refused by the reading rule are the commit's fault, not
+		// the source's: the revision goes back with them, so that the
+		// commit is rejected once, naming its author.
+		return rev, fmt.Errorf("git %s: commit %s: %w", RedactURL(s.URL), rev.Short(), err)
 	}
 	return rev, nil
 }
