@@ -30,7 +30,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		slackf     slackFlags
 		interval   time.Duration
 		kubeconfig string
-		listen     string
+		httpf      httpFlags
 		once       bool
 		opts       apply.Options
 		// continueOnWaveFailure is the reconciler's, beside opts.
@@ -118,8 +118,8 @@ the command line, and never reach a log.`,
 				}
 				return err
 			}
+			probes := map[string]http.Handler{"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}
 			mux := http.NewServeMux()
-			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 			hook, err := git.webhook(r.Trigger, log)
 			if err != nil {
@@ -132,12 +132,12 @@ the command line, and never reach a log.`,
 			// store's precondition, whoever leads.
 			sl.wire(mux, store)
 			sl.run(ctx, log)
-			srv, err := serve(ctx, listen, mux, log)
+			srv, err := serve(ctx, serveConfig{httpFlags: httpf, Routes: mux, Probes: probes, Log: log})
 			if err != nil {
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
+			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil,
 				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
 			// What the leader runs: the status (from where the last leader
 			// left it), promotions, and sync. Standbys run none of it, so two
@@ -169,7 +169,7 @@ the command line, and never reach a log.`,
 	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
-	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
+	httpf.register(f)
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	addApplyFlags(f, &opts, &continueOnWaveFailure)
 	return cmd
