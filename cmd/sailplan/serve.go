@@ -70,7 +70,7 @@ var publicLimits = limits{
 	ReadTimeout: 10 * time.Second,
 	// From the end of the headers: the body (within ReadTimeout), the
 	// handler (a Slack click writes the promotion state to the home
-	// cluster) and the answer (/metrics, some 100 KiB, is the largest).
+	// cluster) and the answer (/metrics is the largest).
 	// It bounds a client that does not read what it asked for.
 	WriteTimeout: 30 * time.Second,
 	// Longer than the 60 s for which ingress-nginx and AWS load
