@@ -76,10 +76,12 @@ func (h *health) readyz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ready: leader")
 }
 
-// routes registers the probes; /healthz stays as liveness for the probes
-// of earlier manifests.
-func (h *health) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /livez", h.livez)
-	mux.HandleFunc("GET /healthz", h.livez)
-	mux.HandleFunc("GET /readyz", h.readyz)
+// probes are the probes by path, for the server to serve on every port;
+// /healthz stays as liveness for the probes of earlier manifests.
+func (h *health) probes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/livez":   http.HandlerFunc(h.livez),
+		"/healthz": http.HandlerFunc(h.livez),
+		"/readyz":  http.HandlerFunc(h.readyz),
+	}
 }

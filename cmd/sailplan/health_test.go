@@ -20,7 +20,9 @@ func (f *fakeLoop) Progress() (int64, time.Time) { return f.rounds, f.last }
 func probe(t *testing.T, h *health, path string) (int, string) {
 	t.Helper()
 	mux := http.NewServeMux()
-	h.routes(mux)
+	for path, handler := range h.probes() {
+		mux.Handle("GET "+path, handler)
+	}
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	return rec.Code, strings.TrimSpace(rec.Body.String())

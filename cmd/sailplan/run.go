@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -32,7 +30,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		slackf     slackFlags
 		interval   time.Duration
 		kubeconfig string
-		listen     string
+		httpf      httpFlags
 		stall      time.Duration
 		once       bool
 		opts       apply.Options
@@ -124,10 +122,10 @@ the command line, and never reach a log.`,
 				}
 				return err
 			}
-			mux := http.NewServeMux()
 			// The loop may take a whole interval between rounds.
 			h := &health{loop: r, model: ev.model, stall: max(stall, 3*interval), now: time.Now}
-			h.routes(mux)
+			probes := h.probes()
+			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 			hook, err := git.webhook(r.Trigger, log)
 			if err != nil {
@@ -140,12 +138,12 @@ the command line, and never reach a log.`,
 			// store's precondition, whoever leads.
 			sl.wire(mux, store)
 			sl.run(ctx, log)
-			srv, err := serve(ctx, listen, mux, log)
+			srv, err := serve(ctx, serveConfig{httpFlags: httpf, Routes: mux, Probes: probes, Log: log})
 			if err != nil {
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "webhook", hook != nil, "promotions", promotions != nil,
+			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil,
 				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
 			// What the leader runs: the status (from where the last leader
 			// left it), promotions, and sync. Standbys run none of it, so two
@@ -190,26 +188,9 @@ the command line, and never reach a log.`,
 	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
-	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /livez, /readyz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
+	httpf.register(f)
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	f.DurationVar(&stall, "stall-timeout", 10*time.Minute, "how long the leader's sync loop may go without completing a round before /livez fails (at least 3 intervals)")
 	addApplyFlags(f, &opts, &waves)
 	return cmd
-}
-
-// serve starts the HTTP server and returns once it listens, so that an
-// address in use is an error at start, not a log line later.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	return srv, nil
 }

@@ -66,9 +66,15 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInteractionBody))
-	if err != nil {
-		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+	body, err := readBody(w, r, maxInteractionBody)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		// Cut short, or past the server's read timeout.
+		http.Error(w, "reading body", http.StatusBadRequest)
 		return
 	}
 	if err := verify(r.Header, body, h.SigningSecret); err != nil {
@@ -84,6 +90,17 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Handle(r.Context(), cb)
 	w.WriteHeader(http.StatusOK)
+}
+
+// readBody reads r's body, up to limit. A body announced larger is
+// refused before a byte of it is read, and its connection closed so that
+// net/http does not read it either.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 }
 
 // verify checks Slack's v0 signature of body with slack-go's verifier,

@@ -1,11 +1,13 @@
 package slack
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,6 +62,34 @@ func TestInteractionRefusedBeforeParsing(t *testing.T) {
 	}
 	if a := home.Actions(); len(a) != 0 {
 		t.Errorf("the decision path reached the home cluster: %v", a)
+	}
+}
+
+// untouchable is a request body that must not be read.
+type untouchable struct{ t *testing.T }
+
+func (u untouchable) Read([]byte) (int, error) {
+	u.t.Error("the body was read")
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestInteractionBodyLimits: a body announced over the limit is refused
+// unread (413, connection closed); one that cannot be read, such as one
+// cut at the server's read timeout, is a bad request, not a large one.
+func TestInteractionBodyLimits(t *testing.T) {
+	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(fake.NewClientset(), "sailplan-system")}
+	r := httptest.NewRequest(http.MethodPost, "/slack/interactions", io.NopCloser(untouchable{t}))
+	r.ContentLength = maxInteractionBody + 1
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || w.Header().Get("Connection") != "close" {
+		t.Errorf("announced too large: HTTP %d, Connection %q; want 413, close", w.Code, w.Header().Get("Connection"))
+	}
+	r = httptest.NewRequest(http.MethodPost, "/slack/interactions", io.MultiReader(strings.NewReader("payload="), iotest.TimeoutReader(strings.NewReader("x"))))
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("unreadable: HTTP %d, want 400", w.Code)
 	}
 }
 

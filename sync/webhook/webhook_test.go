@@ -175,3 +175,27 @@ func keys(m map[string]time.Time) []string {
 	}
 	return out
 }
+
+// untouchable is a request body that must not be read.
+type untouchable struct{ t *testing.T }
+
+func (u untouchable) Read([]byte) (int, error) {
+	u.t.Error("the body was read")
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestWebhookBodyAnnouncedTooLarge: a body whose Content-Length is over
+// the limit is refused unread, and the connection closed.
+func TestWebhookBodyAnnouncedTooLarge(t *testing.T) {
+	h, err := New(Config{Provider: GitHub, Secret: []byte(fixture.HookSecret), Trigger: func() {}, MaxBody: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/webhook", io.NopCloser(untouchable{t}))
+	r.ContentLength = 4097
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge || w.Header().Get("Connection") != "close" {
+		t.Errorf("HTTP %d, Connection %q; want 413, close", w.Code, w.Header().Get("Connection"))
+	}
+}
