@@ -117,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 var errUnauthorized = errors.New("unauthorized")
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.cfg.Log.With("provider", string(h.cfg.Provider), "remote", r.RemoteAddr)
+	log := h.cfg.Log.With("provider", string(h.cfg.Provider), "remote", r.RemoteAddr, "delivery", h.claimed(r.Header))
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
@@ -148,7 +148,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	log = log.With("delivery", id)
 	push, ref, err := h.event(r.Header, body)
 	switch {
 	case err != nil:
@@ -177,6 +176,40 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+}
+
+// claimed is the delivery as its sender names it, for every log line
+// about it, authenticated or not: the provider's delivery ID, or for the
+// generic provider its timestamp (its replay key is the signature, which
+// is never logged). It is cut short and made printable, since anyone can
+// send it.
+func (h *Handler) claimed(hdr http.Header) string {
+	var v string
+	switch h.cfg.Provider {
+	case GitHub:
+		v = hdr.Get("X-GitHub-Delivery")
+	case GitLab:
+		v = hdr.Get("X-Gitlab-Event-UUID")
+	case Gitea:
+		v = hdr.Get("X-Gitea-Delivery")
+	default:
+		if ts := hdr.Get("X-Sailplan-Timestamp"); ts != "" {
+			v = "ts:" + ts
+		}
+	}
+	if v == "" {
+		return "-"
+	}
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, v)
+	if len(v) > 64 {
+		v = v[:64] + "..."
+	}
+	return v
 }
 
 // authenticate checks the delivery's signature or token in constant time

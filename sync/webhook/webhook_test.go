@@ -91,7 +91,16 @@ func TestProviders(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("responses (-want +got):\n%s", diff)
 			}
-			for _, secret := range []string{fixture.HookSecret, fixture.HMACHex(fixture.HookSecret, good.Body), fixture.HMACHex("not-the-secret", forged.Body)} {
+			secrets := []string{fixture.HookSecret, fixture.HMACHex(fixture.HookSecret, good.Body), fixture.HMACHex("not-the-secret", forged.Body)}
+			if sig, ok := strings.CutPrefix(good.Header["X-Sailplan-Signature"], "sha256="); ok {
+				secrets = append(secrets, sig) // the generic provider's replay key
+			}
+			for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+				if !strings.Contains(line, " delivery=") {
+					t.Errorf("a log line without the delivery: %s", line)
+				}
+			}
+			for _, secret := range secrets {
 				if strings.Contains(log.String(), secret) {
 					t.Errorf("log shows a secret or signature %q:\n%s", secret, log.String())
 				}
