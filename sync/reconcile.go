@@ -16,6 +16,7 @@ import (
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/loop"
 	"github.com/sailplan/sailplan/sync/source"
@@ -60,6 +61,10 @@ type Reconciler struct {
 	ContinueOnWaveFailure bool
 	// Events receives every event; nil publishes none.
 	Events Publisher
+	// EvalLimits bound the evaluation of each new commit's intents (zero
+	// fields take schema/bounded's defaults). A commit over them is
+	// rejected with reason notify.RejectedLimits, once, like an invalid one.
+	EvalLimits bounded.Limits
 	// WaitForPromotions holds every apply until the promotion controller
 	// has published the stored promotions (notify.PromotionsLoaded), so
 	// that a restarted daemon renders the weights promotion decided and
@@ -392,8 +397,16 @@ func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
 		r.sourceFailed(ctx, err)
 		return nil, err
 	}
-	in, err := schema.Load(rev.Files)
-	if err != nil {
+	in, err := bounded.Load(ctx, rev.Files, r.EvalLimits)
+	var limit *bounded.LimitError
+	switch {
+	case errors.As(err, &limit):
+		r.reject(commitOf(rev), notify.RejectedLimits, []string{limit.Error()})
+		return nil, nil
+	case err != nil && ctx.Err() != nil:
+		// The daemon stops: the commit is evaluated when it starts again.
+		return nil, err
+	case err != nil:
 		r.reject(commitOf(rev), notify.RejectedInvalid, errorLines(err))
 		return nil, nil
 	}
