@@ -19,6 +19,7 @@ import (
 
 	"github.com/sailplan/sailplan/notify/metrics"
 	"github.com/sailplan/sailplan/promote"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
@@ -35,8 +36,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		listen     string
 		once       bool
 		opts       apply.Options
-		// continueOnWaveFailure is the reconciler's, beside opts.
+		// continueOnWaveFailure and limits are the reconciler's, beside opts.
 		continueOnWaveFailure bool
+		limits                bounded.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
@@ -71,7 +73,7 @@ the command line, and never reach a log.`,
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			ev.bus.Subscribe(metrics.New(reg))
-			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure, Events: ev.bus}
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, ContinueOnWaveFailure: continueOnWaveFailure, Events: ev.bus, EvalLimits: limits}
 			// Sync hears the weights promotion decides.
 			ev.bus.Subscribe(r)
 			promotions, err := promo.controller(ctx, kubeconfig, log)
@@ -174,6 +176,7 @@ the command line, and never reach a log.`,
 	f.StringVar(&listen, "listen", ":8090", "address of the HTTP server: /healthz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	addApplyFlags(f, &opts, &continueOnWaveFailure)
+	bounded.AddFlags(f, &limits)
 	return cmd
 }
 
