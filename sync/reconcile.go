@@ -381,9 +381,10 @@ func (r *Reconciler) withoutSource(err error) string {
 // load fetches a new head, loads its intents and renders them for every
 // cluster of its fleet, before anything is applied, so that an error
 // leaves every cluster as it was. A commit that can never be applied as it
-// is (not signed, invalid intents, no clusters) is rejected: published,
-// remembered, nil returned. An error is a fetch that failed and is tried
-// again at the next sync.
+// is (not signed, invalid intents, over the evaluation limits, no
+// clusters) is rejected: published, remembered, nil returned. An error is a
+// fetch that failed, or an evaluation that ctx stopped, and is tried again
+// at the next sync.
 func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
 	r.publish(notify.CommitSeen{At: at(), Source: r.Source.String(), Commit: notify.Commit{Hash: head}})
 	rev, err := r.Source.Fetch(ctx)
