@@ -23,12 +23,9 @@ func bombCUE(t *testing.T) string {
 	return string(b)
 }
 
-// TestCommitOverLimits: a commit whose evaluation goes over the memory
-// limit is rejected once, with reason limits and the limit in words;
-// nothing changes in the clusters, later syncs do not evaluate it again,
-// and the next good commit is applied.
-func TestCommitOverLimits(t *testing.T) {
-	env.Need(t)
+// limited is a reconciler of a new repository whose evaluations may take
+// 256 MiB, in a namespace of the test's, with the events it publishes.
+func limited(t *testing.T) (string, *testenv.Repo, *testReconciler, *eventLog) {
 	ns := env.Namespace(t)
 	repo := testenv.NewGitServer(t).NewRepo(t, "intents")
 	var log testenv.LogBuffer
@@ -36,6 +33,16 @@ func TestCommitOverLimits(t *testing.T) {
 	r.EvalLimits = bounded.Limits{Memory: 256 << 20}
 	events := &eventLog{}
 	r.bus.Subscribe(events)
+	return ns, repo, r, events
+}
+
+// TestCommitOverLimits: a commit whose evaluation goes over the memory
+// limit is rejected once, with reason limits and the limit in words;
+// nothing changes in the clusters, later syncs do not evaluate it again,
+// and the next good commit is applied.
+func TestCommitOverLimits(t *testing.T) {
+	env.Need(t)
+	ns, repo, r, events := limited(t)
 
 	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
 	if err := r.Sync(t.Context()); err != nil {
@@ -90,13 +97,7 @@ func TestCommitOverLimits(t *testing.T) {
 // evaluates it once more, under the same limits.
 func TestStopMidEvaluation(t *testing.T) {
 	env.Need(t)
-	ns := env.Namespace(t)
-	repo := testenv.NewGitServer(t).NewRepo(t, "intents")
-	var log testenv.LogBuffer
-	r := newReconciler(t, repo.URL(), ns, &log)
-	r.EvalLimits = bounded.Limits{Memory: 256 << 20}
-	events := &eventLog{}
-	r.bus.Subscribe(events)
+	ns, repo, r, events := limited(t)
 	bomb := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10), "tenants.cue": bombCUE(t)}, "tenants")
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sailplan/sailplan/testenv"
 )
 
 // bombDir is issue 10's repository: the quickstart and a comprehension
@@ -58,7 +59,7 @@ func TestValidateStopsOnSIGTERM(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("validate exited %s after SIGTERM, want within a second", took)
 	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", child)); err == nil {
+	if testenv.Alive(child) {
 		t.Errorf("the evaluation (pid %d) outlived sailplan", child)
 	}
 	t.Logf("exited %s after SIGTERM", took.Round(time.Millisecond))
@@ -72,12 +73,13 @@ func evaluating(t *testing.T, pid int) int {
 		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 		for _, stat := range stats {
 			b, err := os.ReadFile(stat)
-			// After the command's name in parentheses: state, ppid, ...
-			_, rest, ok := bytes.Cut(b, []byte(") "))
-			if err != nil || !ok {
+			// After the command's name in parentheses, which may hold
+			// anything: state, ppid, ...
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 {
 				continue
 			}
-			fields := strings.Fields(string(rest))
+			fields := strings.Fields(string(b[i+1:]))
 			if len(fields) < 22 || fields[1] != strconv.Itoa(pid) {
 				continue
 			}
