@@ -52,7 +52,7 @@ func run(ctx context.Context, req []byte, l Limits) ([]byte, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("evaluation: starting %s: %w", exe, err)
 	}
-	unwatch := watch(cmd.Process.Pid, l.Memory, func() { stop(hit(MemoryLimit)) })
+	unwatch := watch(limited, cmd.Process.Pid, l.Memory, func() { stop(hit(MemoryLimit)) })
 	err = cmd.Wait()
 	unwatch()
 	if err == nil {

@@ -1,6 +1,9 @@
 package bounded
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // pollEvery is how often the parent reads the child's resident memory. A
 // reading costs microseconds; CUE allocates well under a gigabyte a second,
@@ -9,9 +12,9 @@ import "time"
 var pollEvery = 10 * time.Millisecond
 
 // watch reads the resident memory of the process pid every pollEvery and
-// calls over once it is above max. unwatch stops it and waits for it, so
-// that over is never called after.
-func watch(pid int, max int64, over func()) (unwatch func()) {
+// calls over once it is above max, until ctx ends. unwatch stops it and
+// waits for it, so that over is never called after.
+func watch(ctx context.Context, pid int, max int64, over func()) (unwatch func()) {
 	if pollEvery <= 0 {
 		return func() {}
 	}
@@ -30,6 +33,8 @@ func watch(pid int, max int64, over func()) (unwatch func()) {
 		for {
 			select {
 			case <-done:
+				return
+			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
