@@ -124,6 +124,9 @@ const (
 	// RejectedFleet: the fleet it declares cannot be reached as declared
 	// (no clusters, a cluster without a kubeconfig context).
 	RejectedFleet = "fleet"
+	// RejectedLimits: evaluating the intents went over the time or memory
+	// limit (schema/bounded) and was stopped.
+	RejectedLimits = "limits"
 )
 
 // CommitRejected: nothing of the commit was applied anywhere; the last

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -66,6 +67,19 @@ services: "svc-%04d": {
 // BenchmarkLoadRender1000 loads, validates, renders and encodes a
 // repository of 1,000 services in process.
 func BenchmarkLoadRender1000(b *testing.B) {
+	benchLoadRender1000(b, func(files schema.Files) (*schema.Intents, error) { return schema.Load(files) })
+}
+
+// BenchmarkBoundedLoadRender1000 is BenchmarkLoadRender1000 with the
+// evaluation in a child process under the default limits, as the CLI and
+// the daemon load: the difference is the cost of the pipe.
+func BenchmarkBoundedLoadRender1000(b *testing.B) {
+	benchLoadRender1000(b, func(files schema.Files) (*schema.Intents, error) {
+		return bounded.Load(b.Context(), files, bounded.Limits{})
+	})
+}
+
+func benchLoadRender1000(b *testing.B, load func(schema.Files) (*schema.Intents, error)) {
 	dir := b.TempDir()
 	writeRepo(b, dir, 1000)
 	files, err := schema.ReadDir(context.Background(), dir)
@@ -74,7 +88,7 @@ func BenchmarkLoadRender1000(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		in, err := schema.Load(files)
+		in, err := load(files)
 		if err != nil {
 			b.Fatal(err)
 		}

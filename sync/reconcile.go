@@ -18,6 +18,7 @@ import (
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/loop"
 	"github.com/sailplan/sailplan/sync/source"
@@ -71,6 +72,10 @@ type Reconciler struct {
 	Exclude []string
 	// Events receives every event; nil publishes none.
 	Events Publisher
+	// EvalLimits bound the evaluation of each new commit's intents (zero
+	// fields take schema/bounded's defaults). A commit over them is
+	// rejected with reason notify.RejectedLimits, once, like an invalid one.
+	EvalLimits bounded.Limits
 	// WaitForPromotions holds every apply until the promotion controller
 	// has published the stored promotions (notify.PromotionsLoaded), so
 	// that a restarted daemon renders the weights promotion decided and
@@ -402,9 +407,10 @@ func (r *Reconciler) withoutSource(err error) string {
 // load fetches a new head, loads its intents and renders them for every
 // cluster of its fleet, before anything is applied, so that an error
 // leaves every cluster as it was. A commit that can never be applied as it
-// is (not signed, invalid intents, no clusters) is rejected: published,
-// remembered, nil returned. An error is a fetch that failed and is tried
-// again at the next sync.
+// is (not signed, invalid intents, over the evaluation limits, no
+// clusters) is rejected: published, remembered, nil returned. An error is a
+// fetch that failed, or an evaluation that ctx stopped, and is tried again
+// at the next sync.
 func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
 	r.publish(notify.CommitSeen{At: at(), Source: r.Source.String(), Commit: notify.Commit{Hash: head}})
 	rev, err := r.Source.Fetch(ctx)
@@ -424,8 +430,16 @@ func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
 		r.sourceFailed(ctx, err)
 		return nil, err
 	}
-	in, err := schema.Load(rev.Files)
-	if err != nil {
+	in, err := bounded.Load(ctx, rev.Files, r.EvalLimits)
+	var limit *bounded.LimitError
+	switch {
+	case errors.As(err, &limit):
+		r.reject(commitOf(rev), notify.RejectedLimits, []string{limit.Error()})
+		return nil, nil
+	case err != nil && ctx.Err() != nil:
+		// The daemon stops: the commit is evaluated when it starts again.
+		return nil, err
+	case err != nil:
 		r.reject(commitOf(rev), notify.RejectedInvalid, errorLines(err))
 		return nil, nil
 	}

@@ -18,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sailplan/sailplan/schema/bounded"
 )
 
 // Main runs a package's tests against n clusters, to be called from TestMain:
@@ -32,7 +34,12 @@ import (
 // call env.Need(t) first, which skips them then. SIGINT and SIGTERM stop the clusters
 // before the process exits; if the process dies otherwise (a panic, a test
 // timeout, SIGKILL) the kernel kills the children through Pdeathsig.
+//
+// A test binary that Main runs is also what schema/bounded starts to
+// evaluate intents in a child process: that child evaluates and exits
+// here, first.
 func Main(m *testing.M, n int, env **Env) {
+	bounded.RunIfChild()
 	// TestMain runs before the testing package parses flags, and -short must be known now.
 	flag.Parse()
 	if testing.Short() {

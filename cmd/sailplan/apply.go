@@ -17,6 +17,7 @@ import (
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
@@ -71,6 +72,7 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 		kubeconfig, commit string
 		opts               apply.Options
 		waves              waveFlags
+		limits             bounded.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "apply DIR",
@@ -104,6 +106,7 @@ when the intents are invalid, 2 on any other error.`,
 				Kubeconfig: kubeconfig,
 				Options:    opts,
 				Events:     ev.bus,
+				EvalLimits: limits,
 			}
 			if err := waves.set(r); err != nil {
 				return err
@@ -145,6 +148,7 @@ when the intents are invalid, 2 on any other error.`,
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
 	f.StringVar(&commit, "commit", "", "commit to record on the objects (default: local- and a hash of DIR's intent files)")
 	addApplyFlags(f, &opts, &waves)
+	bounded.AddFlags(f, &limits)
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
 )
@@ -17,6 +18,7 @@ func newDiffCmd() *cobra.Command {
 	var (
 		kubeconfig, context, cluster string
 		opts                         apply.Options
+		limits                       bounded.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "diff DIR --context NAME",
@@ -35,7 +37,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 			if cluster == "" {
 				cluster = context
 			}
-			in, err := loadDir(cmd.Context(), args[0])
+			in, err := loadDir(cmd.Context(), args[0], limits)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -81,6 +83,7 @@ Exit status: 0 without changes, 1 with changes, 2 on errors.`,
 	f.StringVar(&context, "context", "", "kubeconfig context of the cluster to compare with")
 	f.StringVar(&cluster, "cluster", "", "fleet cluster to render for (default: the context's name)")
 	addParentFlags(f, &opts)
+	bounded.AddFlags(f, &limits)
 	return cmd
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/schema/bounded"
 )
 
-// loadDir reads the intent files in dir and loads them.
-func loadDir(ctx context.Context, dir string) (*schema.Intents, error) {
+// loadDir reads the intent files in dir and loads them within limits.
+func loadDir(ctx context.Context, dir string, limits bounded.Limits) (*schema.Intents, error) {
 	files, err := schema.ReadDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
-	return schema.Load(files)
+	return bounded.Load(ctx, files, limits)
 }

@@ -4,16 +4,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sailplan/sailplan/render"
+	"github.com/sailplan/sailplan/schema/bounded"
 )
 
 func newRenderCmd() *cobra.Command {
 	var cluster, output, commit string
+	var limits bounded.Limits
 	cmd := &cobra.Command{
 		Use:   "render DIR",
 		Short: "Print the Istio objects that the intents in DIR render to",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := loadDir(cmd.Context(), args[0])
+			in, err := loadDir(cmd.Context(), args[0], limits)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -32,5 +34,6 @@ func newRenderCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cluster, "cluster", "", "render for this fleet cluster")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().StringVar(&commit, "commit", "", "commit to record in the objects' annotations")
+	bounded.AddFlags(cmd.Flags(), &limits)
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sailplan/sailplan/notify/metrics"
 	"github.com/sailplan/sailplan/promote"
+	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
@@ -34,8 +35,9 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		stall      time.Duration
 		once       bool
 		opts       apply.Options
-		// waves are the reconciler's, beside opts.
-		waves waveFlags
+		// waves and limits are the reconciler's, beside opts.
+		waves  waveFlags
+		limits bounded.Limits
 	)
 	cmd := &cobra.Command{
 		Use:   "run --repo URL [--branch main] [--path DIR]",
@@ -70,7 +72,7 @@ the command line, and never reach a log.`,
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			ev.bus.Subscribe(metrics.New(reg))
-			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, Events: ev.bus}
+			r := &sync.Reconciler{Source: src, Kubeconfig: kubeconfig, Options: opts, Events: ev.bus, EvalLimits: limits}
 			if err := waves.set(r); err != nil {
 				return err
 			}
@@ -192,5 +194,6 @@ the command line, and never reach a log.`,
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	f.DurationVar(&stall, "stall-timeout", 10*time.Minute, "how long the leader's sync loop may go without completing a round before /livez fails (at least 3 intervals)")
 	addApplyFlags(f, &opts, &waves)
+	bounded.AddFlags(f, &limits)
 	return cmd
 }

@@ -4,15 +4,18 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sailplan/sailplan/schema/bounded"
 )
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var limits bounded.Limits
+	cmd := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Check the intents in DIR; exit 0 when valid, 1 with every error",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := loadDir(cmd.Context(), args[0])
+			in, err := loadDir(cmd.Context(), args[0], limits)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -20,4 +23,6 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	bounded.AddFlags(cmd.Flags(), &limits)
+	return cmd
 }

@@ -1,0 +1,167 @@
+package bounded
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/sailplan/sailplan/schema"
+)
+
+// request is what the parent writes on the child's standard input.
+type request struct {
+	Files schema.Files `json:"files"`
+	// Timeout and Memory are the limits the child holds itself to, besides
+	// the parent's enforcing them.
+	Timeout time.Duration `json:"timeout"`
+	Memory  int64         `json:"memory"`
+}
+
+// answer is what the child writes on its standard output: the intents, or
+// why there are none.
+type answer struct {
+	Intents *wireIntents  `json:"intents,omitempty"`
+	Errors  schema.Errors `json:"errors,omitempty"`
+	// Error is the text of an error of schema.Load that is not Errors.
+	Error string `json:"error,omitempty"`
+}
+
+// wireIntents is schema.Intents with what its JSON leaves out, being for
+// the objects and state that hold intents, not for a copy of them.
+type wireIntents struct {
+	Intents *schema.Intents   `json:"intents"`
+	Sources map[string]string `json:"sources"`
+	// RawSources are the files of the raw objects, in the order of Raw.
+	RawSources []string `json:"rawSources,omitempty"`
+	// Overrides lists the clusters that have overrides.
+	Overrides []string                `json:"overrides,omitempty"`
+	Views     map[string]*wireIntents `json:"views,omitempty"`
+}
+
+// answerFor loads files, in the child.
+func answerFor(files schema.Files) answer {
+	in, err := schema.Load(files)
+	var errs schema.Errors
+	switch {
+	case errors.As(err, &errs):
+		return answer{Errors: errs}
+	case err != nil:
+		return answer{Error: err.Error()}
+	}
+	return answer{Intents: toWire(in)}
+}
+
+func toWire(in *schema.Intents) *wireIntents {
+	w := &wireIntents{Intents: in, Sources: in.Sources}
+	for _, o := range in.Raw {
+		w.RawSources = append(w.RawSources, o.Source)
+	}
+	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
+		if in.Fleet.Clusters[name].HasOverrides {
+			w.Overrides = append(w.Overrides, name)
+		}
+	}
+	for name, view := range in.ClusterViews() {
+		if w.Views == nil {
+			w.Views = map[string]*wireIntents{}
+		}
+		w.Views[name] = toWire(view)
+	}
+	return w
+}
+
+// result is the answer as schema.Load returns it, in the parent.
+func (a *answer) result() (*schema.Intents, error) {
+	switch {
+	case len(a.Errors) > 0:
+		return nil, a.Errors
+	case a.Error != "":
+		return nil, errors.New(a.Error)
+	case a.Intents == nil || a.Intents.Intents == nil:
+		return nil, errors.New("evaluation: the child answered neither intents nor errors")
+	}
+	return a.Intents.intents(), nil
+}
+
+func (w *wireIntents) intents() *schema.Intents {
+	in := w.Intents
+	in.Sources = w.Sources
+	for i := range min(len(in.Raw), len(w.RawSources)) {
+		in.Raw[i].Source = w.RawSources[i]
+	}
+	for _, name := range w.Overrides {
+		if c, ok := in.Fleet.Clusters[name]; ok {
+			c.HasOverrides = true
+			in.Fleet.Clusters[name] = c
+		}
+	}
+	for name, view := range w.Views {
+		if view.Intents != nil {
+			in.SetClusterView(name, view.intents())
+		}
+	}
+	wholeNumbers(reflect.ValueOf(in))
+	return in
+}
+
+// wholeNumbers turns the float64s that hold whole numbers back into
+// int64 wherever the intents hold values of no fixed type (policies,
+// retryOn, allowOrigins): CUE decodes an integer there as int64, JSON as
+// float64. A float written with a whole value (1.0) becomes int64 too,
+// which encodes and renders the same.
+func wholeNumbers(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			wholeNumbers(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if f := v.Field(i); f.CanSet() {
+				wholeNumbers(f)
+			}
+		}
+	case reflect.Slice:
+		if plain(v.Type().Elem()) {
+			return
+		}
+		for i := range v.Len() {
+			wholeNumbers(v.Index(i))
+		}
+	case reflect.Map:
+		if plain(v.Type().Elem()) {
+			return
+		}
+		for it := v.MapRange(); it.Next(); {
+			// Map values cannot be set in place: walk a copy, put it back.
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(it.Value())
+			wholeNumbers(e)
+			v.SetMapIndex(it.Key(), e)
+		}
+	case reflect.Interface:
+		if v.IsNil() {
+			return
+		}
+		if f, ok := v.Elem().Interface().(float64); ok {
+			if f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+				v.Set(reflect.ValueOf(int64(f)))
+			}
+			return
+		}
+		e := reflect.New(v.Elem().Type()).Elem()
+		e.Set(v.Elem())
+		wholeNumbers(e)
+		v.Set(e)
+	}
+}
+
+// plain reports a type that holds no value of its own choosing: bools,
+// numbers, strings (and bytes, such as a raw object's spec).
+func plain(t reflect.Type) bool {
+	k := t.Kind()
+	return k >= reflect.Bool && k <= reflect.Complex128 || k == reflect.String
+}

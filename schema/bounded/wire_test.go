@@ -1,0 +1,94 @@
+package bounded
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sailplan/sailplan/schema"
+)
+
+// repositories are the intent repositories of the project: between them
+// every kind of intent, overrides (examples/fleet), raw objects
+// (render/testdata/mesh), policies with numbers (examples/resilience), one
+// file and several.
+func repositories(t *testing.T) map[string]schema.Files {
+	t.Helper()
+	dirs, err := filepath.Glob("../../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := filepath.Glob("../../render/testdata/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]schema.Files{}
+	for _, dir := range append(dirs, more...) {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		files, err := schema.ReadDir(t.Context(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			out[filepath.Base(dir)] = files
+		}
+	}
+	if len(out) < 8 {
+		t.Fatalf("found %d intent repositories, want the examples and render's test data", len(out))
+	}
+	return out
+}
+
+// sameIntents compares intents with everything they hold, cluster views
+// included.
+func sameIntents(t *testing.T, what string, want, got *schema.Intents) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(schema.Intents{})); diff != "" {
+		t.Errorf("%s (-in process +through the pipe):\n%s", what, diff)
+	}
+}
+
+// TestWireKeepsEverything: what crosses the pipe decodes to the intents
+// schema.Load gave, field for field, with what their JSON leaves out.
+func TestWireKeepsEverything(t *testing.T) {
+	for name, files := range repositories(t) {
+		in, err := schema.Load(files)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, err := json.Marshal(answer{Intents: toWire(in)})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var a answer
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := a.result()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sameIntents(t, name, in, got)
+	}
+}
+
+func TestWholeNumbers(t *testing.T) {
+	in := &schema.Intents{Services: map[string]*schema.Service{"s": {
+		Policy:  schema.Policy{"a": float64(3), "b": 1.5, "c": []any{float64(-2), "x", map[string]any{"d": float64(1 << 40)}}},
+		Retries: &schema.Retries{RetryOn: []any{"5xx", float64(503)}},
+	}}}
+	wholeNumbers(reflect.ValueOf(in))
+	want := &schema.Intents{Services: map[string]*schema.Service{"s": {
+		Policy:  schema.Policy{"a": int64(3), "b": 1.5, "c": []any{int64(-2), "x", map[string]any{"d": int64(1 << 40)}}},
+		Retries: &schema.Retries{RetryOn: []any{"5xx", int64(503)}},
+	}}}
+	if diff := cmp.Diff(want, in, cmp.AllowUnexported(schema.Intents{})); diff != "" {
+		t.Errorf("whole numbers (-want +got):\n%s", diff)
+	}
+}
