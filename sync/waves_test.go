@@ -167,6 +167,7 @@ func TestUnreachableClusterHoldsLaterWaves(t *testing.T) {
 		t.Fatalf("wave 2 got the commit while wave 1 could not: %v", got)
 	}
 	up()
+	back := time.Now()
 	eventually(t, 2*time.Minute, "c2 caught up, then c3", func() error {
 		st := r.Status()
 		for _, name := range []string{"c2", "c3"} {
@@ -176,6 +177,7 @@ func TestUnreachableClusterHoldsLaterWaves(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("c2's apiserver back to c3 holding the commit: %s", time.Since(back).Round(100*time.Millisecond))
 	if diff := cmp.Diff(wantWeights([]string{"c1", "c2", "c3"}, 3, 20), memberWeights(t, ns)); diff != "" {
 		t.Errorf("clusters after catch-up (-want +got):\n%s", diff)
 	}
