@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"github.com/sailplan/sailplan/notify/metrics"
 	"github.com/sailplan/sailplan/promote"
@@ -62,7 +61,7 @@ the command line, and never reach a log.`,
 			}
 			// client-go logs through klog; send it to the same place, in
 			// the same format, at the same level.
-			klog.SetSlogLogger(log)
+			routeKlog(log)
 			src, err := git.source(ctx)
 			if err != nil {
 				return err

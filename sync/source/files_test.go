@@ -79,7 +79,9 @@ func TestCLIAndDaemonReadTheSameFiles(t *testing.T) {
 
 	cli, cliErr := schema.ReadDir(ctx, prod)
 	rev, daemonErr := (&GitSource{URL: repo.URL(), Commit: bad, Path: "prod"}).Fetch(ctx)
-	if cli != nil || rev != nil {
+	// The daemon's revision comes back with the errors, for the rejection
+	// to name the commit, but with no files.
+	if cli != nil || rev != nil && rev.Files != nil {
 		var daemon schema.Files
 		if rev != nil {
 			daemon = rev.Files
