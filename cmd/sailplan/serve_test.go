@@ -592,6 +592,18 @@ func TestServeIdleMakesWay(t *testing.T) {
 		t.Errorf("%d connections open from the source, want %d", n, per)
 	}
 
+	// The server marks a connection idle just after it writes the answer,
+	// so the client may read it first: wait until the server sees them
+	// all idle, as a real client's next request would come later anyway.
+	l := r.srv.listeners[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for idleFrom(l, src) < per && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := idleFrom(l, src); n != per {
+		t.Fatalf("%d of the source's %d connections idle, want all", n, per)
+	}
+
 	// Now every connection of the source is busy sending a request.
 	busy := make([]net.Conn, per)
 	for i := range busy {
@@ -638,4 +650,17 @@ func TestServeAddressInUse(t *testing.T) {
 			t.Errorf("serve(%+v) = %v, want %q...", tc.flags, err, tc.want)
 		}
 	}
+}
+
+// idleFrom is how many of src's connections the server holds idle.
+func idleFrom(l *sourceListener, src netip.Prefix) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for tc := range l.open[src] {
+		if tc.idle.Load() {
+			n++
+		}
+	}
+	return n
 }
