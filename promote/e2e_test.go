@@ -232,3 +232,50 @@ type passing struct{}
 func (passing) Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis {
 	return Analysis{Verdict: Pass, Summary: "test: pass"}
 }
+
+// TestFirstStepAnIntervalAfterTheStart: a new candidate with no metrics
+// at all, against a real Prometheus. The first step is taken an interval
+// (every) after the promotion started, not at the next look, and the
+// status says when meanwhile; it goes to the first wave only. Without
+// traffic to judge, no second step follows: the promotion holds at the
+// first step, inconclusive, and says so.
+func TestFirstStepAnIntervalAfterTheStart(t *testing.T) {
+	_, p := realAnalysis(t)
+	r := newFleetRig(t, p)
+	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
+	if err := r.rec.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r.step() // starts
+	for _, wait := range []time.Duration{time.Second, 4 * time.Second, 4 * time.Second} {
+		r.clock.Tick(wait)
+		r.step()
+		if got := r.weights("reviews"); got != [3]int32{0, 0, 0} {
+			t.Fatalf("%s after the start: %v, want 0 everywhere", r.clock.Now().Sub(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)), got)
+		}
+	}
+	st, err := r.ctrl.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "first step, to 10%, at 2026-11-23T10:00:10Z: an interval (10s) after the start"; st.Reason != want {
+		t.Errorf("before the first step: reason %q, want %q", st.Reason, want)
+	}
+	r.clock.Tick(time.Second) // 10s after the start
+	r.step()
+	if got := r.weights("reviews"); got != [3]int32{10, 0, 0} {
+		t.Fatalf("an interval after the start: %v, want 10 in wave 1 only", got)
+	}
+	for range 3 {
+		r.clock.Tick(10 * time.Second)
+		r.step()
+		time.Sleep(time.Second) // Prometheus scrapes: still no candidate traffic
+	}
+	st, err = r.ctrl.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.weights("reviews"); got != [3]int32{10, 0, 0} || !strings.HasPrefix(st.Reason, "analysis inconclusive: 0 requests") {
+		t.Errorf("without traffic: %v, reason %q; want to hold at the first step, inconclusive", got, st.Reason)
+	}
+}

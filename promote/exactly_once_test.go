@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/testenv"
 )
 
 func loadIntents(t testing.TB, ns string) *schema.Intents {
@@ -43,6 +44,10 @@ func homeStore(t testing.TB, ns string) *Store {
 	return NewStore(client, ns)
 }
 
+// due is when the first step of loadIntents' plan is due, for a promotion
+// started at t0: an interval (10s) later.
+var due = t0.Add(10 * time.Second)
+
 // stepEvents counts the history entries that took wave 1 to weight.
 func stepEvents(st *State, weight int) int {
 	n := 0
@@ -60,11 +65,11 @@ func TestTwoWritersOneTransition(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
 	in := loadIntents(t, ns)
-	now := func() time.Time { return t0 }
-	first := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: now}
+	first := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
 	if _, err := step(t, first, in); err != nil { // creates the state
 		t.Fatal(err)
 	}
+	now := func() time.Time { return due }
 	var wg sync.WaitGroup
 	changed := make(chan bool, 8)
 	for i := 0; i < 8; i++ {
@@ -103,10 +108,12 @@ func TestCrashMidTransition(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
 	in := loadIntents(t, ns)
-	c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
+	clock := testenv.NewClock(t0)
+	c := &Controller{Store: homeStore(t, ns), Analyzer: passing{}, Now: clock.Now}
 	if _, err := step(t, c, in); err != nil { // the promotion starts
 		t.Fatal(err)
 	}
+	clock.Tick(due.Sub(t0))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashingReplica$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+ns, "SAILPLAN_KUBECONFIG="+env.Kubeconfig)
@@ -150,7 +157,7 @@ func TestCrashingReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Controller{Store: NewStore(client, ns), Analyzer: passing{}, Now: func() time.Time { return t0 }}
+	c := &Controller{Store: NewStore(client, ns), Analyzer: passing{}, Now: func() time.Time { return due }}
 	c.beforeSave = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 	step(t, c, loadIntents(t, ns))
 	t.Fatal("the transition was stored without crashing first")

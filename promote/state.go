@@ -159,13 +159,14 @@ func (s *State) WeightIn(wave int) int {
 	return 0
 }
 
-func (s *State) record(e Event) {
+func (s *State) record(e Event) Event {
 	s.Seq++
 	e.Seq = s.Seq
 	s.History = append(s.History, e)
 	if n := len(s.History); n > historyLimit {
 		s.History = append([]Event(nil), s.History[n-historyLimit:]...)
 	}
+	return e
 }
 
 func (s *State) decision(weight int) (Answer, bool) {
