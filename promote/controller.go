@@ -129,10 +129,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.loop.Ask()
 		}
 	})
-	interval := c.Interval
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
+	interval := c.interval()
 	c.loop.Name = "sailplan-promote"
 	c.loop.Run(ctx, func() time.Duration { return interval }, func(ctx context.Context) {
 		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
@@ -140,6 +137,13 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+func (c *Controller) interval() time.Duration {
+	if c.Interval <= 0 {
+		return DefaultInterval
+	}
+	return c.Interval
 }
 
 // own says whether version of service's state is this controller's write;
@@ -270,11 +274,19 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 }
 
 // analyze measures the candidate over the plan's interval and publishes
-// the result.
+// the result. It takes half the controller's interval at most, so that a
+// Prometheus that hangs or crawls is reported as unavailable, with why,
+// in the look that asked, and the next look comes on time.
 func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Service, now time.Time) Analysis {
 	a := Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
 	if c.Analyzer != nil {
-		a = c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
+		budget := c.interval() / 2
+		actx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		a = c.Analyzer.Analyze(actx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
+		if a.Verdict == Unavailable && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			a.Summary += fmt.Sprintf(" (an analysis may take %s, half the promotion interval)", budget)
+		}
 	}
 	c.publish(notify.AnalysisResult{At: notify.At{Time: now}, Service: name, Candidate: svc.Canary.Candidate,
 		Verdict: string(a.Verdict), Summary: a.Summary, Checks: a.Checks})
