@@ -195,17 +195,21 @@ func TestPauseResumeAbortRetry(t *testing.T) {
 	}
 }
 
-func TestCurrent(t *testing.T) {
+// TestPromotes: only the candidate and the stable version name a
+// promotion; any other change to the plan is an amendment of it.
+func TestPromotes(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 100}})
 	s := NewState("reviews", svc, []int{1}, t0)
-	if !s.Current(svc) {
-		t.Error("a new state is not current for its own plan")
-	}
 	next := service(schema.Canary{Steps: []int{10, 100}})
 	next.Canary.Candidate = "v3"
-	changed := service(schema.Canary{Steps: []int{20, 100}})
-	if s.Current(next) || s.Current(changed) {
-		t.Error("a state stays current for a new candidate or a changed plan")
+	stable := service(schema.Canary{Steps: []int{10, 100}})
+	stable.Canary.Stable = "v0"
+	changed := service(schema.Canary{Steps: []int{20, 100}, Every: time.Minute})
+	if !s.Promotes(svc.Canary) || !s.Promotes(changed.Canary) {
+		t.Error("a state does not promote its own candidate under the same or a changed plan")
+	}
+	if s.Promotes(next.Canary) || s.Promotes(stable.Canary) || s.Promotes(nil) {
+		t.Error("a state promotes another candidate or from another stable version")
 	}
 }
 

@@ -59,8 +59,10 @@ type Controller struct {
 	beforeSave func()
 
 	mu sync.Mutex
-	// intents are the latest commit's, from CommitApplying events.
+	// intents are the latest commit's, from CommitApplying events, and
+	// commit names it in the history of the promotions it amends.
 	intents *schema.Intents
+	commit  notify.Commit
 	// published is, by service, the promotion and the last entry of its
 	// history that has been published.
 	published map[string]mark
@@ -102,7 +104,7 @@ func (c *Controller) Handle(e notify.Event) {
 		return
 	}
 	c.mu.Lock()
-	c.intents = a.Intents
+	c.intents, c.commit = a.Intents, a.Commit
 	c.mu.Unlock()
 	c.loop.Ask()
 }
@@ -201,7 +203,7 @@ func (c *Controller) Load(ctx context.Context) error {
 // writer is not an error: the next look reads the state again.
 func (c *Controller) Step(ctx context.Context) (bool, error) {
 	c.mu.Lock()
-	in := c.intents
+	in, commit := c.intents, c.commit
 	c.mu.Unlock()
 	if in == nil {
 		return false, nil
@@ -214,7 +216,7 @@ func (c *Controller) Step(ctx context.Context) (bool, error) {
 		if svc.Canary == nil {
 			continue
 		}
-		ch, err := c.stepService(ctx, name, svc, waves)
+		ch, err := c.stepService(ctx, name, svc, waves, commit)
 		changed = changed || ch
 		if err != nil && !errors.Is(err, ErrConflict) {
 			errs = append(errs, fmt.Errorf("services.%s: %w", name, err))
@@ -223,7 +225,7 @@ func (c *Controller) Step(ctx context.Context) (bool, error) {
 	return changed, errors.Join(errs...)
 }
 
-func (c *Controller) stepService(ctx context.Context, name string, svc *schema.Service, waves []int) (bool, error) {
+func (c *Controller) stepService(ctx context.Context, name string, svc *schema.Service, waves []int, commit notify.Commit) (bool, error) {
 	now := c.now()
 	stored, err := c.Store.Get(ctx, name)
 	if err != nil {
@@ -235,14 +237,17 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 		version, st = stored.Version, stored.State
 		c.observe(st)
 	}
-	if st == nil || !st.Current(svc) || !slices.Equal(waveNumbers(st), waves) {
-		// A new candidate, a changed plan or a changed fleet: start over.
-		// The candidate is at 0 until the first step is taken.
-		st = NewState(name, svc, waves, now)
-		if err := c.save(ctx, st, version); err != nil {
+	// A new candidate starts a new promotion, any other change to the
+	// plan or the fleet's waves amends this one: either is this look's
+	// transition.
+	if next, e := Follow(st, name, svc, waves, commit, now); e != nil {
+		if c.beforeSave != nil {
+			c.beforeSave()
+		}
+		if err := c.save(ctx, next, version); err != nil {
 			return false, err
 		}
-		c.observe(st)
+		c.observe(next)
 		return true, nil
 	}
 	before, _ := json.Marshal(st)

@@ -132,6 +132,31 @@ func (r *fleetRig) apply(files map[string]string, msg string) {
 	}
 }
 
+// looks takes n looks and syncs, an interval apart, and returns the
+// promotion as stored then. With want, the clusters must serve the
+// candidate of service at want after every look.
+func (r *fleetRig) looks(service string, n int, want ...[3]int32) *State {
+	r.t.Helper()
+	for range n {
+		r.step()
+		if got := r.weights(service); len(want) > 0 && got != want[0] {
+			r.t.Fatalf("%s at %v, want %v at every look", service, got, want[0])
+		}
+		r.clock.Tick(10 * time.Second)
+	}
+	return r.state(service)
+}
+
+// state is service's promotion as stored.
+func (r *fleetRig) state(service string) *State {
+	r.t.Helper()
+	st, err := r.ctrl.Store.Get(r.t.Context(), service)
+	if err != nil || st == nil {
+		r.t.Fatalf("promotion of %s: %v, %v", service, st, err)
+	}
+	return st.State
+}
+
 // everywhere reports whether every wave serves weight.
 func everywhere(weight int) func(*State) bool {
 	return func(st *State) bool {
@@ -142,6 +167,23 @@ func everywhere(weight int) func(*State) bool {
 		}
 		return true
 	}
+}
+
+// planCUE is a service with versions v1, v2 and v3 and the canary plan
+// canary, in namespace ns.
+func planCUE(ns, name, canary string) string {
+	return fmt.Sprintf(`package intents
+
+services: %q: {
+	namespace: %q
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2", v3: labels: version: "v3"}
+	routes: [{}]
+	canary: {
+		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
+		%s
+	}
+}
+`, name, ns, canary)
 }
 
 // collect keeps the events of type E that the rig's bus carries.
