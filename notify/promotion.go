@@ -91,8 +91,22 @@ type PromotionsLoaded struct {
 	Promotions []Promotion `json:"promotions"`
 }
 
-// PromotionStarted: a new candidate (or a new plan) starts at 0 %.
+// PromotionStarted: a new candidate (or a new stable version) starts at
+// 0 %. A pause of the promotion it replaces carries over, as a
+// PromotionDecided of the same pause that follows it.
 type PromotionStarted struct{ Change }
+
+// PromotionAmended: a commit changed the plan of a promotion (its timing,
+// schedule, thresholds, approvals or steps) or the fleet's waves, without
+// naming another candidate or stable version. The weights, the phase and
+// the history stay; Message says what changed and what it means for the
+// steps to come. By is the commit's author, Via "git".
+type PromotionAmended struct {
+	Change
+	Message string `json:"message"`
+	By      string `json:"by,omitempty"`
+	Via     string `json:"via,omitempty"`
+}
 
 // PromotionStepped: a wave took a step.
 type PromotionStepped struct {

@@ -43,12 +43,19 @@ type Gate struct {
 // the caller stores the state with a precondition, so a transition is
 // taken once even with two replicas.
 //
-// The first wave takes each step when the previous one has held for the
-// plan's interval, the schedule is open, the analysis passed and, where
-// the plan asks, an approver said yes. A later wave takes a step when the
-// wave before it has held that step for an interval with analysis passing.
-// A failed analysis counts towards the failure limit, which rolls every
-// wave back to 0 at once.
+// The first wave takes each step when it has held the one before for the
+// plan's interval (the first step: an interval after the promotion
+// started), the schedule is open, the analysis passed and, where the plan
+// asks, an approver said yes. A later wave takes a step when the wave
+// before it has held that step for an interval, and it has held its own,
+// with analysis passing. A failed analysis counts towards the failure
+// limit, which rolls every wave back to 0 at once.
+//
+// The first step is taken without analysis, as there is no traffic of the
+// candidate to judge yet; what protects it is the wait of an interval, in
+// which people can pause or abort, the smallest weight in the first wave
+// only, an approval where the plan asks for one at that weight (asked at
+// once, and then taken at once), and the analysis of every later look.
 func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 	if s.Phase.Done() || s.Phase == Paused {
 		return nil
@@ -71,18 +78,27 @@ func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 	if !g.Open {
 		return s.hold(now, "schedule: "+g.Closed)
 	}
-	// Later waves catch up first, so the fleet stays close together.
+	// Later waves catch up first, and the first wave waits for them, so
+	// the fleet stays close together. A wave also holds its own step for
+	// an interval, so that a wave that fell further behind (one that
+	// joined the fleet, or steps that changed) walks up rather than jumps.
 	for k := 1; k < len(s.Waves); k++ {
 		w, prev := s.Waves[k], s.Waves[k-1]
-		if w.Step < prev.Step && (prev.Step > w.Step+1 || now.Sub(prev.Since) >= every) {
+		if w.Step >= prev.Step {
+			continue
+		}
+		if now.Sub(w.Since) >= every && (prev.Step > w.Step+1 || now.Sub(prev.Since) >= every) {
 			return s.take(now, k, plan.Steps)
 		}
+		return s.hold(now, "")
 	}
 	last := len(plan.Steps) - 1
 	lead := &s.Waves[0]
-	if lead.Step < last && (lead.Step < 0 || now.Sub(lead.Since) >= every) {
+	if lead.Step < last {
 		weight := plan.Steps[lead.Step+1]
-		if plan.Approval != nil && slices.Contains(plan.Approval.AtWeights, weight) {
+		held := now.Sub(lead.Since) >= every
+		first := lead.Step < 0 && lead.Weight == 0
+		if plan.Approval != nil && slices.Contains(plan.Approval.AtWeights, weight) && (held || first) {
 			d, ok := s.decision(weight)
 			if !ok {
 				if s.Phase == WaitingForApproval {
@@ -94,8 +110,15 @@ func (s *State) Advance(plan *schema.Canary, now time.Time, g Gate) *Event {
 			if !d.Approved {
 				return s.rollBack(now, RolledBack, Event{Kind: KindRolledBack, Message: fmt.Sprintf("step to %d%% rejected", weight), By: d.By, Via: d.Via})
 			}
+			return s.take(now, 0, plan.Steps)
 		}
-		return s.take(now, 0, plan.Steps)
+		if held {
+			return s.take(now, 0, plan.Steps)
+		}
+		if first {
+			return s.hold(now, fmt.Sprintf("first step, to %d%%, at %s: an interval (%s) after the start", weight, lead.Since.Add(every).UTC().Format(time.RFC3339), every))
+		}
+		return s.hold(now, "")
 	}
 	if tail := s.Waves[len(s.Waves)-1]; tail.Step == last && now.Sub(tail.Since) >= every {
 		s.Phase, s.Reason = Promoted, s.Candidate+" serves all traffic in every wave; make it stable in Git"
@@ -147,6 +170,6 @@ func (s *State) rollBack(now time.Time, phase Phase, e Event) *Event {
 
 func (s *State) event(now time.Time, e Event) *Event {
 	e.At = now
-	s.record(e)
+	e = s.record(e)
 	return &e
 }

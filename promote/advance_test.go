@@ -13,6 +13,10 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
+// before is a start an interval (10 minutes, as service makes it) before
+// t0, so that the first step is due at t0.
+var before = t0.Add(-10 * time.Minute)
+
 func service(plan schema.Canary) *schema.Service {
 	if plan.Every == 0 {
 		plan.Every = 10 * time.Minute
@@ -69,7 +73,7 @@ func TestHealthyCandidateWalksEveryStepWaveByWave(t *testing.T) {
 
 func TestFailedAnalysisRollsBackEverywhere(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 50, 100}, Analysis: schema.Analysis{FailureLimit: 2}})
-	s := NewState("reviews", svc, []int{1, 2}, t0)
+	s := NewState("reviews", svc, []int{1, 2}, before)
 	now := t0
 	for _, w := range [][]int{{10, 0}, {10, 10}} {
 		s.Advance(svc.Canary, now, open)
@@ -103,7 +107,7 @@ func TestHolds(t *testing.T) {
 		{Open: true, Analysis: Analysis{Verdict: Unavailable, Summary: "prometheus: connection refused"}},
 		{Open: false, Closed: "outside the window", Analysis: open.Analysis},
 	} {
-		s := NewState("reviews", svc, []int{1}, t0)
+		s := NewState("reviews", svc, []int{1}, before)
 		s.Advance(svc.Canary, t0, open)
 		for i := 1; i <= 5; i++ {
 			if e := s.Advance(svc.Canary, t0.Add(time.Duration(i)*time.Hour), g); e != nil {
@@ -126,7 +130,7 @@ func TestHolds(t *testing.T) {
 
 func TestApprovals(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 50, 100}, Approval: &schema.Approval{AtWeights: []int{50}}})
-	s := NewState("reviews", svc, []int{1}, t0)
+	s := NewState("reviews", svc, []int{1}, before)
 	s.Advance(svc.Canary, t0, open) // 10%
 	e := s.Advance(svc.Canary, t0.Add(10*time.Minute), open)
 	if e == nil || s.Phase != WaitingForApproval || weights(s)[0] != 10 {
@@ -150,7 +154,7 @@ func TestApprovals(t *testing.T) {
 	}
 
 	// Reject rolls back.
-	r := NewState("reviews", svc, []int{1}, t0)
+	r := NewState("reviews", svc, []int{1}, before)
 	r.Advance(svc.Canary, t0, open)
 	r.Advance(svc.Canary, t0.Add(10*time.Minute), open)
 	if _, err := take(r, notify.DecisionReject, 50, "U9", t0.Add(11*time.Minute)); err != nil {
@@ -163,7 +167,7 @@ func TestApprovals(t *testing.T) {
 
 func TestPauseResumeAbortRetry(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 100}})
-	s := NewState("reviews", svc, []int{1}, t0)
+	s := NewState("reviews", svc, []int{1}, before)
 	s.Advance(svc.Canary, t0, open)
 	if _, err := take(s, notify.DecisionPause, 0, "alice", t0); err != nil {
 		t.Fatal(err)
@@ -183,21 +187,59 @@ func TestPauseResumeAbortRetry(t *testing.T) {
 	if _, err := take(s, notify.DecisionRetry, 0, "bob", t0); err != nil || s.Phase != Progressing {
 		t.Fatalf("retry: %v, phase %s", err, s.Phase)
 	}
-	if s.Advance(svc.Canary, t0.Add(time.Minute), open); weights(s)[0] != 10 {
-		t.Errorf("after retry: weights %v, want the first step again", weights(s))
+	if s.Advance(svc.Canary, t0.Add(time.Minute), open); weights(s)[0] != 0 {
+		t.Errorf("a minute after retry: weights %v, want the first step an interval after it", weights(s))
+	}
+	if s.Advance(svc.Canary, t0.Add(10*time.Minute), open); weights(s)[0] != 10 {
+		t.Errorf("an interval after retry: weights %v, want the first step again", weights(s))
 	}
 }
 
-func TestCurrent(t *testing.T) {
+// TestPromotes: only the candidate and the stable version name a
+// promotion; any other change to the plan is an amendment of it.
+func TestPromotes(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 100}})
 	s := NewState("reviews", svc, []int{1}, t0)
-	if !s.Current(svc) {
-		t.Error("a new state is not current for its own plan")
-	}
 	next := service(schema.Canary{Steps: []int{10, 100}})
 	next.Canary.Candidate = "v3"
-	changed := service(schema.Canary{Steps: []int{20, 100}})
-	if s.Current(next) || s.Current(changed) {
-		t.Error("a state stays current for a new candidate or a changed plan")
+	stable := service(schema.Canary{Steps: []int{10, 100}})
+	stable.Canary.Stable = "v0"
+	changed := service(schema.Canary{Steps: []int{20, 100}, Every: time.Minute})
+	if !s.Promotes(svc.Canary) || !s.Promotes(changed.Canary) {
+		t.Error("a state does not promote its own candidate under the same or a changed plan")
+	}
+	if s.Promotes(next.Canary) || s.Promotes(stable.Canary) || s.Promotes(nil) {
+		t.Error("a state promotes another candidate or from another stable version")
+	}
+}
+
+// TestFirstStep: the first step is taken an interval after the start, not
+// at the first look, and says so meanwhile; it needs no analysis (there is
+// no traffic of the candidate to judge). An approval the plan asks for at
+// the first weight is asked for at once, and the step taken once given.
+func TestFirstStep(t *testing.T) {
+	svc := service(schema.Canary{Steps: []int{10, 50, 100}})
+	s := NewState("reviews", svc, []int{1, 2}, t0)
+	blind := Gate{Open: true}
+	if e := s.Advance(svc.Canary, t0.Add(9*time.Minute), blind); e != nil || weights(s)[0] != 0 {
+		t.Fatalf("before an interval: %v, weights %v", e, weights(s))
+	}
+	if want := "first step, to 10%, at 2026-11-23T09:10:00Z: an interval (10m0s) after the start"; s.Reason != want {
+		t.Errorf("reason %q, want %q", s.Reason, want)
+	}
+	if e := s.Advance(svc.Canary, t0.Add(10*time.Minute), blind); e == nil || !cmp.Equal(weights(s), []int{10, 0}) || s.Reason != "" {
+		t.Fatalf("after an interval: %v, weights %v, reason %q; want 10 in the first wave only", e, weights(s), s.Reason)
+	}
+
+	asked := service(schema.Canary{Steps: []int{10, 50, 100}, Approval: &schema.Approval{AtWeights: []int{10}}})
+	a := NewState("reviews", asked, []int{1}, t0)
+	if e := a.Advance(asked.Canary, t0, blind); e == nil || a.Phase != WaitingForApproval {
+		t.Fatalf("approval at the first step: %v, phase %s; want it asked at once", e, a.Phase)
+	}
+	if _, err := take(a, notify.DecisionApprove, 10, "alice", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if a.Advance(asked.Canary, t0.Add(2*time.Minute), blind); weights(a)[0] != 10 {
+		t.Errorf("approved first step: weights %v, want 10 at the next look", weights(a))
 	}
 }

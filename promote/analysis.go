@@ -30,8 +30,18 @@ type Target struct {
 	Window time.Duration
 }
 
+// DefaultQueryTimeout bounds each Prometheus query: a Prometheus that
+// hangs or crawls makes the analysis unavailable, never a look that waits.
+const DefaultQueryTimeout = 10 * time.Second
+
 // Prometheus analyses a candidate from Istio's standard metrics.
 type Prometheus struct {
+	// Timeout bounds each query; DefaultQueryTimeout when 0. The caller's
+	// context may end it sooner (the controller gives an analysis half its
+	// interval).
+	Timeout time.Duration
+
+	url string
 	api promv1.API
 }
 
@@ -41,7 +51,14 @@ func NewPrometheus(url string) (*Prometheus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus %s: %w", url, err)
 	}
-	return &Prometheus{api: promv1.NewAPI(c)}, nil
+	return &Prometheus{url: url, api: promv1.NewAPI(c)}, nil
+}
+
+func (p *Prometheus) timeout() time.Duration {
+	if p.Timeout <= 0 {
+		return DefaultQueryTimeout
+	}
+	return p.Timeout
 }
 
 func (t Target) selector() string {
@@ -127,11 +144,19 @@ func (p *Prometheus) Analyze(ctx context.Context, t Target, a schema.Analysis) A
 }
 
 // scalar runs an instant query that yields one number; ok is false when
-// it yields none (no series, or NaN).
+// it yields none (no series, or NaN). The query has a deadline, which
+// Prometheus is told too, so that it stops evaluating what nobody awaits.
 func (p *Prometheus) scalar(ctx context.Context, query string) (float64, bool, error) {
-	v, _, _, err := p.api.Query(ctx, query, time.Time{})
-	if err != nil {
-		return 0, false, fmt.Errorf("prometheus: %w", err)
+	qctx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	v, _, _, err := p.api.Query(qctx, query, time.Time{}, promv1.WithTimeout(p.timeout()))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return 0, false, fmt.Errorf("prometheus %s: no answer before the analysis's deadline: %w", p.url, ctx.Err())
+	case err != nil && qctx.Err() != nil:
+		return 0, false, fmt.Errorf("prometheus %s: no answer within %s: %w", p.url, p.timeout(), qctx.Err())
+	case err != nil:
+		return 0, false, fmt.Errorf("prometheus %s: %w", p.url, err)
 	}
 	var f float64
 	switch v := v.(type) {

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -91,5 +92,47 @@ func TestAnalysisAgainstPrometheus(t *testing.T) {
 	prom.Stop()
 	if a := p.Analyze(t.Context(), Target{Service: "healthy", Namespace: "shop", Version: "v2", Window: window}, thresholds); a.Verdict != Unavailable || !strings.Contains(a.Summary, "prometheus") {
 		t.Errorf("Prometheus down: %s (%s), want unavailable", a.Verdict, a.Summary)
+	}
+}
+
+// TestQueryDeadline: a Prometheus that accepts connections and never
+// answers makes the analysis unavailable, saying why, within the query's
+// deadline, and within the caller's when that comes first.
+func TestQueryDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // accepted, never answered
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	p, err := NewPrometheus(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Timeout = 300 * time.Millisecond
+	target := Target{Service: "reviews", Namespace: "shop", Version: "v2", Window: 10 * time.Second}
+	start := time.Now()
+	a := p.Analyze(t.Context(), target, schema.Analysis{MinRequests: 1})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the analysis took %s, want about the 300ms deadline", took)
+	}
+	if want := "prometheus " + url + ": no answer within 300ms: context deadline exceeded"; a.Verdict != Unavailable || a.Summary != want {
+		t.Errorf("hung Prometheus: %s (%s), want unavailable: %s", a.Verdict, a.Summary, want)
+	}
+
+	p.Timeout = time.Minute
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if a := p.Analyze(ctx, target, schema.Analysis{MinRequests: 1}); a.Verdict != Unavailable || !strings.Contains(a.Summary, "no answer before the analysis's deadline") {
+		t.Errorf("the caller's deadline: %s (%s), want unavailable", a.Verdict, a.Summary)
 	}
 }

@@ -59,8 +59,10 @@ type Controller struct {
 	beforeSave func()
 
 	mu sync.Mutex
-	// intents are the latest commit's, from CommitApplying events.
+	// intents are the latest commit's, from CommitApplying events, and
+	// commit names it in the history of the promotions it amends.
 	intents *schema.Intents
+	commit  notify.Commit
 	// published is, by service, the promotion and the last entry of its
 	// history that has been published.
 	published map[string]mark
@@ -102,7 +104,7 @@ func (c *Controller) Handle(e notify.Event) {
 		return
 	}
 	c.mu.Lock()
-	c.intents = a.Intents
+	c.intents, c.commit = a.Intents, a.Commit
 	c.mu.Unlock()
 	c.loop.Ask()
 }
@@ -129,10 +131,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.loop.Ask()
 		}
 	})
-	interval := c.Interval
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
+	interval := c.interval()
 	c.loop.Name = "sailplan-promote"
 	c.loop.Run(ctx, func() time.Duration { return interval }, func(ctx context.Context) {
 		if _, err := c.Step(ctx); err != nil && ctx.Err() == nil {
@@ -140,6 +139,13 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+func (c *Controller) interval() time.Duration {
+	if c.Interval <= 0 {
+		return DefaultInterval
+	}
+	return c.Interval
 }
 
 // own says whether version of service's state is this controller's write;
@@ -197,7 +203,7 @@ func (c *Controller) Load(ctx context.Context) error {
 // writer is not an error: the next look reads the state again.
 func (c *Controller) Step(ctx context.Context) (bool, error) {
 	c.mu.Lock()
-	in := c.intents
+	in, commit := c.intents, c.commit
 	c.mu.Unlock()
 	if in == nil {
 		return false, nil
@@ -210,7 +216,7 @@ func (c *Controller) Step(ctx context.Context) (bool, error) {
 		if svc.Canary == nil {
 			continue
 		}
-		ch, err := c.stepService(ctx, name, svc, waves)
+		ch, err := c.stepService(ctx, name, svc, waves, commit)
 		changed = changed || ch
 		if err != nil && !errors.Is(err, ErrConflict) {
 			errs = append(errs, fmt.Errorf("services.%s: %w", name, err))
@@ -219,7 +225,7 @@ func (c *Controller) Step(ctx context.Context) (bool, error) {
 	return changed, errors.Join(errs...)
 }
 
-func (c *Controller) stepService(ctx context.Context, name string, svc *schema.Service, waves []int) (bool, error) {
+func (c *Controller) stepService(ctx context.Context, name string, svc *schema.Service, waves []int, commit notify.Commit) (bool, error) {
 	now := c.now()
 	stored, err := c.Store.Get(ctx, name)
 	if err != nil {
@@ -231,14 +237,17 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 		version, st = stored.Version, stored.State
 		c.observe(st)
 	}
-	if st == nil || !st.Current(svc) || !slices.Equal(waveNumbers(st), waves) {
-		// A new candidate, a changed plan or a changed fleet: start over.
-		// The candidate is at 0 until the first step is taken.
-		st = NewState(name, svc, waves, now)
-		if err := c.save(ctx, st, version); err != nil {
+	// A new candidate starts a new promotion, any other change to the
+	// plan or the fleet's waves amends this one: either is this look's
+	// transition.
+	if next, e := Follow(st, name, svc, waves, commit, now); e != nil {
+		if c.beforeSave != nil {
+			c.beforeSave()
+		}
+		if err := c.save(ctx, next, version); err != nil {
 			return false, err
 		}
-		c.observe(st)
+		c.observe(next)
 		return true, nil
 	}
 	before, _ := json.Marshal(st)
@@ -270,11 +279,19 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 }
 
 // analyze measures the candidate over the plan's interval and publishes
-// the result.
+// the result. It takes half the controller's interval at most, so that a
+// Prometheus that hangs or crawls is reported as unavailable, with why,
+// in the look that asked, and the next look comes on time.
 func (c *Controller) analyze(ctx context.Context, name string, svc *schema.Service, now time.Time) Analysis {
 	a := Analysis{Verdict: Unavailable, Summary: "no Prometheus configured"}
 	if c.Analyzer != nil {
-		a = c.Analyzer.Analyze(ctx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
+		budget := c.interval() / 2
+		actx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		a = c.Analyzer.Analyze(actx, Target{Service: name, Namespace: svc.Namespace, Version: svc.Canary.Candidate, Window: svc.Canary.Every}, svc.Canary.Analysis)
+		if a.Verdict == Unavailable && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			a.Summary += fmt.Sprintf(" (an analysis may take %s, half the promotion interval)", budget)
+		}
 	}
 	c.publish(notify.AnalysisResult{At: notify.At{Time: now}, Service: name, Candidate: svc.Canary.Candidate,
 		Verdict: string(a.Verdict), Summary: a.Summary, Checks: a.Checks})

@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,4 +88,53 @@ func TestRunLooksWhenSomeoneElseWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("the CLI's pause published", has("notify.PromotionDecided"))
+}
+
+// TestHungPrometheusIsReported: a real Prometheus stopped with SIGSTOP
+// (it accepts connections and answers nothing) holds the promotion, and
+// the look that finds it so says why within the interval: the hold's
+// reason in the state and on the bus, an unavailable analysis, the log.
+// Thawed, the promotion carries on.
+func TestHungPrometheusIsReported(t *testing.T) {
+	m, target := newMesh(t)
+	prom := testenv.StartPrometheus(t, target)
+	p, err := NewPrometheus(prom.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newFleetRig(t, p)
+	r.ctrl.Interval = 4 * time.Second
+	m.Set(testenv.Workload{Service: "reviews", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
+	r.apply(map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
+	r.walkUntil("reviews", "10% in every wave", everywhere(10))
+	holding := collect[notify.PromotionHolding](r)
+	analyses := collect[notify.AnalysisResult](r)
+
+	prom.Freeze()
+	r.clock.Tick(10 * time.Second)
+	start := time.Now()
+	r.step()
+	if took := time.Since(start); took > r.ctrl.Interval {
+		t.Errorf("the look took %s, longer than the %s interval", took, r.ctrl.Interval)
+	}
+	st, err := r.ctrl.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "analysis unavailable: prometheus " + prom.URL + ": no answer before the analysis's deadline: context deadline exceeded (an analysis may take 2s, half the promotion interval)"
+	if st.Reason != want || r.weights("reviews") != [3]int32{10, 10, 10} {
+		t.Errorf("with Prometheus hung: reason %q, weights %v; want %q, 10 everywhere", st.Reason, r.weights("reviews"), want)
+	}
+	if h := holding(); len(h) != 1 || h[0].Reason != want {
+		t.Errorf("holds on the bus: %+v, want one saying why", h)
+	}
+	if a := analyses(); len(a) != 1 || a[0].Verdict != notify.Unavailable {
+		t.Errorf("analyses on the bus: %+v, want one, unavailable", a)
+	}
+	if !strings.Contains(r.logs.String(), "msg=\"promotion holding\"") {
+		t.Errorf("the log does not say the promotion holds:\n%s", r.logs.String())
+	}
+
+	prom.Thaw()
+	r.walkUntil("reviews", "50% in wave 1", func(st *State) bool { return st.Waves[0].Weight == 50 })
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/sailplan/sailplan/notify"
@@ -13,8 +16,19 @@ import (
 
 // ErrStale is a decision about a step the promotion is not waiting for: a
 // second click, or a click on a step that has moved on. It is answered,
-// never applied, and retrying it cannot help.
+// never applied, and retrying it cannot help. The error says, in the
+// decision's words, what was already decided and by whom, or where the
+// promotion has moved on to.
 var ErrStale = errors.New("the promotion is not waiting for this decision")
+
+// ErrBusy is a decision that lost the race for the state to other writers
+// every time it was tried: nothing was decided, and it may be tried again.
+var ErrBusy = errors.New("the promotion kept changing while this decision was taken; nothing was decided, try again")
+
+// decideBackoff spaces the attempts of a decision that lost a race over
+// about two and a half seconds, so that it outlasts a burst of writes
+// (approvers clicking at once, the controller's own step).
+var decideBackoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Jitter: 0.5, Steps: 8}
 
 // Decision is what someone decided about a promotion, from the CLI, a
 // Slack button or a page. Every one of them takes the same path, Decide,
@@ -42,11 +56,14 @@ type Decision struct {
 // version it read. When another writer (the controller's own step,
 // another approver) wrote in between, it reads again and decides again,
 // which either applies the decision to the same step or finds it stale.
-// It returns the promotion as written and the history entry it added.
+// It returns the promotion as written and the history entry it added. A
+// lost race is never answered with the storage's conflict: the decision
+// taken again on the state that won says what happened (ErrStale), or,
+// when the state never held still, ErrBusy.
 func Decide(ctx context.Context, store *Store, service string, d Decision, now time.Time) (*State, *Event, error) {
 	var st *State
 	var e *Event
-	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return errors.Is(err, ErrConflict) }, func() error {
+	err := retry.OnError(decideBackoff, func(err error) bool { return errors.Is(err, ErrConflict) }, func() error {
 		stored, err := store.Get(ctx, service)
 		if err != nil {
 			return err
@@ -71,37 +88,52 @@ func Decide(ctx context.Context, store *Store, service string, d Decision, now t
 		st = stored.State
 		return nil
 	})
+	if errors.Is(err, ErrConflict) {
+		return nil, nil, fmt.Errorf("%s: %s: %w", service, d.What, ErrBusy)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return st, e, nil
 }
 
-// Take applies a decision to the state, purely: the caller stores it.
+// Take applies a decision to the state, purely: the caller stores it. A
+// decision that does not apply to the promotion as it stands is refused
+// with ErrStale, in its own words (already paused by whom, moved on to
+// which step).
 func (s *State) Take(d Decision, now time.Time) (*Event, error) {
 	switch d.What {
 	case notify.DecisionApprove, notify.DecisionReject:
 		return s.decide(d, now)
 	case notify.DecisionPause:
-		if s.Phase.Done() || s.Phase == Paused {
-			return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
+		if s.Phase == Paused {
+			return nil, s.stale("already " + s.Reason)
+		}
+		if s.Phase.Done() {
+			return nil, s.stale(s.ended() + ": nothing to pause")
 		}
 		s.Phase, s.Reason = Paused, "paused by "+d.By
 		return s.decided(d, now, Paused, 0, s.Reason), nil
 	case notify.DecisionResume:
 		if s.Phase != Paused {
-			return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
+			if e, ok := s.lastDecided(notify.DecisionPause, notify.DecisionResume); ok && e.Decision == notify.DecisionResume {
+				return nil, s.stale("already resumed" + byVia(e) + "; " + s.standing())
+			}
+			return nil, s.stale("not paused: " + s.standing())
 		}
 		s.Phase, s.Reason = Progressing, ""
 		return s.decided(d, now, Progressing, 0, "resumed by "+d.By), nil
 	case notify.DecisionAbort:
 		if s.Phase.Done() {
-			return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
+			return nil, s.stale(s.ended() + ": nothing to abort")
 		}
 		return s.rollBack(now, Aborted, Event{Kind: KindDecided, Decision: d.What, By: d.By, Via: d.Via, Message: "aborted by " + d.By}), nil
 	case notify.DecisionRetry:
 		if s.Phase != RolledBack && s.Phase != Aborted {
-			return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
+			if e, ok := s.lastDecided(notify.DecisionRetry, notify.DecisionAbort, notify.DecisionReject); ok && e.Decision == notify.DecisionRetry {
+				return nil, s.stale("already retried" + byVia(e) + "; " + s.standing())
+			}
+			return nil, s.stale(string(s.Phase) + ", nothing to retry")
 		}
 		for i := range s.Waves {
 			s.Waves[i] = Wave{Wave: s.Waves[i].Wave, Step: -1, Since: now}
@@ -117,16 +149,13 @@ func (s *State) Take(d Decision, now time.Time) (*Event, error) {
 // for. Approval lets the next Advance take the step; rejection rolls back
 // at once.
 func (s *State) decide(d Decision, now time.Time) (*Event, error) {
-	if s.Phase != WaitingForApproval {
-		return nil, fmt.Errorf("%s: %s, %w", s.Service, s.Phase, ErrStale)
-	}
 	next := s.Waves[0].Step + 1
-	if next >= len(s.Steps) {
-		return nil, fmt.Errorf("%s: no step left, %w", s.Service, ErrStale)
+	if s.Phase != WaitingForApproval || next >= len(s.Steps) {
+		return nil, s.staleAnswer(d)
 	}
 	want := s.Steps[next]
 	if d.Weight != 0 && d.Weight != want {
-		return nil, fmt.Errorf("%s: waiting for the step to %d%%, not %d%%: %w", s.Service, want, d.Weight, ErrStale)
+		return nil, s.staleAnswer(d)
 	}
 	approved := d.What == notify.DecisionApprove
 	s.Decisions = append(s.Decisions, Answer{Weight: want, Approved: approved, By: d.By, Via: d.Via, At: now})
@@ -137,6 +166,86 @@ func (s *State) decide(d Decision, now time.Time) (*Event, error) {
 	s.Phase, s.Reason = Progressing, ""
 	return s.event(now, Event{Kind: KindDecided, Phase: Progressing, Wave: s.Waves[0].Wave, Weight: want,
 		Message: fmt.Sprintf("step to %d%% approved by %s", want, d.By), Decision: d.What, By: d.By, Via: d.Via}), nil
+}
+
+// staleAnswer says why an approval or a rejection does not apply: the step
+// it names (or, naming none, the next one) was already decided, and by
+// whom; or the promotion waits for another step; or it waits for none.
+func (s *State) staleAnswer(d Decision) error {
+	lead := s.Waves[0]
+	weight := d.Weight
+	if weight == 0 && lead.Step+1 < len(s.Steps) {
+		weight = s.Steps[lead.Step+1]
+	}
+	if a, ok := s.decision(weight); ok {
+		verb := "approved"
+		if !a.Approved {
+			verb = "rejected"
+		}
+		return s.stale(fmt.Sprintf("the step to %d%% is already %s%s", weight, verb, byVia(Event{By: a.By, Via: a.Via})))
+	}
+	switch {
+	case s.Phase == WaitingForApproval && lead.Step+1 < len(s.Steps):
+		return s.stale(fmt.Sprintf("waiting for the step to %d%%, not %d%%", s.Steps[lead.Step+1], d.Weight))
+	case d.Weight != 0 && d.Weight <= lead.Weight:
+		return s.stale(fmt.Sprintf("moved on: the step to %d%% is already taken, wave %d is at %d%%", d.Weight, lead.Wave, lead.Weight))
+	}
+	return s.stale("not waiting for an approval: " + s.standing())
+}
+
+// stale refuses a decision with why, in its words.
+func (s *State) stale(why string) error {
+	return fmt.Errorf("%s: %s: %w", s.Service, why, ErrStale)
+}
+
+// ended says how a finished promotion ended.
+func (s *State) ended() string {
+	if s.Reason == "" {
+		return "already " + string(s.Phase)
+	}
+	return "already " + string(s.Phase) + " (" + s.Reason + ")"
+}
+
+// lastDecided is the latest decision in the history that is one of what.
+func (s *State) lastDecided(what ...string) (Event, bool) {
+	for i := len(s.History) - 1; i >= 0; i-- {
+		if e := s.History[i]; e.Kind == KindDecided && slices.Contains(what, e.Decision) {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// standing says how a promotion stands, for a refused decision or the
+// entry of the promotion that replaces it: its phase, why, and each
+// wave's weight.
+func (s *State) standing() string {
+	var waves []string
+	for _, w := range s.Waves {
+		waves = append(waves, fmt.Sprintf("wave %d at %d%%", w.Wave, w.Weight))
+	}
+	out := string(s.Phase)
+	if s.Reason != "" {
+		out += ": " + s.Reason
+	}
+	return out + "; " + strings.Join(waves, ", ")
+}
+
+// byWhom names who decided, as " by alice"; nothing for no one.
+func byWhom(by string) string {
+	if by == "" {
+		return ""
+	}
+	return " by " + by
+}
+
+// byVia names who decided and where, as " by alice via cli".
+func byVia(e Event) string {
+	out := byWhom(e.By)
+	if e.Via != "" {
+		out += " via " + e.Via
+	}
+	return out
 }
 
 // decided records a decision in the history.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +92,13 @@ func (r *fleetRig) weights(service string) [3]int32 {
 // Prometheus has too little data).
 func (r *fleetRig) walk(service string, until ...Phase) ([][3]int32, *State) {
 	r.t.Helper()
+	return r.walkUntil(service, fmt.Sprint(until), func(st *State) bool { return slices.Contains(until, st.Phase) })
+}
+
+// walkUntil is walk until done says the promotion is where the test
+// wants it (what, for the failure).
+func (r *fleetRig) walkUntil(service, what string, done func(*State) bool) ([][3]int32, *State) {
+	r.t.Helper()
 	var seen [][3]int32
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -103,18 +112,97 @@ func (r *fleetRig) walk(service string, until ...Phase) ([][3]int32, *State) {
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if st != nil {
-			for _, p := range until {
-				if st.Phase == p {
-					return seen, st.State
-				}
-			}
+		if st != nil && done(st.State) {
+			return seen, st.State
 		}
 		r.clock.Tick(10 * time.Second)
 		time.Sleep(200 * time.Millisecond)
 	}
-	r.t.Fatalf("%s did not reach %v within 2 minutes; weights %v\n%s", service, until, seen, r.logs.String())
+	r.t.Fatalf("%s did not reach %s within 2 minutes; weights %v\n%s", service, what, seen, r.logs.String())
 	return nil, nil
+}
+
+// apply commits files and syncs the commit to the clusters, which hands
+// its plans to the controller for its next look.
+func (r *fleetRig) apply(files map[string]string, msg string) {
+	r.t.Helper()
+	r.repo.Commit(r.t, files, msg)
+	if err := r.rec.Sync(r.t.Context()); err != nil {
+		r.t.Fatalf("sync of %q: %v", msg, err)
+	}
+}
+
+// looks takes n looks and syncs, an interval apart, and returns the
+// promotion as stored then. With want, the clusters must serve the
+// candidate of service at want after every look.
+func (r *fleetRig) looks(service string, n int, want ...[3]int32) *State {
+	r.t.Helper()
+	for range n {
+		r.step()
+		if got := r.weights(service); len(want) > 0 && got != want[0] {
+			r.t.Fatalf("%s at %v, want %v at every look", service, got, want[0])
+		}
+		r.clock.Tick(10 * time.Second)
+	}
+	return r.state(service)
+}
+
+// state is service's promotion as stored.
+func (r *fleetRig) state(service string) *State {
+	r.t.Helper()
+	st, err := r.ctrl.Store.Get(r.t.Context(), service)
+	if err != nil || st == nil {
+		r.t.Fatalf("promotion of %s: %v, %v", service, st, err)
+	}
+	return st.State
+}
+
+// everywhere reports whether every wave serves weight.
+func everywhere(weight int) func(*State) bool {
+	return func(st *State) bool {
+		for _, w := range st.Waves {
+			if w.Weight != weight {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// planCUE is a service with versions v1, v2 and v3 and the canary plan
+// canary, in namespace ns.
+func planCUE(ns, name, canary string) string {
+	return fmt.Sprintf(`package intents
+
+services: %q: {
+	namespace: %q
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2", v3: labels: version: "v3"}
+	routes: [{}]
+	canary: {
+		analysis: {successRate: 99, latencyP99: "100ms", minRequests: 50}
+		%s
+	}
+}
+`, name, ns, canary)
+}
+
+// collect keeps the events of type E that the rig's bus carries.
+func collect[E notify.Event](r *fleetRig) func() []E {
+	var mu sync.Mutex
+	var got []E
+	r.bus.Subscribe(notify.HandlerFunc(func(e notify.Event) {
+		if e, ok := e.(E); ok {
+			mu.Lock()
+			got = append(got, e)
+			mu.Unlock()
+		}
+	}))
+	return func() []E {
+		r.bus.Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
 }
 
 // TestHealthyCandidateWalksTheFleet: a real Prometheus sees healthy
@@ -124,10 +212,7 @@ func TestHealthyCandidateWalksTheFleet(t *testing.T) {
 	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "reviews", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
-	if err := r.rec.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	r.apply(map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
 	if got := r.weights("reviews"); got != [3]int32{0, 0, 0} {
 		t.Fatalf("before the promotion: %v, want the candidate at 0 everywhere", got)
 	}
@@ -147,10 +232,7 @@ func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
 	m, p := realAnalysis(t)
 	r := newFleetRig(t, p)
 	m.Set(testenv.Workload{Service: "ratings", Namespace: r.ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "ratings.cue": testenv.CanaryCUE(r.ns, "ratings", "")}, "canary v2")
-	if err := r.rec.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	r.apply(map[string]string{"fleet.cue": fleetCUE, "ratings.cue": testenv.CanaryCUE(r.ns, "ratings", "")}, "canary v2")
 	seen, st := r.walk("ratings", RolledBack, Promoted)
 	if st.Phase != RolledBack || !strings.Contains(st.Reason, "success rate") {
 		t.Fatalf("phase %s (%s), want RolledBack for the success rate", st.Phase, st.Reason)
@@ -165,10 +247,7 @@ func TestFailingCandidateRollsBackEverywhere(t *testing.T) {
 // it; a second approval of the same step is stale.
 func TestApprovalThroughTheStore(t *testing.T) {
 	r := newFleetRig(t, passing{})
-	r.repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "a.cue": testenv.CanaryCUE(r.ns, "orders", "approval: atWeights: [50]")}, "canary v2")
-	if err := r.rec.Sync(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	r.apply(map[string]string{"fleet.cue": fleetCUE, "a.cue": testenv.CanaryCUE(r.ns, "orders", "approval: atWeights: [50]")}, "canary v2")
 	_, st := r.walk("orders", WaitingForApproval)
 	if got := r.weights("orders"); got != [3]int32{10, 10, 10} {
 		t.Fatalf("waiting for approval at %v, want 10 everywhere", got)
@@ -231,4 +310,48 @@ type passing struct{}
 
 func (passing) Analyze(ctx context.Context, t Target, a schema.Analysis) Analysis {
 	return Analysis{Verdict: Pass, Summary: "test: pass"}
+}
+
+// TestFirstStepAnIntervalAfterTheStart: a new candidate with no metrics
+// at all, against a real Prometheus. The first step is taken an interval
+// (every) after the promotion started, not at the next look, and the
+// status says when meanwhile; it goes to the first wave only. Without
+// traffic to judge, no second step follows: the promotion holds at the
+// first step, inconclusive, and says so.
+func TestFirstStepAnIntervalAfterTheStart(t *testing.T) {
+	_, p := realAnalysis(t)
+	r := newFleetRig(t, p)
+	r.apply(map[string]string{"fleet.cue": fleetCUE, "reviews.cue": testenv.CanaryCUE(r.ns, "reviews", "")}, "canary v2")
+	r.step() // starts
+	for _, wait := range []time.Duration{time.Second, 4 * time.Second, 4 * time.Second} {
+		r.clock.Tick(wait)
+		r.step()
+		if got := r.weights("reviews"); got != [3]int32{0, 0, 0} {
+			t.Fatalf("%s after the start: %v, want 0 everywhere", r.clock.Now().Sub(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)), got)
+		}
+	}
+	st, err := r.ctrl.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "first step, to 10%, at 2026-11-23T10:00:10Z: an interval (10s) after the start"; st.Reason != want {
+		t.Errorf("before the first step: reason %q, want %q", st.Reason, want)
+	}
+	r.clock.Tick(time.Second) // 10s after the start
+	r.step()
+	if got := r.weights("reviews"); got != [3]int32{10, 0, 0} {
+		t.Fatalf("an interval after the start: %v, want 10 in wave 1 only", got)
+	}
+	for range 3 {
+		r.clock.Tick(10 * time.Second)
+		r.step()
+		time.Sleep(time.Second) // Prometheus scrapes: still no candidate traffic
+	}
+	st, err = r.ctrl.Store.Get(t.Context(), "reviews")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.weights("reviews"); got != [3]int32{10, 0, 0} || !strings.HasPrefix(st.Reason, "analysis inconclusive: 0 requests") {
+		t.Errorf("without traffic: %v, reason %q; want to hold at the first step, inconclusive", got, st.Reason)
+	}
 }

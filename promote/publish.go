@@ -20,6 +20,8 @@ func eventOf(p notify.Promotion, e Event) notify.Event {
 		return notify.PromotionRolledBack{Change: ch, Reason: e.Message, By: e.By}
 	case KindPromoted:
 		return notify.PromotionPromoted{Change: ch}
+	case KindAmended:
+		return notify.PromotionAmended{Change: ch, Message: e.Message, By: e.By, Via: e.Via}
 	}
 	return nil
 }

@@ -34,8 +34,12 @@ type State struct {
 	Namespace string `json:"namespace"`
 	Stable    string `json:"stable"`
 	Candidate string `json:"candidate"`
-	// Plan is a digest of the canary plan; a changed plan starts over.
+	// Plan is a digest of the canary plan the promotion follows; a plan
+	// with another digest amends it (see Follow).
 	Plan string `json:"plan"`
+	// Spec is the plan the promotion follows, so that an amendment can
+	// say what changed; states written before it was kept have none.
+	Spec *schema.Canary `json:"canary,omitempty"`
 	// Steps and ApprovalAt copy the plan's steps and approval weights, so
 	// that decisions (from the CLI or Slack) can be checked without the
 	// intents.
@@ -91,6 +95,7 @@ const (
 	KindDecided    = "decided"
 	KindRolledBack = "rolledBack"
 	KindPromoted   = "promoted"
+	KindAmended    = "amended"
 )
 
 // Event is one entry of the history: a transition or a decision.
@@ -112,8 +117,10 @@ type Event struct {
 // historyLimit keeps the stored state small: a ConfigMap holds 1 MiB.
 const historyLimit = 100
 
-// planDigest identifies a canary plan, so that a changed plan (or a new
-// candidate) starts a new promotion.
+// planDigest identifies a canary plan, so that a look can tell at once
+// whether the promotion follows the latest commit's plan. It must stay the
+// same for an unchanged plan across versions of sailplan: a promotion in
+// flight during an upgrade is not amended (state_test.go pins it).
 func planDigest(c *schema.Canary) string {
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)
@@ -122,31 +129,45 @@ func planDigest(c *schema.Canary) string {
 
 // NewState is a promotion that has not taken its first step.
 func NewState(service string, svc *schema.Service, waves []int, now time.Time) *State {
+	s := newState(service, svc, waves, now)
+	s.record(Event{At: now, Kind: KindStarted, Phase: Progressing, Message: "promotion of " + s.Candidate + " started"})
+	return s
+}
+
+// newState is a promotion at 0 % in every wave, with no history yet.
+func newState(service string, svc *schema.Service, waves []int, now time.Time) *State {
 	s := &State{
 		Service:   service,
 		Namespace: svc.Namespace,
 		Stable:    svc.Canary.Stable,
 		Candidate: svc.Canary.Candidate,
-		Plan:      planDigest(svc.Canary),
-		Steps:     append([]int(nil), svc.Canary.Steps...),
 		Phase:     Progressing,
 		Started:   now,
 	}
-	if a := svc.Canary.Approval; a != nil {
-		s.ApprovalAt = append([]int(nil), a.AtWeights...)
-		s.Approvers = append([]string(nil), a.Approvers...)
-	}
+	s.follow(svc.Canary)
 	for _, w := range waves {
 		s.Waves = append(s.Waves, Wave{Wave: w, Step: -1, Since: now})
 	}
-	s.record(Event{At: now, Kind: KindStarted, Phase: Progressing, Message: "promotion of " + s.Candidate + " started"})
 	return s
 }
 
-// Current reports whether the state is the promotion of the plan in svc;
-// when it is not, the plan changed and a new promotion starts.
-func (s *State) Current(svc *schema.Service) bool {
-	return svc.Canary != nil && s.Candidate == svc.Canary.Candidate && s.Stable == svc.Canary.Stable && s.Plan == planDigest(svc.Canary)
+// follow copies what the state keeps of a plan.
+func (s *State) follow(plan *schema.Canary) {
+	s.Plan, s.Spec = planDigest(plan), plan
+	s.Steps = slices.Clone(plan.Steps)
+	s.ApprovalAt, s.Approvers = nil, nil
+	if a := plan.Approval; a != nil {
+		s.ApprovalAt = slices.Clone(a.AtWeights)
+		s.Approvers = slices.Clone(a.Approvers)
+	}
+}
+
+// Promotes reports whether s is the promotion of plan's candidate from
+// plan's stable version. Only these two name a promotion: a commit that
+// changes anything else in the plan amends s, one that changes either
+// starts a new promotion (see Follow).
+func (s *State) Promotes(plan *schema.Canary) bool {
+	return plan != nil && s.Candidate == plan.Candidate && s.Stable == plan.Stable
 }
 
 // WeightIn returns the candidate's weight in clusters of a fleet wave.
@@ -159,13 +180,14 @@ func (s *State) WeightIn(wave int) int {
 	return 0
 }
 
-func (s *State) record(e Event) {
+func (s *State) record(e Event) Event {
 	s.Seq++
 	e.Seq = s.Seq
 	s.History = append(s.History, e)
 	if n := len(s.History); n > historyLimit {
 		s.History = append([]Event(nil), s.History[n-historyLimit:]...)
 	}
+	return e
 }
 
 func (s *State) decision(weight int) (Answer, bool) {

@@ -1,8 +1,10 @@
 package promote
 
 import (
+	"encoding/json"
 	"testing"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
 )
 
@@ -38,5 +40,44 @@ services: ratings: {
 		if got := planDigest(in.Services[name].Canary); got != want {
 			t.Errorf("plan digest of %s = %s, want %s as before", name, got, want)
 		}
+	}
+}
+
+// TestOldStateLoads: a state as sailplan stored it before promotions kept
+// their plan loads, follows the same plan without a change, and is
+// amended, not restarted, by a changed one.
+func TestOldStateLoads(t *testing.T) {
+	const old = `{"service":"ratings","namespace":"default","stable":"v1","candidate":"v2","plan":"613ca61eb42d038b",
+"steps":[10,100],"phase":"Paused","reason":"paused by alice",
+"waves":[{"wave":1,"step":0,"weight":10,"since":"2026-11-23T09:10:00Z"}],
+"history":[{"seq":1,"at":"2026-11-23T09:00:00Z","kind":"started","phase":"Progressing","weight":0,"message":"promotion of v2 started"},
+{"seq":2,"at":"2026-11-23T09:10:00Z","kind":"stepped","phase":"Progressing","wave":1,"weight":10,"message":"wave 1: v2 at 10%"},
+{"seq":3,"at":"2026-11-23T09:11:00Z","kind":"decided","phase":"Paused","weight":0,"message":"paused by alice","decision":"pause","by":"alice","via":"cli"}],
+"seq":3,"started":"2026-11-23T09:00:00Z"}`
+	load := func(src string) *schema.Intents {
+		in, err := schema.Load(schema.Files{"r.cue": []byte(`package intents
+services: ratings: {
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
+	routes: [{}]
+	canary: ` + src + `
+}
+`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	var st State
+	if err := json.Unmarshal([]byte(old), &st); err != nil {
+		t.Fatal(err)
+	}
+	same := load(`{stable: "v1", candidate: "v2", steps: [10, 100]}`)
+	if _, e := Follow(&st, "ratings", same.Services["ratings"], []int{1}, notify.Commit{}, t0); e != nil {
+		t.Errorf("the same plan after an upgrade: %+v, want no change", e)
+	}
+	slower := load(`{stable: "v1", candidate: "v2", steps: [10, 100], every: "1h"}`)
+	next, e := Follow(&st, "ratings", slower.Services["ratings"], []int{1}, notify.Commit{}, t0)
+	if e == nil || e.Kind != KindAmended || next != &st || next.Phase != Paused || next.Waves[0].Weight != 10 || e.Seq != 4 {
+		t.Errorf("a changed plan after an upgrade: %+v, %s at %v; want amended, Paused at 10", e, next.Phase, weights(next))
 	}
 }

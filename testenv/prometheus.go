@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -114,7 +115,23 @@ func (p *Prometheus) Start(ctx context.Context) error {
 // Stop stops Prometheus; the data stays for a Start.
 func (p *Prometheus) Stop() {
 	if p.proc != nil {
+		p.Thaw() // a frozen process would sit out SIGTERM's grace
 		p.proc.stop(stopGrace)
 		p.proc = nil
+	}
+}
+
+// Freeze stops Prometheus with SIGSTOP: it keeps its port and accepts
+// connections, but answers nothing until Thaw, as a hung server does.
+func (p *Prometheus) Freeze() {
+	if p.proc != nil {
+		_ = syscall.Kill(-p.proc.pid, syscall.SIGSTOP)
+	}
+}
+
+// Thaw lets a frozen Prometheus go on (SIGCONT).
+func (p *Prometheus) Thaw() {
+	if p.proc != nil {
+		_ = syscall.Kill(-p.proc.pid, syscall.SIGCONT)
 	}
 }
