@@ -21,6 +21,15 @@ import (
 // promotion has moved on to.
 var ErrStale = errors.New("the promotion is not waiting for this decision")
 
+// Refusal is a refused decision in its own words, for the person who took
+// it: without the marker text that lets callers tell a refusal from a
+// failure ("already approved by alice via cli", not "..., the promotion
+// is not waiting for this decision").
+func Refusal(err error) string {
+	s := strings.TrimSuffix(err.Error(), ": "+ErrStale.Error())
+	return strings.TrimSuffix(s, ", "+ErrStale.Error())
+}
+
 // ErrBusy is a decision that lost the race for the state to other writers
 // every time it was tried: nothing was decided, and it may be tried again.
 var ErrBusy = errors.New("the promotion kept changing while this decision was taken; nothing was decided, try again")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,6 +93,10 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 				// one taken in Slack.
 				_, event, err := promote.Decide(cmd.Context(), store, args[0],
 					promote.Decision{What: d.what, Weight: weight, By: user, Via: "cli"}, time.Now())
+				if errors.Is(err, promote.ErrStale) {
+					// Refused, in the decision's own words; not a failure.
+					return &exitError{code: 1, err: errors.New(promote.Refusal(err))}
+				}
 				if err != nil {
 					return err
 				}

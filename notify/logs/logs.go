@@ -139,5 +139,7 @@ func (l *Logger) promotion(e notify.PromotionEvent) {
 		l.log.Warn("promotion rolled back", append(attrs, "reason", e.Reason, "by", e.By)...)
 	case notify.PromotionPromoted:
 		l.log.Info("promotion promoted", attrs...)
+	case notify.PromotionAmended:
+		l.log.Info("promotion amended", append(attrs, "by", e.By, "via", e.Via, "message", e.Message)...)
 	}
 }

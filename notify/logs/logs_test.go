@@ -91,10 +91,12 @@ func TestPromotionLines(t *testing.T) {
 		notify.PromotionDecided{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}, Decision: notify.DecisionPause, By: "alice", Via: "cli", Message: "paused by alice"},
 		notify.AnalysisResult{At: notify.At{Time: t0}, Service: "reviews", Candidate: "v2", Verdict: notify.Pass, Summary: "success 100%"},
 		notify.AnalysisResult{At: notify.At{Time: t0}, Service: "reviews", Candidate: "v2", Verdict: notify.Pass, Summary: "success 100%"},
+		notify.PromotionAmended{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}, Message: "plan amended by commit 1a2b3c4: every: 8s → 6s", By: "Ann", Via: "git"},
 	)
 	want := []string{
 		`level=INFO msg="promotion decided" service=reviews candidate=v2 phase=Paused decision=pause weight=0 by=alice via=cli message="paused by alice"`,
 		`level=INFO msg=analysis service=reviews candidate=v2 verdict=pass summary="success 100%"`,
+		`level=INFO msg="promotion amended" service=reviews candidate=v2 phase=Paused by=Ann via=git message="plan amended by commit 1a2b3c4: every: 8s → 6s"`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
@@ -225,11 +224,7 @@ func (h *Interactions) now() time.Time {
 }
 
 // staleReason turns ErrStale's text into something for a person.
-func staleReason(err error) string {
-	s := strings.TrimSuffix(err.Error(), ": "+promote.ErrStale.Error())
-	s = strings.TrimSuffix(s, ", "+promote.ErrStale.Error())
-	return "it was already decided or the promotion moved on (" + s + ")"
-}
+func staleReason(err error) string { return promote.Refusal(err) }
 
 func (h *Interactions) answer(channel, user, text string) {
 	if h.Slack == nil || channel == "" || user == "" {

@@ -435,6 +435,11 @@ func promotionEvent(e notify.PromotionEvent, v view) (m message, ok bool) {
 	case notify.PromotionPromoted:
 		said = p.Reason
 		line = "🎉 Promoted: " + esc(p.Reason)
+	case notify.PromotionAmended:
+		// The plan changed in Git: the root shows the new state (an
+		// approval wait it ended takes its buttons away), the thread why.
+		said = decided(e.Message, e.By, e.Via, asIs)
+		line = "✏️ " + decided(e.Message, e.By, e.Via, esc)
 	default:
 		return message{}, false
 	}

@@ -353,3 +353,25 @@ func TestQueueNeverBlocks(t *testing.T) {
 		t.Errorf("%d jobs queued, want the queue's 2", got)
 	}
 }
+
+// TestAmendedPromotionInSlack: a plan changed in Git updates the root and
+// says in the thread what changed, who changed it and that it came from Git.
+func TestAmendedPromotionInSlack(t *testing.T) {
+	f := newFakeSlack(t)
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
+	p := notify.Promotion{Service: "reviews", Namespace: "shop", Stable: "v1", Candidate: "v2", Phase: "Paused", Reason: "paused by alice",
+		Steps: []int{10, 30, 60, 100}, Waves: []notify.WaveWeight{{Wave: 1, Step: 1, Weight: 30}}, Started: t0}
+	n.Handle(notify.PromotionStarted{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}})
+	drain(t, n)
+	f.take()
+	n.Handle(notify.PromotionAmended{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p},
+		Message: "plan amended by commit 1a2b3c4: every: 8s → 6s; weights and phase kept", By: "Ann", Via: "git"})
+	drain(t, n)
+	got := f.take()
+	if len(got) != 2 || got[0].Method != "chat.update" || got[1].Method != "chat.postMessage" || got[1].Thread == "" {
+		t.Fatalf("calls = %+v, want the root updated and a reply in its thread", got)
+	}
+	if want := "reviews Paused: plan amended by commit 1a2b3c4: every: 8s → 6s; weights and phase kept by Ann via git"; got[1].Text != want {
+		t.Errorf("reply = %q, want %q", got[1].Text, want)
+	}
+}
