@@ -102,7 +102,9 @@ services: reviews: {
 	bus, model := notify.NewBus(), notify.NewModel()
 	writer := &status.Writer{Place: &status.Place{Kubeconfig: kubeconfig, Namespace: "sailplan-system", Name: status.NamePlace("sailplan"), Timeout: 5 * time.Second},
 		Model: model, By: "test", Log: log}
-	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log, Events: bus}
+	// The first step waits for the plan's every; the test moves the clock.
+	clock := testenv.NewClock(time.Now())
+	ctrl := &promote.Controller{Store: promote.NewStore(sa, ""), Analyzer: passing{}, Log: log, Events: bus, Now: clock.Now}
 	r := &sync.Reconciler{Source: &source.GitSource{URL: repo.URL(), Branch: "main"}, Kubeconfig: kubeconfig, Events: bus}
 	for _, h := range []notify.Handler{model, logs.New(log), writer, r, ctrl} {
 		bus.Subscribe(h)
@@ -129,6 +131,7 @@ services: reviews: {
 
 	// Promotion state and the leader lease, in the home cluster.
 	for i := 0; i < 2; i++ {
+		clock.Tick(2 * time.Second)
 		if _, err := ctrl.Step(ctx); err != nil {
 			t.Fatalf("promotion step as the ServiceAccount: %v", err)
 		}
