@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"time"
 )
@@ -16,15 +17,21 @@ const writeTimeout = 10 * time.Second
 // one frame.
 const minGap = 200 * time.Millisecond
 
+// index is what the page's frame around its sections needs.
+type index struct {
+	Decide                     bool
+	Fleet, Commits, Promotions template.HTML
+}
+
 // serveIndex serves the page as it stands: readable without scripts,
 // live with them.
 func (p *Page) serveIndex(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	p.init()
-	timelines, intents := p.timelines, p.intents
+	f, err := p.render()
 	var b bytes.Buffer
-	err := templates.ExecuteTemplate(&b, "page", p.build(p.Model.Snapshot(), timelines, intents))
-	p.mu.Unlock()
+	if err == nil {
+		// The sections are the templates' own output, escaped there.
+		err = templates.ExecuteTemplate(&b, "page", index{Decide: p.decides(), Fleet: template.HTML(f.Fleet), Commits: template.HTML(f.Commits), Promotions: template.HTML(f.Promotions)})
+	}
 	if err != nil {
 		p.log().Error("page not rendered", "err", err)
 		http.Error(w, "the page could not be rendered; the daemon's log says why", http.StatusInternalServerError)

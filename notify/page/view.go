@@ -27,7 +27,6 @@ type view struct {
 	Promotions []promotionView
 	// Decide is whether the page takes decisions.
 	Decide  bool
-	Updated time.Time
 }
 
 type waveView struct {
@@ -82,7 +81,7 @@ type action struct {
 // build arranges a snapshot for the templates.
 func (p *Page) build(s notify.Snapshot, timelines map[string][]entry, intents []commitIntents) view {
 	st := s.Status
-	v := view{Source: st.Source, Healthy: st.Healthy(), Decide: p.Store != nil && p.Auth != nil, Updated: st.Updated}
+	v := view{Source: st.Source, Healthy: st.Healthy(), Decide: p.decides()}
 	names := slices.Sorted(maps.Keys(st.Clusters))
 	slices.SortStableFunc(names, func(a, b string) int { return cmp.Compare(st.Clusters[a].Wave, st.Clusters[b].Wave) })
 	for _, name := range names {
@@ -130,6 +129,9 @@ func (p *Page) build(s notify.Snapshot, timelines map[string][]entry, intents []
 	}
 	return v
 }
+
+// decides is whether the page takes decisions.
+func (p *Page) decides() bool { return p.Store != nil && p.Auth != nil }
 
 // hold says why a promotion does not move now, in words.
 func hold(p notify.Promotion, a *notify.AnalysisResult) string {
