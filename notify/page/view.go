@@ -26,7 +26,7 @@ type view struct {
 	// Promotions are by service name.
 	Promotions []promotionView
 	// Decide is whether the page takes decisions.
-	Decide  bool
+	Decide bool
 }
 
 type waveView struct {
