@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -20,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/testenv"
 )
 
@@ -117,6 +122,71 @@ func approvers(t *testing.T, ns string) (approver, viewer string) {
 		return tok.Status.Token
 	}
 	return token("approver"), token("viewer")
+}
+
+// TestPageStreamOutlivesServerTimeouts: the server's read and write
+// timeouts bound requests, not the page's stream, which stays open with
+// its heartbeats for longer than both, still carries changes, and ends
+// at once when the daemon stops.
+func TestPageStreamOutlivesServerTimeouts(t *testing.T) {
+	lim := shortLimits()
+	lim.WriteTimeout = 2 * time.Second
+	log := slog.New(slog.DiscardHandler)
+	ev := newEvents(log, "", apply.Options{}, "test")
+	mux := http.NewServeMux()
+	mountPage(mux, ev, nil, nil, log).Heartbeat = 250 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := serve(ctx, serveConfig{httpFlags: httpFlags{listen: "127.0.0.1:0"}, Routes: mux, Log: log, Public: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + srv.Addr + "/ui/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	until := time.After(2*lim.WriteTimeout + time.Second)
+	beats := 0
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the stream ended after %d heartbeats, within the server's timeouts", beats)
+			}
+			if l == ": alive" {
+				beats++
+			}
+		case <-until:
+			break wait
+		}
+	}
+	if beats < 10 {
+		t.Errorf("%d heartbeats in 5s, want one every 250ms", beats)
+	}
+	ev.bus.Publish(notify.CommitSeen{At: notify.At{Time: time.Now()}, Commit: notify.Commit{Hash: strings.Repeat("c", 40), Message: "late news"}})
+	for l := range lines {
+		if strings.HasPrefix(l, "data: ") && strings.Contains(l, "late news") {
+			break
+		}
+	}
+	cancel()
+	start := time.Now()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Errorf("shutdown with a stream open: %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("shutdown with a stream open took %s", took)
+	}
 }
 
 // canaryCUE is reviews in ns, moving from v1 to v2 in steps of 20, 50
