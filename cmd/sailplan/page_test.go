@@ -320,6 +320,11 @@ func TestPageInBrowser(t *testing.T) {
 		t.Fatalf("opening the page: %v", err)
 	}
 	waitFor("the stream", "#connection", "Live")
+	// A mark on this load of the page: still there at the end, it was
+	// never reloaded.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.loadMark = "first load"`)); err != nil {
+		t.Fatal(err)
+	}
 	// The page, loaded once, follows the canary step by step.
 	waitFor("wave 1 at 20 %", "#fleet tbody tr", "v1 80 · v2 20")
 	waitFor("the approval", "#promotion-reviews .hold", "waiting for approval of the step to 50% by an approver")
@@ -371,6 +376,9 @@ services: ratings: {
 	waitFor("wave 1 at 50 %", "#fleet tbody tr", "v1 50 · v2 50")
 	waitFor("the promotion", "#promotion-reviews .phase", "Promoted")
 	shot("promoted")
+	if mark, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.loadMark || "reloaded"`)); err != nil || mark != "first load" {
+		t.Errorf("the page was %s (%v): it should follow the fleet without reloading", mark, err)
+	}
 
 	// The daemon goes away: the page says so.
 	if err := d.stop(); err != nil {
