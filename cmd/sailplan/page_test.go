@@ -372,7 +372,7 @@ services: ratings: {
 	press(kb.Enter)
 	by := "system:serviceaccount:" + ns + ":approver"
 	waitFor("the approval", "#decision-result", "reviews: step to 50% approved by "+by)
-	waitFor("the decision in the history", "#promotion-reviews .history", "step to 50% approved by "+by+" — "+by+" via page")
+	waitFor("the decision in the history", "#promotion-reviews .history", "step to 50% approved by "+by+" via page")
 	waitFor("wave 1 at 50 %", "#fleet tbody tr", "v1 50 · v2 50")
 	waitFor("the promotion", "#promotion-reviews .phase", "Promoted")
 	shot("promoted")

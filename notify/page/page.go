@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,14 @@ type entry struct {
 	Weight  int
 	Message string
 	By, Via string
+}
+
+// Who names who caused the entry, unless its message already does.
+func (e entry) Who() string {
+	if e.By == "" || strings.Contains(e.Message, e.By) {
+		return ""
+	}
+	return e.By
 }
 
 // Handle folds an event into what the page shows besides the model (the

@@ -253,7 +253,7 @@ func TestStreamFollowsTheFleet(t *testing.T) {
 	r.bus.Publish(notify.PromotionStepped{Change: notify.Change{At: at(81), Promotion: p}, Wave: 1, Weight: 50})
 	f := s.frame()
 	for _, want := range []string{
-		`<time datetime="2026-12-01T10:01:20Z">10:01:20</time> step to 50% approved by carol — carol via page`,
+		`<time datetime="2026-12-01T10:01:20Z">10:01:20</time> step to 50% approved by carol via page`,
 		`<span class="step">20% <time datetime="2026-12-01T10:00:20Z">10:00:20</time></span> → <span class="step">50% <time datetime="2026-12-01T10:01:21Z">10:01:21</time></span>`,
 	} {
 		if !strings.Contains(f.Promotions, want) {
