@@ -44,7 +44,8 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
 
-// TestLeastPrivilege applies rbac.yaml, then runs sailplan as its
+// TestLeastPrivilege applies rbac/ (the namespace and rbac.yaml, which the
+// base includes and every fleet cluster gets), then runs sailplan as its
 // ServiceAccount (a token from the TokenRequest API, as in a pod): it
 // applies several Istio kinds, prunes one, keeps promotion state and
 // leads; and it is refused what it has no business with.
@@ -56,7 +57,8 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyFile(t, "rbac.yaml")
+	applyFile(t, "rbac/namespace.yaml")
+	applyFile(t, "rbac/rbac.yaml")
 	ns := env.Namespace(t)
 
 	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "sailplan",
