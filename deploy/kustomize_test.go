@@ -174,67 +174,109 @@ func TestOverlays(t *testing.T) {
 	}
 	restrictedNamespace(t)
 	for name, replicas := range overlays {
-		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("overlays", name)
-			manifests := render(t, dir)
-			objs := decode(t, dir, manifests)
-
-			var got []string
-			for _, u := range objs {
-				got = append(got, u.GetKind()+" "+strings.TrimPrefix(u.GetNamespace()+"/", "/")+u.GetName())
-			}
-			slices.Sort(got)
-			want := []string{
-				"ClusterRole sailplan",
-				"ClusterRoleBinding sailplan",
-				"Deployment sailplan-system/sailplan",
-				"Namespace sailplan-system",
-				"NetworkPolicy sailplan-system/sailplan",
-				"PodDisruptionBudget sailplan-system/sailplan",
-				"Role sailplan-system/sailplan",
-				"Role sailplan-system/sailplan-approver",
-				"Role sailplan-system/sailplan-viewer",
-				"RoleBinding sailplan-system/sailplan",
-				"Service sailplan-system/sailplan",
-				"ServiceAccount sailplan-system/sailplan",
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("kubectl kustomize %s (-want +got):\n%s", dir, diff)
-			}
-
-			ns := typed[corev1.Namespace](t, objs, "Namespace", namespace)
-			if l := ns.Labels["pod-security.kubernetes.io/enforce"]; l != "restricted" {
-				t.Errorf("Namespace %s: pod-security.kubernetes.io/enforce=%q, want restricted", namespace, l)
-			}
-			d := typed[appsv1.Deployment](t, objs, "Deployment", "sailplan")
-			if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas {
-				t.Errorf("%s: Deployment replicas %v, want %d", dir, d.Spec.Replicas, replicas)
-			}
-			checkPodSpec(t, dir, &d.Spec.Template.Spec)
-			checkService(t, dir, objs, d)
-			pdb := typed[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", "sailplan")
-			if diff := cmp.Diff(d.Spec.Selector, pdb.Spec.Selector); diff != "" {
-				t.Errorf("%s: the PodDisruptionBudget selects other pods than the Deployment's (-deployment +pdb):\n%s", dir, diff)
-			}
-			if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
-				t.Errorf("%s: PodDisruptionBudget maxUnavailable %v, want 1: a drain takes one replica at a time", dir, pdb.Spec.MaxUnavailable)
-			}
-			if replicas > 1 {
-				checkSpread(t, dir, d)
-			}
-
-			// The whole install, as `kubectl apply --server-side -k`
-			// would send it: admitted, without a Pod Security warning.
-			stdout, stderr, err := dryRun(t, manifests)
-			if err != nil || stderr != "" {
-				t.Errorf("kubectl apply --server-side --dry-run=server (kubectl kustomize %s): %v\n%s%s", dir, err, stdout, stderr)
-			}
-			// And the pod the Deployment makes.
-			if stdout, stderr, err := dryRun(t, podYAML(t, podOf(t, d))); err != nil || stderr != "" {
-				t.Errorf("the pod of %s, in a namespace that enforces restricted: %v\n%s%s", dir, err, stdout, stderr)
-			}
-		})
+		t.Run(name, func(t *testing.T) { checkInstall(t, filepath.Join("overlays", name), replicas) })
 	}
+}
+
+// TestDocsOverlay: the overlay docs/operations.md shows an operator, on
+// top of ha with their image and flags, renders and is admitted too.
+func TestDocsOverlay(t *testing.T) {
+	env.Need(t)
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "# my-sailplan/kustomization.yaml\n"
+	_, example, ok := strings.Cut(string(doc), mark)
+	example, _, fenced := strings.Cut(example, "```")
+	if !ok || !fenced {
+		t.Fatalf("docs/operations.md has no fenced example that starts %q", mark)
+	}
+	// Laid out as the example says: the overlay beside a checkout.
+	dir := t.TempDir()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(root, filepath.Join(dir, "sailplan")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "my-sailplan"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "my-sailplan", "kustomization.yaml"), []byte(example), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	restrictedNamespace(t)
+	d := checkInstall(t, filepath.Join(dir, "my-sailplan"), overlays["ha"])
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "registry.example.com/sailplan:v1.2.3" {
+		t.Errorf("the docs' overlay runs image %q, want the one it sets", got)
+	}
+}
+
+// checkInstall renders dir, checks what it holds, and applies it with a
+// server-side dry run; it returns the Deployment.
+func checkInstall(t *testing.T, dir string, replicas int32) *appsv1.Deployment {
+	t.Helper()
+	manifests := render(t, dir)
+	objs := decode(t, dir, manifests)
+
+	var got []string
+	for _, u := range objs {
+		got = append(got, u.GetKind()+" "+strings.TrimPrefix(u.GetNamespace()+"/", "/")+u.GetName())
+	}
+	slices.Sort(got)
+	want := []string{
+		"ClusterRole sailplan",
+		"ClusterRoleBinding sailplan",
+		"Deployment sailplan-system/sailplan",
+		"Namespace sailplan-system",
+		"NetworkPolicy sailplan-system/sailplan",
+		"PodDisruptionBudget sailplan-system/sailplan",
+		"Role sailplan-system/sailplan",
+		"Role sailplan-system/sailplan-approver",
+		"Role sailplan-system/sailplan-viewer",
+		"RoleBinding sailplan-system/sailplan",
+		"Service sailplan-system/sailplan",
+		"ServiceAccount sailplan-system/sailplan",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kubectl kustomize %s (-want +got):\n%s", dir, diff)
+	}
+
+	ns := typed[corev1.Namespace](t, objs, "Namespace", namespace)
+	if l := ns.Labels["pod-security.kubernetes.io/enforce"]; l != "restricted" {
+		t.Errorf("Namespace %s: pod-security.kubernetes.io/enforce=%q, want restricted", namespace, l)
+	}
+	d := typed[appsv1.Deployment](t, objs, "Deployment", "sailplan")
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas {
+		t.Errorf("%s: Deployment replicas %v, want %d", dir, d.Spec.Replicas, replicas)
+	}
+	checkPodSpec(t, dir, &d.Spec.Template.Spec)
+	checkFlags(t, dir, d.Spec.Template.Spec.Containers[0].Args)
+	checkService(t, dir, objs, d)
+	pdb := typed[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", "sailplan")
+	if diff := cmp.Diff(d.Spec.Selector, pdb.Spec.Selector); diff != "" {
+		t.Errorf("%s: the PodDisruptionBudget selects other pods than the Deployment's (-deployment +pdb):\n%s", dir, diff)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("%s: PodDisruptionBudget maxUnavailable %v, want 1: a drain takes one replica at a time", dir, pdb.Spec.MaxUnavailable)
+	}
+	if replicas > 1 {
+		checkSpread(t, dir, d)
+	}
+
+	// The whole install, as `kubectl apply --server-side -k` would send
+	// it: admitted, without a Pod Security warning.
+	stdout, stderr, err := dryRun(t, manifests)
+	if err != nil || stderr != "" {
+		t.Errorf("kubectl apply --server-side --dry-run=server (kubectl kustomize %s): %v\n%s%s", dir, err, stdout, stderr)
+	}
+	// And the pod the Deployment makes.
+	if stdout, stderr, err := dryRun(t, podYAML(t, podOf(t, d))); err != nil || stderr != "" {
+		t.Errorf("the pod of %s, in a namespace that enforces restricted: %v\n%s%s", dir, err, stdout, stderr)
+	}
+	return d
 }
 
 // TestRestrictedRefused: the namespace the dry runs go to does refuse a
@@ -394,26 +436,17 @@ func checkSpread(t *testing.T, what string, d *appsv1.Deployment) {
 	}
 }
 
-// TestDeploymentFlags: every flag the Deployment gives is one `sailplan
-// run` knows, parsed by the binary the image holds.
-func TestDeploymentFlags(t *testing.T) {
+// checkFlags: every flag the Deployment gives is one `sailplan run`
+// knows, parsed by the binary the image holds.
+func checkFlags(t *testing.T, what string, args []string) {
+	t.Helper()
 	bin, _ := sailplanBinary(t)
-	b, err := os.ReadFile("base/deployment.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d appsv1.Deployment
-	if err := yaml.UnmarshalStrict(b, &d); err != nil {
-		t.Fatalf("base/deployment.yaml: %v", err)
-	}
-	args := d.Spec.Template.Spec.Containers[0].Args
 	if len(args) == 0 || args[0] != "run" {
-		t.Fatalf("base/deployment.yaml: args %q, want `run` and its flags", args)
+		t.Fatalf("%s: args %q, want `run` and its flags", what, args)
 	}
 	// --help after the flags: cobra parses them all first, and fails on
 	// one it does not know; it runs nothing.
-	out, err := exec.Command(bin, append(args, "--help")...).CombinedOutput()
-	if err != nil {
-		t.Errorf("sailplan %s --help: %v\n%s", strings.Join(args, " "), err, out)
+	if out, err := exec.Command(bin, append(slices.Clone(args), "--help")...).CombinedOutput(); err != nil {
+		t.Errorf("%s: sailplan %s --help: %v\n%s", what, strings.Join(args, " "), err, out)
 	}
 }
