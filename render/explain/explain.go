@@ -34,7 +34,9 @@ type Explanation struct {
 	Wave    int    `json:"wave,omitempty"`
 	// Commit is the commit of the intents, when the caller knows it.
 	Commit string `json:"commit,omitempty"`
-	Entry  Entry  `json:"entry"`
+	// Request is the request explained, with the defaults filled in.
+	Request Request `json:"request"`
+	Entry   Entry   `json:"entry"`
 	// VirtualServices are those whose hosts name the request's host, each
 	// with whether it takes the request and why (not).
 	VirtualServices []Candidate `json:"virtualServices,omitempty"`
@@ -161,7 +163,7 @@ type Destination struct {
 // Verdict sums up the request's fate.
 type Verdict struct {
 	// Authorization is allow, deny or unknown, over every proxy on the way.
-	Authorization Tri `json:"authorization"`
+	Authorization Decision `json:"authorization"`
 	// Status is the answer Istio gives itself, when it gives one: a
 	// redirect, 401, 403, 404, 503; 0 when the destination answers.
 	Status  int    `json:"status,omitempty"`
@@ -190,7 +192,7 @@ func Explain(in Input, req Request) (*Explanation, error) {
 	if in.Cluster != "" {
 		view = in.Intents.ForCluster(in.Cluster)
 	}
-	x := &explainer{in: in, view: view, idx: idx, req: req, ex: &Explanation{Cluster: in.Cluster, Assumptions: notes}}
+	x := &explainer{in: in, view: view, idx: idx, req: req, ex: &Explanation{Cluster: in.Cluster, Request: req, Assumptions: notes}}
 	if c, ok := in.Intents.Fleet.Clusters[in.Cluster]; ok {
 		x.ex.Wave = c.Wave
 	}

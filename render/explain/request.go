@@ -114,6 +114,12 @@ func (r Request) normalize() (Request, []string, error) {
 			return r, nil, fmt.Errorf("request: a client's namespace, principal or labels describe a client inside the mesh, not one that comes through gateway %s", r.Gateway)
 		}
 	} else {
+		if sa, ok := serviceAccountOf(r.Principal); ok && r.FromNamespace == "" {
+			// An identity names its namespace: cluster.local/ns/NS/sa/SA.
+			r.FromNamespace, _, _ = strings.Cut(sa, "/")
+		} else if ok && r.FromNamespace != strings.Split(sa, "/")[0] {
+			return r, nil, fmt.Errorf("request: principal %s is of namespace %s, not %s: give one of them", r.Principal, strings.Split(sa, "/")[0], r.FromNamespace)
+		}
 		if r.FromNamespace == "" {
 			r.FromNamespace = defaultNamespace
 			notes = append(notes, "the client runs in namespace "+defaultNamespace)

@@ -14,7 +14,7 @@ func (x *explainer) verdict() {
 	if g := x.ex.Gateway; g != nil && g.Decision != Allow {
 		// The gateway's jwt and authorization filters run before its
 		// router: what it denies is never routed.
-		v.Authorization = triOfDecision(g.Decision)
+		v.Authorization = g.Decision
 		if g.Decision == Deny {
 			v.Status = g.Status
 			v.Summary = fmt.Sprintf("denied (%d) at gateway %s: %s", g.Status, x.ex.Entry.Gateway, g.Reason)
@@ -25,7 +25,7 @@ func (x *explainer) verdict() {
 	}
 	if x.ex.Outcome != "routed" && x.ex.Outcome != "no-virtual-service" {
 		// Nothing past the routing proxy decides: its own answer stands.
-		v.Authorization = Yes
+		v.Authorization = Allow
 		switch {
 		case v.Summary != "":
 		case x.ex.Entry.Problem != "":
@@ -61,20 +61,20 @@ func (x *explainer) verdict() {
 	}
 	switch {
 	case len(denied) > 0 && len(allowed)+len(unknown) == 0:
-		v.Authorization, v.Status = No, denyStatus
+		v.Authorization, v.Status = Deny, denyStatus
 		v.Summary = fmt.Sprintf("denied (%d) at %s", denyStatus, strings.Join(denied, "; "))
 	case len(unknown) > 0 || len(denied) > 0 && len(allowed) > 0:
-		v.Authorization = Unknown
+		v.Authorization = UnknownResult
 		parts := append(append([]string{}, unknown...), denied...)
 		if len(allowed) > 0 {
 			parts = append(parts, "allowed at "+strings.Join(allowed, ", "))
 		}
 		v.Summary = "cannot be told offline, or depends on the destination the split picks: " + strings.Join(parts, "; ")
 	case len(allowed) > 0:
-		v.Authorization = Yes
+		v.Authorization = Allow
 		v.Summary = "allowed: routed to " + strings.Join(allowed, ", ")
 	default:
-		v.Authorization = Yes
+		v.Authorization = Allow
 	}
 	if len(broken) > 0 {
 		if v.Status == 0 && len(allowed) == 0 {
@@ -85,14 +85,4 @@ func (x *explainer) verdict() {
 		}
 		v.Summary += "no answer from " + strings.Join(broken, "; ")
 	}
-}
-
-func triOfDecision(d Decision) Tri {
-	switch d {
-	case Allow:
-		return Yes
-	case Deny:
-		return No
-	}
-	return Unknown
 }
