@@ -178,7 +178,7 @@ func applies(ns string, selector map[string]string, wl workload) (Tri, string) {
 		}
 	}
 	if t == Unknown {
-		scope += " (the pods' other labels are unknown: --workload-labels)"
+		scope += " (the pods' other labels are unknown: --workload-label)"
 	}
 	return t, scope
 }
@@ -248,24 +248,31 @@ func decide(pcs []PolicyCheck) (Tri, string) {
 		}
 	}
 	if denyT == Yes {
-		return No, "denied by DENY policy " + deny.Policy.String() + " " + firstRule(deny, Yes)
+		return No, "DENY policy " + deny.Policy.String() + " " + firstRule(deny, Yes) + " matches"
 	}
 	var rest Tri
 	var reason string
 	switch {
 	case allowT == Yes:
-		rest, reason = Yes, "allowed by ALLOW policy "+allow.Policy.String()+" "+firstRule(allow, Yes)
+		rest, reason = Yes, "ALLOW policy "+allow.Policy.String()+" "+firstRule(allow, Yes)+" matches"
 	case hasAllow == No:
-		rest, reason = Yes, "allowed: no ALLOW policy applies, and no DENY rule matches"
+		rest, reason = Yes, "no ALLOW policy applies and no DENY rule matches"
 	case hasAllow == Yes && allowT == No:
-		rest, reason = No, "denied: ALLOW policies apply ("+strings.Join(allowPolicies, ", ")+") and none of their rules matches"
+		rest, reason = No, "ALLOW policies apply ("+strings.Join(allowPolicies, ", ")+") and none of their rules matches"
+	case allowT == Unknown && allow.Matches == Yes:
+		rest, reason = Unknown, "ALLOW policy "+allow.Policy.String()+" "+firstRule(allow, Yes)+" matches, if the policy selects these pods: "+allow.Scope
 	case allowT == Unknown:
 		rest, reason = Unknown, "ALLOW policy "+allow.Policy.String()+" "+firstRule(allow, Unknown)+" may match: it cannot be told offline"
 	default:
 		rest, reason = Unknown, "whether ALLOW policies ("+strings.Join(allowPolicies, ", ")+") apply cannot be told offline: if they do, none of their rules matches"
 	}
 	if denyT == Unknown && rest != No {
-		rest, reason = Unknown, "DENY policy "+deny.Policy.String()+" "+firstRule(deny, Unknown)+" may match: it cannot be told offline"
+		rest = Unknown
+		if deny.Matches == Yes {
+			reason = "DENY policy " + deny.Policy.String() + " " + firstRule(deny, Yes) + " matches, if the policy selects these pods: " + deny.Scope
+		} else {
+			reason = "DENY policy " + deny.Policy.String() + " " + firstRule(deny, Unknown) + " may match: it cannot be told offline"
+		}
 	}
 	if customT != No && rest != No {
 		rest, reason = Unknown, "CUSTOM policy "+custom.Policy.String()+" hands the request to its provider, which decides"

@@ -12,6 +12,9 @@ func (x *explainer) destination(d *Destination, r *routed, t tokenState) {
 	pol, subsetLabels := x.policy(d, r.by.namespace)
 	d.Policy = pol
 	ns, inCluster := serviceNamespace(d.FQDN)
+	if !inCluster && d.External == "" {
+		d.External = x.external(d.FQDN, d.Port)
+	}
 	if !inCluster || d.Problem != "" {
 		// The request never reaches pods of the mesh whose policies
 		// explain could read.

@@ -155,7 +155,10 @@ type Destination struct {
 	// Role is "stable" or "candidate" on a canary's route.
 	Role string `json:"role,omitempty"`
 	// Problem says why Istio cannot send the request there.
-	Problem       string  `json:"problem,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	// External says what the sidecar does with a host that is not a
+	// service of the cluster.
+	External      string  `json:"external,omitempty"`
 	Policy        *Policy `json:"policy,omitempty"`
 	Authorization *Hop    `json:"authorization,omitempty"`
 }

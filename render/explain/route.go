@@ -327,7 +327,7 @@ func (x *explainer) noVirtualService(r *routed) {
 	names := x.ex.Entry.Names
 	d := Destination{Host: names[0], FQDN: names[len(names)-1], Port: r.port, Weight: 100}
 	if _, ok := serviceNamespace(d.FQDN); !ok {
-		d.Problem = x.external(d.FQDN, r.port)
+		d.External = x.external(d.FQDN, r.port)
 	}
 	x.ex.Destinations = []Destination{d}
 }

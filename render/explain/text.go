@@ -165,6 +165,9 @@ func (p *printer) destination(d Destination) {
 	if d.Problem != "" {
 		p.line(4, "problem: %s", d.Problem)
 	}
+	if d.External != "" {
+		p.line(4, "outside the cluster: %s", d.External)
+	}
 	if pol := d.Policy; pol != nil {
 		if pol.DestinationRule == nil {
 			p.line(4, "policy: no DestinationRule: Envoy's defaults (round robin, no connection limits, no outlier detection)")

@@ -48,6 +48,8 @@ func (x *explainer) verdict() {
 		switch {
 		case d.Problem != "":
 			broken = append(broken, name+": "+d.Problem)
+		case d.External != "":
+			allowed = append(allowed, name+" ("+d.External+")")
 		case d.Authorization == nil:
 			allowed = append(allowed, name)
 		case d.Authorization.Decision == Allow:
@@ -69,7 +71,11 @@ func (x *explainer) verdict() {
 		if len(allowed) > 0 {
 			parts = append(parts, "allowed at "+strings.Join(allowed, ", "))
 		}
-		v.Summary = "cannot be told offline, or depends on the destination the split picks: " + strings.Join(parts, "; ")
+		if len(unknown) > 0 {
+			v.Summary = "cannot be told offline: " + strings.Join(parts, "; ")
+		} else {
+			v.Summary = "depends on the destination the split picks: " + strings.Join(parts, "; ")
+		}
 	case len(allowed) > 0:
 		v.Authorization = Allow
 		v.Summary = "allowed: routed to " + strings.Join(allowed, ", ")
