@@ -71,7 +71,7 @@ func (x *explainer) jwtAt(wl workload, t tokenState) (jwtOutcome, tokenState) {
 	case t.payload == nil && !t.invalid:
 		out.check.Token = "none"
 		if len(sure) > 0 {
-			out.check.Token += fmt.Sprintf(": RequestAuthentication %s rejects only invalid tokens, so the request passes without a request principal", strings.Join(names, ", "))
+			out.check.Token += fmt.Sprintf(": %s only invalid tokens, so the request passes without a request principal", authnSubject(names, "rejects", "reject"))
 		}
 		out.check.Token += mayNote
 		return out, t
@@ -80,7 +80,7 @@ func (x *explainer) jwtAt(wl workload, t tokenState) (jwtOutcome, tokenState) {
 		return out, t
 	case t.invalid:
 		out.rejected = Yes
-		out.reason = fmt.Sprintf("the token fails validation: RequestAuthentication %s rejects the request (401)", strings.Join(names, ", "))
+		out.reason = fmt.Sprintf("the token fails validation: %s the request (401)", authnSubject(names, "rejects", "reject"))
 		out.check.Token = "rejected (401): it fails validation"
 		return out, t
 	}
@@ -140,4 +140,12 @@ func (x *explainer) jwtRequired(wl workload, a *attrs) string {
 		}
 	}
 	return "no: the request is denied here with or without a token"
+}
+
+// authnSubject names RequestAuthentications as the subject of verb.
+func authnSubject(names []string, one, many string) string {
+	if len(names) == 1 {
+		return "RequestAuthentication " + names[0] + " " + one
+	}
+	return "RequestAuthentications " + strings.Join(names, ", ") + " " + many
 }

@@ -122,6 +122,8 @@ func (x *explainer) enterGateway(r *routed) (*gatewayEntry, error) {
 		x.ex.Entry.Problem = fmt.Sprintf("no server on port %d serves host %s", port, host)
 	}
 	if best == nil {
+		ref := named.ref
+		x.ex.Entry.Gateway = &ref
 		x.ex.Outcome = "not-accepted"
 		return nil, nil
 	}

@@ -166,7 +166,7 @@ func (p *printer) destination(d Destination) {
 		p.line(4, "problem: %s", d.Problem)
 	}
 	if d.External != "" {
-		p.line(4, "outside the cluster: %s", d.External)
+		p.line(4, "host: %s", d.External)
 	}
 	if pol := d.Policy; pol != nil {
 		if pol.DestinationRule == nil {
