@@ -199,10 +199,10 @@ func writeExplain(w io.Writer, format string, out explainOutput) error {
 // fillRequest reads the flags that need parsing into the request.
 func (f *explainFlags) fillRequest() error {
 	var err error
-	if f.req.Headers, err = pairs("--header", f.headers, true); err != nil {
+	if f.req.Headers, err = pairs("--header", "x-canary=true", f.headers, true); err != nil {
 		return err
 	}
-	if f.req.Query, err = pairs("--query", f.query, false); err != nil {
+	if f.req.Query, err = pairs("--query", "page=2", f.query, false); err != nil {
 		return err
 	}
 	if f.req.SourceLabels, err = labels("--source-label", f.sourceLabels); err != nil {
@@ -225,7 +225,7 @@ func (f *explainFlags) fillRequest() error {
 
 // pairs reads repeated NAME=VALUE flags; a header may be written
 // "NAME: VALUE" too, as curl takes it.
-func pairs(flag string, in []string, header bool) (map[string][]string, error) {
+func pairs(flag, example string, in []string, header bool) (map[string][]string, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -239,7 +239,7 @@ func pairs(flag string, in []string, header bool) (map[string][]string, error) {
 		}
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("%s %q: want NAME=VALUE, e.g. %s x-canary=true", flag, s, flag)
+			return nil, fmt.Errorf("%s %q: want NAME=VALUE, e.g. %s %s", flag, s, flag, example)
 		}
 		if header {
 			k = strings.ToLower(k)
@@ -250,7 +250,7 @@ func pairs(flag string, in []string, header bool) (map[string][]string, error) {
 }
 
 func labels(flag string, in []string) (map[string]string, error) {
-	p, err := pairs(flag, in, false)
+	p, err := pairs(flag, "app=frontend", in, false)
 	if err != nil || p == nil {
 		return nil, err
 	}

@@ -95,13 +95,12 @@ func headerCond(what, name string, m *networking.StringMatch, value string, pres
 	switch {
 	case isPresence(m):
 		ok = present
-	case !present && !without:
-		// Envoy: a missing header fails every value match.
+	case !present:
+		// Envoy: a missing header fails every value match, and
+		// withoutHeaders inverts the result (invert_match), so
+		// `without exact "x"` holds for a request that does not send it.
 		ok = false
 	default:
-		// withoutHeaders treats a missing header as empty (Istio sets
-		// treat_missing_header_as_empty), so `without exact "x"` holds for
-		// a request that does not send it.
 		var err error
 		ok, err = matchValue(m, value, false)
 		if err != nil {
@@ -114,11 +113,8 @@ func headerCond(what, name string, m *networking.StringMatch, value string, pres
 	if ok {
 		return true, cond
 	}
-	switch {
-	case !present && !without:
+	if !present {
 		return false, cond + ": not sent"
-	case !present:
-		return false, cond + ": not sent, which counts as empty"
 	}
 	return false, fmt.Sprintf("%s: it is %q", cond, value)
 }

@@ -67,7 +67,7 @@ func (x *explainer) enterGateway(r *routed) (*gatewayEntry, error) {
 		if len(declared) > 0 {
 			have = strings.Join(declared, ", ")
 		}
-		return nil, fmt.Errorf("gateway %s: the intents declare no Gateway of that name (they declare %s)", x.req.Gateway, have)
+		return nil, fmt.Errorf("gateway %s: the intents declare no Gateway of that name (they declare %s): give --gateway one of them, or leave it out for a request from inside the mesh", x.req.Gateway, have)
 	}
 	host, _ := splitHostPort(x.req.Host)
 	var servers []server
