@@ -172,6 +172,23 @@ func (x *explainer) admits(ns string) bool {
 	return false
 }
 
+// admitted are the namespaces whose VirtualServices the server that took
+// the request admits for its host.
+func (x *explainer) admitted() []string {
+	var out []string
+	for _, h := range x.server.spec.GetHosts() {
+		hns, host := splitServerHost(h)
+		if strings.ToLower(host) != x.server.host {
+			continue
+		}
+		if hns == "." {
+			hns = x.server.gateway.ref.Namespace
+		}
+		out = append(out, hns)
+	}
+	return out
+}
+
 // enterMesh is a request from a sidecar: routed by the names the client's
 // DNS search path gives the host.
 func (x *explainer) enterMesh(r *routed) {
@@ -247,7 +264,7 @@ func (x *explainer) route(r *routed) {
 				c.Why = "not bound to " + r.by.gateway + " (its gateways: " + strings.Join(bound, ", ") + ")"
 			}
 		case r.by.gateway != "mesh" && !x.admits(vs.ref.Namespace):
-			c.Why = fmt.Sprintf("the gateway's server admits VirtualServices for %s from other namespaces only", x.server.host)
+			c.Why = fmt.Sprintf("the gateway's server for %s admits VirtualServices of namespace %s only", x.server.host, strings.Join(x.admitted(), ", "))
 		case len(vs.spec.GetHttp()) == 0:
 			c.Why = "it has no HTTP routes"
 		default:
