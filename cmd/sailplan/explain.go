@@ -120,27 +120,26 @@ func runExplain(ctx context.Context, w io.Writer, dir string, f *explainFlags) e
 	if err := f.fillRequest(); err != nil {
 		return bad(err)
 	}
-	in, err := loadDir(ctx, dir, f.limits)
+	clusters, sources, err := f.intents(ctx, dir)
 	if err != nil {
 		return bad(err)
 	}
-	if err := resolveGateway(in, &f.req); err != nil {
-		return bad(err)
-	}
-	clusters, err := explainClusters(in, f.clusters)
-	if err != nil {
-		return bad(err)
-	}
-	canaries, err := f.canaryWeights(ctx, in, clusters)
+	canaries, err := f.canaryWeights(ctx, sources, clusters)
 	if err != nil {
 		return bad(err)
 	}
 	out := explainOutput{OK: true}
 	for _, cl := range clusters {
-		ex, err := explain.Explain(explain.Input{Intents: in, Cluster: cl, Canaries: canaries[cl]}, f.req)
+		src := sources[cl]
+		req := f.req
+		if err := resolveGateway(src.in, &req); err != nil {
+			return bad(err)
+		}
+		ex, err := explain.Explain(explain.Input{Intents: src.in, Cluster: cl, Canaries: canaries[cl]}, req)
 		if err != nil {
 			return bad(err)
 		}
+		ex.Commit = src.commit
 		out.Clusters = append(out.Clusters, ex)
 		if want != "" {
 			out.Expectations = append(out.Expectations, ex.ExpectDecision(want))
@@ -262,6 +261,35 @@ func labels(flag string, in []string) (map[string]string, error) {
 		out[k] = v[0]
 	}
 	return out, nil
+}
+
+// sourced are the intents a cluster is explained with, and their commit
+// when they come from Git.
+type sourced struct {
+	in     *schema.Intents
+	commit string
+}
+
+// intents are the clusters to explain, in wave order, and the intents
+// of each: those of dir, or with --live those of the commit each cluster
+// holds.
+func (f *explainFlags) intents(ctx context.Context, dir string) ([]string, map[string]sourced, error) {
+	if f.live.live {
+		return f.live.intents(ctx, f.clusters, f.limits)
+	}
+	in, err := loadDir(ctx, dir, f.limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	clusters, err := explainClusters(in, f.clusters)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string]sourced{}
+	for _, cl := range clusters {
+		out[cl] = sourced{in: in}
+	}
+	return clusters, out, nil
 }
 
 // resolveGateway turns a gateway intent's name into NAMESPACE/NAME.

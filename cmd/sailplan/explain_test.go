@@ -11,8 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
+	"github.com/sailplan/sailplan/notify/status"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/sync/apply"
+	"github.com/sailplan/sailplan/sync/kube"
+	"github.com/sailplan/sailplan/testenv"
 )
 
 // lastLines is the last n lines of out.
@@ -225,3 +230,55 @@ func TestExplainPromotionState(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestExplainLive explains what each cluster holds now: the commit from
+// the status sailplan keeps in each real cluster, its intents from a real
+// Git server. c1 holds the newer commit (50/50), c2 still the older
+// (90/10).
+func TestExplainLive(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	older := repo.Commit(t, map[string]string{"fleet.cue": testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2}), "reviews.cue": testenv.ReviewsCUE(ns, 90, 10)}, "reviews 90/10")
+	newer := repo.Commit(t, map[string]string{"reviews.cue": testenv.ReviewsCUE(ns, 50, 50)}, "reviews 50/50")
+	rec := status.Record{Status: notify.Status{Updated: time.Now(), Clusters: map[string]notify.ClusterStatus{
+		"c1": {Wave: 1, State: "synced", Commit: newer},
+		"c2": {Wave: 2, State: "failing", Commit: older, Target: newer},
+	}}, WrittenBy: "explain test"}
+	for _, c := range env.Clusters {
+		client, err := kubernetes.NewForConfig(c.RESTConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := kube.Documents{Client: client.CoreV1(), Namespace: ns, Key: status.Key}
+		if _, err := docs.Put(t.Context(), status.NamePlace(apply.DefaultParentName), rec, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code := sailplan(t, "explain", "--live", "--repo", repo.URL(), "--applyset-namespace", ns,
+		"--host", "reviews."+ns, "--expect-destination", "reviews:v1=50")
+	if code != 1 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q; want 1 (c2 still sends 90%% to v1)\n%s", code, stderr, out)
+	}
+	want := []string{
+		"cluster c1 (wave 1) at commit " + newer[:7],
+		"cluster c2 (wave 2) at commit " + older[:7],
+		"expect destination reviews:v1=50: holds in cluster c1: it gets 50% of the request (destinations: reviews." + ns + ".svc.cluster.local:v1 50%, reviews." + ns + ".svc.cluster.local:v2 50%)",
+		"expect destination reviews:v1=50: FAILS in cluster c2: it gets 90% of the request (destinations: reviews." + ns + ".svc.cluster.local:v1 90%, reviews." + ns + ".svc.cluster.local:v2 10%)",
+	}
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "cluster ") || strings.HasPrefix(l, "expect ") {
+			got = append(got, l)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	_, stderr, code = sailplan(t, "explain", "--live", "--host", "reviews")
+	if want := "sailplan: --live: --repo is required: the repository the daemon follows\n"; code != 2 || stderr != want {
+		t.Errorf("--live without --repo: exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+}

@@ -19,8 +19,8 @@ func (e *Explanation) WriteText(w io.Writer) error {
 	if e.Wave != 0 {
 		title += fmt.Sprintf(" (wave %d)", e.Wave)
 	}
-	if e.Commit != "" {
-		title += " at " + e.Commit
+	if c := e.Commit; c != "" {
+		title += " at commit " + c[:min(len(c), 7)]
 	}
 	p.line(0, "%s", title)
 	p.line(1, "request:  %s %s%s, %s", req.Method, req.Host, req.Path, e.entryText())
