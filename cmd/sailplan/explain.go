@@ -42,7 +42,7 @@ type explainOutput struct {
 func newExplainCmd() *cobra.Command {
 	f := &explainFlags{}
 	cmd := &cobra.Command{
-		Use:   "explain [DIR] --host HOST [--path P] [--method M] [--header k=v]... [--gateway NS/NAME | --from-namespace NS | --from-principal P]",
+		Use:   "explain [DIR | --live --repo URL] --host HOST [--path P] [--method M] [--header k=v]... [--gateway NS/NAME | --from-namespace NS | --from-principal P]",
 		Short: "Say where a request goes in each cluster, and why: route, destinations, policy, authorization",
 		Long: `explain renders the intents in DIR (default: the current directory) for every
 cluster of the fleet (or those --cluster names) and follows a request through them
@@ -54,7 +54,8 @@ destination, and the authorization verdict of the gateway and of every
 destination's pods (CUSTOM, then DENY, then ALLOW), including whether a JWT is
 required. docs/explain.md lists the rules it follows. What cannot be known offline
 (pod labels, client addresses) is said to be unknown, and the assumptions it makes
-are printed.
+are printed. With --live, each cluster is explained at the commit it holds now, read
+from the status sailplan keeps in it, with the intents of that commit from --repo.
 
 Exit status: 0 when every --expect and --expect-destination holds in every
 cluster explained (or none is given); 1 when one fails; 2 on bad input.`,
