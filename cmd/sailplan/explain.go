@@ -63,6 +63,9 @@ cluster explained (or none is given); 1 when one fails; 2 on bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
 			if len(args) == 1 {
+				if f.live.live {
+					return &exitError{code: 2, err: fmt.Errorf("%s and --live: give a directory of intents or --live, not both", args[0])}
+				}
 				dir = args[0]
 			}
 			return runExplain(cmd.Context(), cmd.OutOrStdout(), dir, f)
