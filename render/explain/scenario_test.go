@@ -120,6 +120,18 @@ var scenarios = []scenario{
 		req:  Request{Host: "user-service", Port: 9090, Path: "/"},
 		want: Allow, outcome: "no-virtual-service", dests: []string{"user-service.default.svc.cluster.local 100%"}},
 
+	// Route features: a mirror, a rewrite and header changes on a
+	// method and query match; a redirect; retries turned off.
+	{name: "features-search", dir: "testdata/features",
+		req:  Request{Host: "shop.shop", Path: "/search/shoes?q=red", FromNamespace: "web"},
+		want: Allow, outcome: "routed", dests: []string{"shop.shop.svc.cluster.local:v2 100%"}},
+	{name: "features-query-fails", dir: "testdata/features",
+		req:  Request{Host: "shop.shop", Path: "/search", Query: map[string][]string{"q": {"Red"}}, FromNamespace: "web"},
+		want: Allow, outcome: "routed", dests: []string{"shop.shop.svc.cluster.local:v1 100%"}},
+	{name: "features-redirect", dir: "testdata/features",
+		req:  Request{Host: "shop.shop", Path: "/basket", FromNamespace: "web"},
+		want: Allow, outcome: "redirected", status: 308},
+
 	// A fleet: us-1 overrides the split and the timeout.
 	{name: "fleet-eu-1", dir: "../../examples/fleet", cluster: "eu-1",
 		req:  Request{Host: "checkout.shop", Path: "/cart", FromNamespace: "web"},
