@@ -270,8 +270,12 @@ func missingDir(root *object.Tree, dir string) error {
 	if e, err := root.FindEntry(dir); err == nil && e.Mode == filemode.Symlink {
 		return fmt.Errorf("path %q is a symbolic link in the repository, which sailplan does not follow: give the path of the directory it points to", dir)
 	}
-	return fmt.Errorf("path %q does not exist in the repository", dir)
+	return fmt.Errorf("path %q %w", dir, ErrNoPath)
 }
+
+// ErrNoPath is an intent path that a commit does not have, such as the
+// commit before the intents were added.
+var ErrNoPath = errors.New("does not exist in the repository")
 
 // addTree hands every entry of t, at p under the intent root, to set,
 // walking the directories set.Dir allows.
