@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -21,6 +22,10 @@ import (
 // branch, every tag and their history. Unlike GitSource, it follows
 // nothing: it resolves the revisions it is given.
 type History struct {
+	// mu serialises reads: go-git's repository on disk loads its pack
+	// indexes lazily and is not safe for concurrent use (two revisions
+	// read at once sometimes failed to resolve).
+	mu   sync.Mutex
 	repo *git.Repository
 	// where names the repository in errors: its path, or its URL without
 	// credentials.
@@ -100,6 +105,8 @@ func (h *History) Read(ctx context.Context, rev, dir string) (*Revision, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	commit, err := h.resolve(rev)
 	if err != nil {
 		return nil, err

@@ -2,9 +2,12 @@ package source
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/testenv"
@@ -103,5 +106,40 @@ func TestHistoryErrors(t *testing.T) {
 	}
 	if _, err := OpenHistory(ctx, "http://user:s3cret@127.0.0.1:1/nope.git", nil); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.HasPrefix(err.Error(), "git http://***@127.0.0.1:1/nope.git: fetching") {
 		t.Errorf("OpenHistory of a server that does not answer: %v", err)
+	}
+}
+
+// TestHistoryConcurrentReads: diff reads its two revisions at once; in a
+// clone whose commits are packed (after git gc), go-git alone sometimes
+// failed to resolve one of them.
+func TestHistoryConcurrentReads(t *testing.T) {
+	ctx := t.Context()
+	repo := testenv.NewGitServer(t).NewRepo(t, "packed")
+	var commits []string
+	for i := range 8 {
+		commits = append(commits, repo.Commit(t, map[string]string{"a.cue": fmt.Sprintf("package intents\n// %d\n", i)}, fmt.Sprint(i)))
+	}
+	fixture.GitIn(t, repo.Dir, "gc", "-q")
+	for round := range 20 {
+		h, err := OpenHistory(ctx, repo.Dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g errgroup.Group
+		for i, c := range commits {
+			g.Go(func() error {
+				r, err := h.Read(ctx, c[:7], "")
+				if err != nil {
+					return err
+				}
+				if want := fmt.Sprintf("package intents\n// %d\n", i); string(r.Files["a.cue"]) != want {
+					return fmt.Errorf("Read(%s): a.cue %q, want %q", c[:7], r.Files["a.cue"], want)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
 }
