@@ -68,7 +68,7 @@ func (d *commitDiff) run(ctx context.Context, out io.Writer) error {
 	}
 	r, err := compare.Compare(base, head, compare.Options{Cluster: d.cluster, Path: d.git.path})
 	if err != nil {
-		return &exitError{code: exitInvalid, err: fmt.Errorf("%s: %w", source.Short(head.Commit), err)}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("%s..%s: %w", source.Short(base.Commit), source.Short(head.Commit), err)}
 	}
 	switch d.output {
 	case "markdown":
@@ -85,8 +85,11 @@ func (d *commitDiff) run(ctx context.Context, out io.Writer) error {
 	}
 	switch {
 	case r.HeadErrors != nil:
-		return &exitError{code: exitInvalid, err: fmt.Errorf("head %s (%s) does not validate, so sailplan would apply nothing of it:\n%s",
-			d.head, source.Short(r.Head), strings.Join(r.HeadErrors, "\n"))}
+		name := source.Short(r.Head)
+		if !strings.HasPrefix(r.Head, d.head) {
+			name = d.head + " (" + name + ")"
+		}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("head %s does not validate, so sailplan would apply nothing of it:\n%s", name, strings.Join(r.HeadErrors, "\n"))}
 	case r.Changes() > 0:
 		return &exitError{code: exitChanges}
 	}

@@ -201,7 +201,7 @@ func clusterNames(base, head *schema.Intents, only string) ([]string, error) {
 	}
 	if only != "" {
 		if !set[only] {
-			return nil, fmt.Errorf("cluster %q is in neither commit's fleet", only)
+			return nil, fmt.Errorf("cluster %q is in neither commit's fleet (hint: its clusters are %s)", only, strings.Join(slices.Sorted(maps.Keys(set)), ", "))
 		}
 		return []string{only}, nil
 	}
@@ -266,7 +266,13 @@ func compareCluster(base, head *schema.Intents, name string) (Cluster, error) {
 	for k := range to {
 		keys[k] = true
 	}
-	for _, k := range sortedKeys(keys) {
+	// Security first, here as in the Markdown: a reviewer reading the
+	// unified diff from the top meets them before anything else.
+	order := sortedKeys(keys)
+	slices.SortStableFunc(order, func(a, b string) int {
+		return boolOrder(securityKinds[kindOf(a)], securityKinds[kindOf(b)])
+	})
+	for _, k := range order {
 		ch, err := change(from[k], to[k])
 		if err != nil {
 			return out, err
@@ -331,6 +337,20 @@ func objects(in *schema.Intents, cluster string, applies bool) (map[string]*rend
 
 func objectKey(o render.Object) string {
 	return o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+// kindOf is the Kind of an objectKey.
+func kindOf(key string) string { return key[:strings.IndexByte(key, '/')] }
+
+// boolOrder orders true before false.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
 }
 
 func sortedKeys(m map[string]bool) []string {

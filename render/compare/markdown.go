@@ -169,7 +169,7 @@ func verdict(r *Report) string {
 		return "✅ **No change**: the head renders what the base renders, in every cluster."
 	}
 	var parts []string
-	warns, objects, canaries, fleet := 0, map[string]bool{}, map[Note]bool{}, 0
+	warns, objects, canaries, fleet := 0, map[string]Action{}, map[Note]bool{}, 0
 	seen := map[Note]bool{}
 	changed := 0
 	for _, c := range r.Clusters {
@@ -178,7 +178,7 @@ func verdict(r *Report) string {
 		}
 		fleet += len(c.Fleet)
 		for _, o := range c.Objects {
-			objects[o.Object] = true
+			objects[o.Object] = o.Action
 			for _, n := range o.Notes {
 				if n.Warn && !seen[n] {
 					seen[n] = true
@@ -198,7 +198,13 @@ func verdict(r *Report) string {
 		if len(objects) == 1 {
 			verb = "changes"
 		}
-		parts = append(parts, fmt.Sprintf("**%s %s** in %d of %s", count(len(objects), "object"), verb, changed, count(len(r.Clusters), "cluster")))
+		// An object added in one cluster and changed in another counts
+		// as the last cluster has it.
+		n := map[Action]int{}
+		for _, a := range objects {
+			n[a]++
+		}
+		parts = append(parts, fmt.Sprintf("**%s %s** (%s) in %d of %s", count(len(objects), "object"), verb, actionText(n), changed, count(len(r.Clusters), "cluster")))
 	}
 	if len(canaries) > 0 {
 		parts = append(parts, canaryCounts(canaries))
@@ -207,6 +213,27 @@ func verdict(r *Report) string {
 		parts = append(parts, count(fleet, "fleet change"))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// tally counts the objects added, changed and removed.
+func tally(objects []Change) map[Action]int {
+	n := map[Action]int{}
+	for _, o := range objects {
+		n[o.Action]++
+	}
+	return n
+}
+
+// actionText says how many objects are added, changed and removed:
+// "1 added, 2 changed".
+func actionText(n map[Action]int) string {
+	var parts []string
+	for _, a := range []Action{Added, Changed, Removed} {
+		if n[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[a], a))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // canaryCounts says how many plans are started, restarted, amended and
@@ -271,15 +298,7 @@ func mergeNotes(r *Report) []*merged {
 			add(c.Name, n)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b *merged) int {
-		switch {
-		case a.Warn == b.Warn:
-			return 0
-		case a.Warn:
-			return -1
-		}
-		return 1
-	})
+	slices.SortStableFunc(out, func(a, b *merged) int { return boolOrder(a.Warn, b.Warn) })
 	return out
 }
 
@@ -343,10 +362,7 @@ func clusterName(name string) string {
 func clusterRows(r *Report) []string {
 	var out []string
 	for _, c := range r.Clusters {
-		n := map[Action]int{}
-		for _, o := range c.Objects {
-			n[o.Action]++
-		}
+		n := tally(c.Objects)
 		name := escape(clusterName(c.Name))
 		if c.Leaves {
 			name += " (leaves the fleet)"
@@ -389,17 +405,7 @@ func diffBlocks(p *page, r *Report) {
 			all.WriteString(o.Diff)
 		}
 		fence := fenceFor(all.String())
-		n := map[Action]int{}
-		for _, o := range g.objects {
-			n[o.Action]++
-		}
-		var counts []string
-		for _, a := range []Action{Added, Changed, Removed} {
-			if n[a] > 0 {
-				counts = append(counts, fmt.Sprintf("%d %s", n[a], a))
-			}
-		}
-		open := fmt.Sprintf("\n<details><summary>Diff of %s: %s</summary>\n\n%sdiff\n", html.EscapeString(strings.Join(g.clusters, ", ")), strings.Join(counts, ", "), fence)
+		open := fmt.Sprintf("\n<details><summary>Diff of %s: %s</summary>\n\n%sdiff\n", html.EscapeString(strings.Join(g.clusters, ", ")), actionText(tally(g.objects)), fence)
 		closing := fence + "\n\n</details>\n"
 		var body strings.Builder
 		for _, o := range g.objects {

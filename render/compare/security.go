@@ -11,6 +11,10 @@ import (
 	typev1beta1 "istio.io/api/type/v1beta1"
 )
 
+// securityKinds are the kinds of isSecurity, by name, which order the
+// objects of a cluster.
+var securityKinds = map[string]bool{"AuthorizationPolicy": true, "PeerAuthentication": true, "RequestAuthentication": true}
+
 // isSecurity is whether a spec is one of the kinds the Markdown shows
 // first: who may call what, mTLS, and JWT.
 func isSecurity(a, b proto.Message) bool {
