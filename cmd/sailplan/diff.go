@@ -38,7 +38,9 @@ cluster: for every cluster of the fleet, the objects the head adds,
 changes and removes, as unified diffs (-o diff), as a Markdown summary for
 a pull request's comment (-o markdown: security changes first, routing by
 how much, canary plans), or as JSON. An invalid head is reported with
-every error at file:line:column. See docs/pull-requests.md.
+every error at file:line:column. With --live, it also shows what applying
+the head would change in each cluster now (server-side dry runs through the
+kubeconfig context named after each cluster). See docs/pull-requests.md.
 
 Exit status: 0 without changes, 1 with changes, 2 on errors (an invalid
 head, an unknown revision, a cluster that cannot be reached).`,
@@ -46,9 +48,10 @@ head, an unknown revision, a cluster that cannot be reached).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if commits.base != "" || commits.head != "" {
 				if len(args) > 0 || context != "" {
-					return &exitError{code: 2, err: fmt.Errorf("diff --base/--head compares commits of --repo: it takes no DIR and no --context (comparing them with the clusters is not supported yet)")}
+					return &exitError{code: 2, err: fmt.Errorf("diff --base/--head compares commits of --repo: it takes no DIR and no --context (--live compares the head with every cluster of its fleet)")}
 				}
 				commits.cluster, commits.limits = cluster, limits
+				commits.kubeconfig, commits.opts = kubeconfig, opts
 				return commits.run(cmd.Context(), cmd.OutOrStdout())
 			}
 			if len(args) != 1 {
@@ -111,6 +114,7 @@ head, an unknown revision, a cluster that cannot be reached).`,
 	f.StringVar(&commits.git.path, "path", "", "with --base: directory of the intents inside the repository")
 	f.StringVarP(&commits.output, "output", "o", "diff", "with --base: diff, markdown or json")
 	f.IntVar(&commits.markdownLimit, "markdown-limit", compare.MarkdownLimit, "with -o markdown: the most bytes to write (GitHub refuses comments over 65536 characters)")
+	f.BoolVar(&commits.live, "live", false, "with --base: also compare the head with what each cluster of its fleet holds now (kubeconfig context named after the cluster)")
 	commits.git.registerAuth(f)
 	addParentFlags(f, &opts)
 	bounded.AddFlags(f, &limits)

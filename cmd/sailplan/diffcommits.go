@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/render/compare"
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/schema/bounded"
+	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/source"
 )
 
@@ -25,7 +29,17 @@ type commitDiff struct {
 	output        string
 	markdownLimit int
 	limits        bounded.Limits
+
+	// live also compares the head with the clusters as they are now,
+	// each through the kubeconfig context named after it.
+	live       bool
+	kubeconfig string
+	opts       apply.Options
 }
+
+// liveTimeout bounds the live comparison of one cluster, so that a
+// cluster that hangs cannot hold a CI job.
+const liveTimeout = time.Minute
 
 // Exit codes of the comparison, as of the live diff (and kubectl diff): a
 // CI job tells "changes to review" from "the head is broken".
@@ -70,6 +84,9 @@ func (d *commitDiff) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return &exitError{code: exitInvalid, err: fmt.Errorf("%s..%s: %w", source.Short(base.Commit), source.Short(head.Commit), err)}
 	}
+	if d.live && r.HeadErrors == nil {
+		r.Live = d.liveDiff(ctx, r, head)
+	}
 	switch d.output {
 	case "markdown":
 		_, err = io.WriteString(out, compare.Markdown(r, d.markdownLimit))
@@ -90,10 +107,71 @@ func (d *commitDiff) run(ctx context.Context, out io.Writer) error {
 			name = d.head + " (" + name + ")"
 		}
 		return &exitError{code: exitInvalid, err: fmt.Errorf("head %s does not validate, so sailplan would apply nothing of it:\n%s", name, strings.Join(r.HeadErrors, "\n"))}
-	case r.Changes() > 0:
+	case r.LiveErrors() > 0:
+		return &exitError{code: exitInvalid, err: fmt.Errorf("%d of %d clusters could not be compared with the head (see the output)", r.LiveErrors(), len(r.Live))}
+	case r.Changes()+r.LiveChanges() > 0:
 		return &exitError{code: exitChanges}
 	}
 	return nil
+}
+
+// liveDiff compares the head, rendered for each cluster of its fleet
+// (with its commit, as run would apply it), with what the cluster holds
+// now, through apply's server-side dry run, every cluster in parallel. A
+// cluster that cannot be compared says why in its entry.
+func (d *commitDiff) liveDiff(ctx context.Context, r *compare.Report, head compare.Side) []compare.Live {
+	var names []string
+	for _, c := range r.Clusters {
+		if !c.Leaves {
+			names = append(names, c.Name)
+		}
+	}
+	out := make([]compare.Live, len(names))
+	var g errgroup.Group
+	for i, name := range names {
+		g.Go(func() error {
+			out[i] = compare.Live{Cluster: name}
+			changes, err := d.liveCluster(ctx, head, name)
+			out[i].Objects = changes
+			if err != nil {
+				out[i].Err = err.Error()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every error is in its cluster's entry
+	return out
+}
+
+func (d *commitDiff) liveCluster(ctx context.Context, head compare.Side, name string) ([]compare.LiveChange, error) {
+	if name == "" {
+		return nil, errors.New("the fleet declares no clusters, so there is no context to reach (hint: sailplan diff DIR --context NAME compares a directory with one cluster)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	objs, err := render.Render(head.Intents, render.Options{Cluster: name, Commit: head.Commit})
+	if err != nil {
+		return nil, err
+	}
+	us := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		if us[i], err = render.ToUnstructured(o); err != nil {
+			return nil, err
+		}
+	}
+	c, err := clusterForContext(ctx, d.kubeconfig, name, d.opts)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	diffs, err := c.Diff(ctx, us)
+	var changes []compare.LiveChange
+	for _, o := range diffs {
+		if o.Action != apply.Unchanged {
+			changes = append(changes, compare.LiveChange{Object: o.Object, Action: string(o.Action), Diff: o.Diff})
+		}
+	}
+	return changes, err
 }
 
 // side reads and loads one revision. Intents that do not load (or a

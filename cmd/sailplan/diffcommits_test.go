@@ -238,11 +238,60 @@ func TestDiffCommitsInClone(t *testing.T) {
 		{[]string{"--base", "main"}, "sailplan: --base and --head go together: give the two revisions to compare, such as --base origin/main --head HEAD\n"},
 		{[]string{"--base", "main~1", "--head", "main", "-o", "html"}, `sailplan: --output "html": want diff, markdown or json` + "\n"},
 		{[]string{"--base", "main~2", "--head", "main~1", "--cluster", "mars"}, fmt.Sprintf("sailplan: %s..%s: cluster \"mars\" is in neither commit's fleet (hint: its clusters are c1, c2)\n", r.commits["remove"][:7], r.commits["comment"][:7])},
-		{[]string{"--base", "main~1", "--head", "main", "--context", "c1"}, "sailplan: diff --base/--head compares commits of --repo: it takes no DIR and no --context (comparing them with the clusters is not supported yet)\n"},
+		{[]string{"--base", "main~1", "--head", "main", "--context", "c1"}, "sailplan: diff --base/--head compares commits of --repo: it takes no DIR and no --context (--live compares the head with every cluster of its fleet)\n"},
 	} {
 		out, stderr, code := cmd(bad.args...)
 		if code != 2 || out != "" || stderr != bad.stderr {
 			t.Errorf("diff %s: exit %d, stdout %q, stderr\n%s\nwant exit 2, nothing on stdout and stderr\n%s", strings.Join(bad.args, " "), code, out, stderr, bad.stderr)
 		}
+	}
+}
+
+// TestDiffCommitsLive: with --live, the head is also compared with what
+// the real clusters hold now, through their kubeconfig contexts: a cluster
+// that holds the base shows the head's change, a cluster without a
+// context is reported and makes the exit 2.
+func TestDiffCommitsLive(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	applyset := "--applyset-name=" + ns // this test's objects only
+	files := map[string]string{
+		"fleet.cue":   testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2}),
+		"reviews.cue": testenv.ReviewsCUE(ns, 90, 10),
+	}
+	dir := t.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := testenv.NewGitServer(t).NewRepo(t, "live")
+	base := repo.Commit(t, files, "base")
+	if out, stderr, code := sailplan(t, "apply", dir, "--commit", base, applyset); code != 0 {
+		t.Fatalf("apply the base: exit %d\n%s%s", code, out, stderr)
+	}
+	head := repo.Commit(t, map[string]string{"reviews.cue": testenv.ReviewsCUE(ns, 50, 50)}, "head")
+
+	out, stderr, code := sailplan(t, "diff", "--repo", repo.URL(), "--base", base, "--head", head, "--live", applyset)
+	if code != 1 || stderr != "" {
+		t.Fatalf("diff --live: exit %d, stderr %q; want exit 1", code, stderr)
+	}
+	for _, cluster := range []string{"c1", "c2"} {
+		want := "# cluster " + cluster + " now: applying the head would change 1 object\n# VirtualService/" + ns + "/reviews configured\n"
+		i := strings.Index(out, want)
+		if i < 0 || !strings.Contains(out[i:], "-      weight: 90\n+      weight: 50\n") {
+			t.Errorf("diff --live: want %q followed by the weight's change, got\n%s", want, out)
+		}
+	}
+	md, _, _ := sailplan(t, "diff", "--repo", repo.URL(), "--base", base, "--head", head, "--live", applyset, "-o", "markdown")
+	if !strings.Contains(md, "#### Against the clusters now\n") || !strings.Contains(md, "| c1 | 0 | 1 | 0 |\n| c2 | 0 | 1 | 0 |\n") {
+		t.Errorf("diff --live -o markdown: want the live table with one object configured in each cluster:\n%s", md)
+	}
+
+	// A cluster the kubeconfig does not know.
+	mars := repo.Commit(t, map[string]string{"fleet.cue": testenv.FleetCUE(map[string]int{"c1": 1, "c2": 2, "mars": 3})}, "mars")
+	out, stderr, code = sailplan(t, "diff", "--repo", repo.URL(), "--base", head, "--head", mars, "--live", applyset)
+	if code != 2 || stderr != "sailplan: 1 of 3 clusters could not be compared with the head (see the output)\n" || !strings.Contains(out, "# cluster mars now: not compared: context mars: ") {
+		t.Errorf("diff --live with a cluster without a context: exit %d, stderr %q, stdout\n%s", code, stderr, out)
 	}
 }

@@ -65,6 +65,9 @@ type Report struct {
 	// Clusters is every cluster of either side's fleet, by name; one
 	// cluster named "" when neither declares any.
 	Clusters []Cluster `json:"clusters,omitempty"`
+	// Live is, when asked for, what applying the head would change in
+	// each cluster now; see Live.
+	Live []Live `json:"live,omitempty"`
 }
 
 // Cluster is what the head does to one cluster.

@@ -67,6 +67,7 @@ func Markdown(r *Report, limit int) string {
 	}
 	p.section("\n#### Clusters\n\n| cluster | wave | added | changed | removed |\n| --- | ---: | ---: | ---: | ---: |\n", clusterRows(r), "cluster rows")
 	diffBlocks(p, r)
+	liveSection(p, r)
 	return p.finish(limit)
 }
 

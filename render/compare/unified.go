@@ -34,6 +34,7 @@ func Unified(r *Report) string {
 			b.WriteString(inCluster(o.Diff, c.Name))
 		}
 	}
+	liveUnified(&b, r)
 	return b.String()
 }
 
