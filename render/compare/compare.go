@@ -140,6 +140,24 @@ func (r *Report) Changes() int {
 	return n
 }
 
+// eachNote calls f with every note of every cluster, with the cluster's
+// name: its fleet notes, its objects', then its canary plans'.
+func (r *Report) eachNote(f func(cluster string, n Note)) {
+	for _, c := range r.Clusters {
+		for _, n := range c.Fleet {
+			f(c.Name, n)
+		}
+		for _, o := range c.Objects {
+			for _, n := range o.Notes {
+				f(c.Name, n)
+			}
+		}
+		for _, n := range c.Canaries {
+			f(c.Name, n)
+		}
+	}
+}
+
 // Compare renders base and head for every cluster of their fleets and
 // says what the head changes. Both are rendered without promotion state
 // (every canary's candidate at 0 %) and without the commit annotation,

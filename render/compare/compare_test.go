@@ -58,19 +58,7 @@ func noteLines(r *Report) []string {
 		}
 		out = append(out, fmt.Sprintf("%s %s%s %s: %s", cluster, n.Topic, warn, n.Subject, n.Text))
 	}
-	for _, c := range r.Clusters {
-		for _, n := range c.Fleet {
-			add(c.Name, n)
-		}
-		for _, o := range c.Objects {
-			for _, n := range o.Notes {
-				add(c.Name, n)
-			}
-		}
-		for _, n := range c.Canaries {
-			add(c.Name, n)
-		}
-	}
+	r.eachNote(add)
 	return out
 }
 

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -103,13 +103,8 @@ func mapChanges(fd protoreflect.FieldDescriptor, a, b protoreflect.Map, p string
 			return true
 		})
 	}
-	names := make([]string, 0, len(keys))
-	for n := range keys {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	vd := fd.MapValue()
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(keys)) {
 		k := keys[n]
 		kp := p + "[" + n + "]"
 		va, vb := a.Get(k), b.Get(k)

@@ -286,19 +286,7 @@ func mergeNotes(r *Report) []*merged {
 			m.clusters = append(m.clusters, cluster)
 		}
 	}
-	for _, c := range r.Clusters {
-		for _, n := range c.Fleet {
-			add(c.Name, n)
-		}
-		for _, o := range c.Objects {
-			for _, n := range o.Notes {
-				add(c.Name, n)
-			}
-		}
-		for _, n := range c.Canaries {
-			add(c.Name, n)
-		}
-	}
+	r.eachNote(add)
 	slices.SortStableFunc(out, func(a, b *merged) int { return boolOrder(a.Warn, b.Warn) })
 	return out
 }

@@ -63,6 +63,16 @@ type Revision struct {
 	Files schema.Files
 }
 
+// revisionOf is what a Revision says of its commit, without its files.
+func revisionOf(commit *object.Commit) *Revision {
+	return &Revision{
+		Commit:  commit.Hash.String(),
+		Author:  commit.Author.Name,
+		Message: strings.TrimSpace(commit.Message),
+		Time:    commit.Committer.When,
+	}
+}
+
 // Short is the commit's abbreviated hash, for logs.
 func (r *Revision) Short() string { return Short(r.Commit) }
 
@@ -169,12 +179,7 @@ func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	rev := &Revision{
-		Commit:  commit.Hash.String(),
-		Author:  commit.Author.Name,
-		Message: strings.TrimSpace(commit.Message),
-		Time:    commit.Committer.When,
-	}
+	rev := revisionOf(commit)
 	if s.VerifyKeys != "" {
 		signer, reason := verifyCommit(commit, s.VerifyKeys)
 		if reason != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 
 	git "github.com/go-git/go-git/v5"
@@ -111,12 +110,7 @@ func (h *History) Read(ctx context.Context, rev, dir string) (*Revision, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &Revision{
-		Commit:  commit.Hash.String(),
-		Author:  commit.Author.Name,
-		Message: strings.TrimSpace(commit.Message),
-		Time:    commit.Committer.When,
-	}
+	r := revisionOf(commit)
 	if r.Files, err = readTree(ctx, commit, dir); err != nil {
 		return r, fmt.Errorf("git %s: %s (%s): %w", h.where, rev, r.Short(), err)
 	}
