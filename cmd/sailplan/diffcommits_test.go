@@ -238,6 +238,7 @@ func TestDiffCommitsInClone(t *testing.T) {
 		{[]string{"--base", "main"}, "sailplan: --base and --head go together: give the two revisions to compare, such as --base origin/main --head HEAD\n"},
 		{[]string{"--base", "main~1", "--head", "main", "-o", "html"}, `sailplan: --output "html": want diff, markdown or json` + "\n"},
 		{[]string{"--base", "main~2", "--head", "main~1", "--cluster", "mars"}, fmt.Sprintf("sailplan: %s..%s: cluster \"mars\" is in neither commit's fleet (hint: its clusters are c1, c2)\n", r.commits["remove"][:7], r.commits["comment"][:7])},
+		{[]string{"--base", "main", "--head", "main~1", "--path", "prod"}, fmt.Sprintf("sailplan: head main~1 (%s) does not validate, so sailplan would apply nothing of it:\ngit .: main~1 (%[1]s): path \"prod\" does not exist in the repository\n", r.commits["comment"][:7])},
 		{[]string{"--base", "main~1", "--head", "main", "--context", "c1"}, "sailplan: diff --base/--head compares commits of --repo: it takes no DIR and no --context (--live compares the head with every cluster of its fleet)\n"},
 	} {
 		out, stderr, code := cmd(bad.args...)
