@@ -452,7 +452,7 @@ func notes(ch *Change, from, to *rendered) []Note {
 	case a != nil && b != nil && proto.Equal(a, b):
 		out = metadataNotes(subject, from.obj, to.obj)
 	case isSecurity(a, b):
-		topic, out = Security, securityNotes(subject, a, b)
+		topic, out = Security, securityNotes(subject, ch.Namespace, a, b)
 	case isRouting(a, b):
 		topic, out = Routing, routingNotes(subject, a, b)
 	default:

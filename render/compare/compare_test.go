@@ -176,7 +176,7 @@ func TestSecurity(t *testing.T) {
 			" security ⚠ AuthorizationPolicy `billing/billing-admin`: **action** `DENY` → `ALLOW`",
 		}},
 		{"mTLS PERMISSIVE on a port", []string{`mode: "STRICT"`}, []string{`mode: "STRICT"` + "\n\tports: \"9090\": \"DISABLE\""}, []string{
-			" security ⚠ PeerAuthentication `billing/billing`: **port 9090 mTLS weakened**: `UNSET` → `DISABLE`",
+			" security ⚠ PeerAuthentication `billing/billing`: **port 9090 mTLS weakened** for workloads `app=billing`: `UNSET` → `DISABLE`",
 		}},
 		{"no change", nil, nil, nil},
 		{"JWT: a second issuer, any audience", []string{`audiences: ["api"]`}, []string{`}, {issuer: "https://other.example.com", jwksUri: "https://other.example.com/jwks.json"`}, []string{
@@ -205,7 +205,7 @@ func TestSecurity(t *testing.T) {
 	want := []string{
 		" security ⚠ AuthorizationPolicy `billing/billing-admin`: **DENY removed**: what its 1 rule denied to workloads `app=billing` is no longer denied",
 		" security ⚠ AuthorizationPolicy `shop/frontend`: **ALLOW removed** for workloads `app=frontend`: what only it allowed is denied, or, if no other ALLOW policy selects them, everything is allowed",
-		" security ⚠ PeerAuthentication `shop/open`: **mTLS not strict**: added: mTLS `PERMISSIVE` for every workload of its namespace",
+		" security ⚠ PeerAuthentication `shop/open`: **mTLS not strict**: added: mTLS `PERMISSIVE` for every workload of namespace `shop`",
 		" security RequestAuthentication `istio-system/api`: removed: workloads `istio=ingressgateway` no longer validate tokens from `https://auth.example.com`",
 	}
 	if d := cmp.Diff(want, noteLines(r)); d != "" {

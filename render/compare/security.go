@@ -26,20 +26,20 @@ func isSecurity(a, b proto.Message) bool {
 // securityNotes says what changes in an AuthorizationPolicy,
 // PeerAuthentication or RequestAuthentication, warning where more gets
 // through. a is nil for an object added, b for one removed.
-func securityNotes(subject string, a, b proto.Message) []Note {
+func securityNotes(subject, ns string, a, b proto.Message) []Note {
 	switch {
 	case isType[*securityv1beta1.AuthorizationPolicy](a, b):
 		pa, _ := a.(*securityv1beta1.AuthorizationPolicy)
 		pb, _ := b.(*securityv1beta1.AuthorizationPolicy)
-		return authorizationNotes(subject, pa, pb)
+		return authorizationNotes(subject, ns, pa, pb)
 	case isType[*securityv1beta1.PeerAuthentication](a, b):
 		pa, _ := a.(*securityv1beta1.PeerAuthentication)
 		pb, _ := b.(*securityv1beta1.PeerAuthentication)
-		return peerAuthenticationNotes(subject, pa, pb)
+		return peerAuthenticationNotes(subject, ns, pa, pb)
 	case isType[*securityv1beta1.RequestAuthentication](a, b):
 		ra, _ := a.(*securityv1beta1.RequestAuthentication)
 		rb, _ := b.(*securityv1beta1.RequestAuthentication)
-		return requestAuthenticationNotes(subject, ra, rb)
+		return requestAuthenticationNotes(subject, ns, ra, rb)
 	}
 	return nil
 }
@@ -48,9 +48,17 @@ func security(subject string, warn bool, text string) Note {
 	return Note{Topic: Security, Warn: warn, Subject: subject, Text: text}
 }
 
-func workloads(s *typev1beta1.WorkloadSelector) string {
-	if s == nil || len(s.MatchLabels) == 0 {
-		return "every workload of its namespace"
+// rootNamespace is Istio's default root namespace, where a policy without
+// a selector applies to the whole mesh.
+const rootNamespace = "istio-system"
+
+// workloads says which workloads a policy in namespace ns selects.
+func workloads(ns string, s *typev1beta1.WorkloadSelector) string {
+	switch {
+	case (s == nil || len(s.MatchLabels) == 0) && ns == rootNamespace:
+		return "every workload of the mesh (no selector in the root namespace " + code(ns) + ")"
+	case s == nil || len(s.MatchLabels) == 0:
+		return "every workload of namespace " + code(ns)
 	}
 	return "workloads " + labelString(s.MatchLabels)
 }
@@ -62,10 +70,10 @@ func rulesCount(n int) string {
 	return fmt.Sprintf("%d rules", n)
 }
 
-func authorizationNotes(subject string, a, b *securityv1beta1.AuthorizationPolicy) []Note {
+func authorizationNotes(subject, ns string, a, b *securityv1beta1.AuthorizationPolicy) []Note {
 	switch {
 	case a == nil:
-		text := fmt.Sprintf("%s added for %s, %s", code(b.Action.String()), workloads(b.Selector), rulesCount(len(b.Rules)))
+		text := fmt.Sprintf("%s added for %s, %s", code(b.Action.String()), workloads(ns, b.Selector), rulesCount(len(b.Rules)))
 		if b.Action == securityv1beta1.AuthorizationPolicy_ALLOW {
 			text += ": a workload with an ALLOW policy denies what none of them allows"
 		}
@@ -73,11 +81,11 @@ func authorizationNotes(subject string, a, b *securityv1beta1.AuthorizationPolic
 	case b == nil:
 		switch a.Action {
 		case securityv1beta1.AuthorizationPolicy_DENY:
-			return []Note{security(subject, true, fmt.Sprintf("**DENY removed**: what its %s denied to %s is no longer denied", rulesCount(len(a.Rules)), workloads(a.Selector)))}
+			return []Note{security(subject, true, fmt.Sprintf("**DENY removed**: what its %s denied to %s is no longer denied", rulesCount(len(a.Rules)), workloads(ns, a.Selector)))}
 		case securityv1beta1.AuthorizationPolicy_ALLOW:
-			return []Note{security(subject, true, fmt.Sprintf("**ALLOW removed** for %s: what only it allowed is denied, or, if no other ALLOW policy selects them, everything is allowed", workloads(a.Selector)))}
+			return []Note{security(subject, true, fmt.Sprintf("**ALLOW removed** for %s: what only it allowed is denied, or, if no other ALLOW policy selects them, everything is allowed", workloads(ns, a.Selector)))}
 		case securityv1beta1.AuthorizationPolicy_CUSTOM:
-			return []Note{security(subject, true, fmt.Sprintf("**CUSTOM removed**: requests to %s are no longer checked by %s", workloads(a.Selector), code(a.GetProvider().GetName())))}
+			return []Note{security(subject, true, fmt.Sprintf("**CUSTOM removed**: requests to %s are no longer checked by %s", workloads(ns, a.Selector), code(a.GetProvider().GetName())))}
 		}
 		return []Note{security(subject, false, code(a.Action.String())+" removed")}
 	}
@@ -86,7 +94,7 @@ func authorizationNotes(subject string, a, b *securityv1beta1.AuthorizationPolic
 		out = append(out, security(subject, true, fmt.Sprintf("**action** %s → %s", code(a.Action.String()), code(b.Action.String()))))
 	}
 	if !proto.Equal(a.Selector, b.Selector) {
-		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(a.Selector), workloads(b.Selector))))
+		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(ns, a.Selector), workloads(ns, b.Selector))))
 	}
 	if !proto.Equal(a.GetProvider(), b.GetProvider()) {
 		out = append(out, security(subject, true, fmt.Sprintf("**provider** %s → %s", code(a.GetProvider().GetName()), code(b.GetProvider().GetName()))))
@@ -351,12 +359,12 @@ func mode(m *securityv1beta1.PeerAuthentication_MutualTLS) securityv1beta1.PeerA
 	return m.GetMode()
 }
 
-func peerAuthenticationNotes(subject string, a, b *securityv1beta1.PeerAuthentication) []Note {
+func peerAuthenticationNotes(subject, ns string, a, b *securityv1beta1.PeerAuthentication) []Note {
 	unset := securityv1beta1.PeerAuthentication_MutualTLS_UNSET
 	switch {
 	case a == nil:
 		warn := weaker(unset, mode(b.Mtls)) && mode(b.Mtls) != unset
-		text := fmt.Sprintf("added: mTLS %s for %s", code(mode(b.Mtls).String()), workloads(b.Selector))
+		text := fmt.Sprintf("added: mTLS %s for %s", code(mode(b.Mtls).String()), workloads(ns, b.Selector))
 		for _, p := range sortedPorts(b.PortLevelMtls) {
 			m := mode(b.PortLevelMtls[p])
 			warn = warn || m == securityv1beta1.PeerAuthentication_MutualTLS_PERMISSIVE || m == securityv1beta1.PeerAuthentication_MutualTLS_DISABLE
@@ -368,7 +376,7 @@ func peerAuthenticationNotes(subject string, a, b *securityv1beta1.PeerAuthentic
 		return []Note{security(subject, warn, text)}
 	case b == nil:
 		strict := mode(a.Mtls) == securityv1beta1.PeerAuthentication_MutualTLS_STRICT
-		text := fmt.Sprintf("%s fall back to the namespace's or the mesh's mTLS mode (it was %s)", workloads(a.Selector), code(mode(a.Mtls).String()))
+		text := fmt.Sprintf("%s fall back to the namespace's or the mesh's mTLS mode (it was %s)", workloads(ns, a.Selector), code(mode(a.Mtls).String()))
 		if strict {
 			text = "**STRICT mTLS removed**: " + text
 		} else {
@@ -378,10 +386,10 @@ func peerAuthenticationNotes(subject string, a, b *securityv1beta1.PeerAuthentic
 	}
 	var out []Note
 	if !proto.Equal(a.Selector, b.Selector) {
-		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(a.Selector), workloads(b.Selector))))
+		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(ns, a.Selector), workloads(ns, b.Selector))))
 	}
 	if ma, mb := mode(a.Mtls), mode(b.Mtls); ma != mb {
-		out = append(out, modeNote(subject, "mTLS", ma, mb))
+		out = append(out, modeNote(subject, "mTLS", workloads(ns, b.Selector), ma, mb))
 	}
 	ports := sortedPorts(a.PortLevelMtls)
 	for _, p := range sortedPorts(b.PortLevelMtls) {
@@ -392,18 +400,18 @@ func peerAuthenticationNotes(subject string, a, b *securityv1beta1.PeerAuthentic
 	slices.Sort(ports)
 	for _, p := range ports {
 		if ma, mb := mode(a.PortLevelMtls[p]), mode(b.PortLevelMtls[p]); ma != mb {
-			out = append(out, modeNote(subject, fmt.Sprintf("port %d mTLS", p), ma, mb))
+			out = append(out, modeNote(subject, fmt.Sprintf("port %d mTLS", p), workloads(ns, b.Selector), ma, mb))
 		}
 	}
 	return out
 }
 
-func modeNote(subject, what string, a, b securityv1beta1.PeerAuthentication_MutualTLS_Mode) Note {
-	text := fmt.Sprintf("%s %s → %s", what, code(a.String()), code(b.String()))
+// modeNote says an mTLS mode changing for the workloads who.
+func modeNote(subject, what, who string, a, b securityv1beta1.PeerAuthentication_MutualTLS_Mode) Note {
 	if weaker(a, b) {
-		return security(subject, true, "**"+what+" weakened**: "+code(a.String())+" → "+code(b.String()))
+		return security(subject, true, fmt.Sprintf("**%s weakened** for %s: %s → %s", what, who, code(a.String()), code(b.String())))
 	}
-	return security(subject, false, text)
+	return security(subject, false, fmt.Sprintf("%s for %s: %s → %s", what, who, code(a.String()), code(b.String())))
 }
 
 func sortedPorts(m map[uint32]*securityv1beta1.PeerAuthentication_MutualTLS) []uint32 {
@@ -423,16 +431,16 @@ func issuers(ra *securityv1beta1.RequestAuthentication) []string {
 	return out
 }
 
-func requestAuthenticationNotes(subject string, a, b *securityv1beta1.RequestAuthentication) []Note {
+func requestAuthenticationNotes(subject, ns string, a, b *securityv1beta1.RequestAuthentication) []Note {
 	switch {
 	case a == nil:
-		return []Note{security(subject, false, fmt.Sprintf("added: %s validate tokens from %s (a request without a token passes unless a policy requires one)", workloads(b.Selector), codeList(issuers(b))))}
+		return []Note{security(subject, false, fmt.Sprintf("added: %s validate tokens from %s (a request without a token passes unless a policy requires one)", workloads(ns, b.Selector), codeList(issuers(b))))}
 	case b == nil:
-		return []Note{security(subject, false, fmt.Sprintf("removed: %s no longer validate tokens from %s", workloads(a.Selector), codeList(issuers(a))))}
+		return []Note{security(subject, false, fmt.Sprintf("removed: %s no longer validate tokens from %s", workloads(ns, a.Selector), codeList(issuers(a))))}
 	}
 	var out []Note
 	if !proto.Equal(a.Selector, b.Selector) {
-		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(a.Selector), workloads(b.Selector))))
+		out = append(out, security(subject, true, fmt.Sprintf("**selector**: %s → %s", workloads(ns, a.Selector), workloads(ns, b.Selector))))
 	}
 	ia := issuers(a)
 	for _, rb := range b.JwtRules {
