@@ -151,6 +151,7 @@ jwt: "api": {
 		jwksUri: "https://auth.example.com/jwks.json"
 		audiences: ["api"]
 	}]
+	require: paths: ["/api/*", "/admin/*"]
 }
 `
 
@@ -179,6 +180,9 @@ func TestSecurity(t *testing.T) {
 			" security ⚠ PeerAuthentication `billing/billing`: **port 9090 mTLS weakened** for workloads `app=billing`: `UNSET` → `DISABLE`",
 		}},
 		{"no change", nil, nil, nil},
+		{"JWT required on fewer paths", []string{`require: paths: ["/api/*", "/admin/*"]`}, []string{`require: paths: ["/api/*"]`}, []string{
+			" security ⚠ AuthorizationPolicy `istio-system/api-require-jwt`: **DENY narrowed**: rule 1 to[0] paths: −`/admin/*`",
+		}},
 		{"JWT: a second issuer, any audience", []string{`audiences: ["api"]`}, []string{`}, {issuer: "https://other.example.com", jwksUri: "https://other.example.com/jwks.json"`}, []string{
 			" security ⚠ RequestAuthentication `istio-system/api`: issuer `https://auth.example.com`: **any audience** (was `api`)",
 			" security ⚠ RequestAuthentication `istio-system/api`: **issuer added**: tokens from `https://other.example.com` are accepted",
@@ -199,11 +203,12 @@ func TestSecurity(t *testing.T) {
 		})
 	}
 
-	// Removing what protects is warned of; so is a new policy that does not
-	// say STRICT, not one that does.
+	// Removing what protects is warned of (the JWT requirement is a DENY
+	// policy); so is a new policy that does not say STRICT.
 	r := compareFiles(t, base, map[string]string{"mesh.cue": strings.Join(strings.SplitAfter(meshCUE, "\n")[:7], "") + "mtls: open: {namespace: \"shop\", mode: \"PERMISSIVE\"}\n"})
 	want := []string{
 		" security ⚠ AuthorizationPolicy `billing/billing-admin`: **DENY removed**: what its 1 rule denied to workloads `app=billing` is no longer denied",
+		" security ⚠ AuthorizationPolicy `istio-system/api-require-jwt`: **DENY removed**: what its 1 rule denied to workloads `istio=ingressgateway` is no longer denied",
 		" security ⚠ AuthorizationPolicy `shop/frontend`: **ALLOW removed** for workloads `app=frontend`: what only it allowed is denied, or, if no other ALLOW policy selects them, everything is allowed",
 		" security ⚠ PeerAuthentication `shop/open`: **mTLS not strict**: added: mTLS `PERMISSIVE` for every workload of namespace `shop`",
 		" security RequestAuthentication `istio-system/api`: removed: workloads `istio=ingressgateway` no longer validate tokens from `https://auth.example.com`",
@@ -212,8 +217,8 @@ func TestSecurity(t *testing.T) {
 		t.Errorf("policies removed, notes (-want +got):\n%s", d)
 	}
 	md := Markdown(r, 0)
-	if i, j := strings.Index(md, "#### Security"), strings.Index(md, "RequestAuthentication `istio-system/api`: removed"); i < 0 || j < i || !strings.Contains(md, "⚠️ **3 security changes to review**") {
-		t.Errorf("Markdown: want the security section, warnings first, and 3 counted:\n%s", md)
+	if i, j := strings.Index(md, "#### Security"), strings.Index(md, "RequestAuthentication `istio-system/api`: removed"); i < 0 || j < i || !strings.Contains(md, "⚠️ **4 security changes to review**") {
+		t.Errorf("Markdown: want the security section, warnings first, and 4 counted:\n%s", md)
 	}
 }
 
