@@ -19,6 +19,7 @@ import (
 	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync/apply"
 	"github.com/sailplan/sailplan/sync/kube"
+	"github.com/sailplan/sailplan/sync/source"
 )
 
 // liveFlags say where the daemon keeps what it applied and the
@@ -91,6 +92,9 @@ func (l *liveFlags) intents(ctx context.Context, asked []string, limits bounded.
 	slices.SortFunc(clusters, func(a, b string) int { return cmp.Or(held[a].Wave-held[b].Wave, strings.Compare(a, b)) })
 	out := map[string]sourced{}
 	byCommit := map[string]sourced{}
+	// One fetch of the repository, whatever number of commits the fleet
+	// holds: each is read from it, as diff --base --head reads its two.
+	var history *source.History
 	for _, cl := range clusters {
 		cs, ok := held[cl]
 		switch {
@@ -101,13 +105,16 @@ func (l *liveFlags) intents(ctx context.Context, asked []string, limits bounded.
 		}
 		src, ok := byCommit[cs.Commit]
 		if !ok {
-			g := l.git
-			g.commit = cs.Commit
-			gs, err := g.source(ctx)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--live: %w", err)
+			if history == nil {
+				auth, err := l.git.auth()
+				if err != nil {
+					return nil, nil, fmt.Errorf("--live: %w", err)
+				}
+				if history, err = source.OpenHistory(ctx, l.git.repo, auth); err != nil {
+					return nil, nil, fmt.Errorf("--live: %w", err)
+				}
 			}
-			rev, err := gs.Fetch(ctx)
+			rev, err := history.Read(ctx, cs.Commit, l.git.path)
 			if err != nil {
 				return nil, nil, fmt.Errorf("--live: cluster %s: %w", cl, err)
 			}
