@@ -12,7 +12,7 @@ import (
 	"github.com/sailplan/sailplan/promote"
 )
 
-// TestPageReviewsTokens: with rbac.yaml, the daemon's ServiceAccount can
+// TestPageReviewsTokens: with deploy/rbac, the daemon's ServiceAccount can
 // ask the home cluster whose a token is and what RBAC lets them do, which
 // the live page needs for decisions; here for its own token, which may
 // decide (it writes the states).
@@ -24,7 +24,9 @@ func TestPageReviewsTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyFile(t, "rbac.yaml")
+	if out, stderr, err := kubectl(t, nil, "apply", "--server-side", "-k", "rbac"); err != nil {
+		t.Fatalf("kubectl apply --server-side -k rbac: %v\n%s%s", err, out, stderr)
+	}
 	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "sailplan",
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
 	if err != nil {
