@@ -148,6 +148,7 @@ the command line, and never reach a log.`,
 			// Any replica takes clicks: the decision goes through the
 			// store's precondition, whoever leads.
 			sl.wire(mux, store)
+			mountPage(mux, ev, home, store, log)
 			sl.run(ctx, log)
 			srv, err := serve(ctx, serveConfig{httpFlags: httpf, Routes: mux, Probes: probes, Log: log})
 			if err != nil {
