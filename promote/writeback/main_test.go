@@ -6,7 +6,8 @@ import (
 	"github.com/sailplan/sailplan/testenv"
 )
 
-// env is one real cluster, the home cluster that holds promotion state.
+// env is two real clusters, c1 and c2 of the tests' fleet; c1 is also the home
+// cluster that holds promotion state.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
+func TestMain(m *testing.M) { testenv.Main(m, 2, &env) }
