@@ -16,7 +16,10 @@ func ReadSigningKey(armored, passphrase []byte) (*openpgp.Entity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: not an armored OpenPGP key: %w", err)
 	}
-	if len(keys) != 1 {
+	if len(keys) == 0 {
+		return nil, errors.New("signing key: the file holds no key")
+	}
+	if len(keys) > 1 {
 		return nil, fmt.Errorf("signing key: %d keys, want exactly one", len(keys))
 	}
 	key := keys[0]
