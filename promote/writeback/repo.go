@@ -149,7 +149,8 @@ func (r *repo) push(ctx context.Context, st *promote.State, commit plumbing.Hash
 	case !review && now != r.head.Hash:
 		return "", fmt.Errorf("%s: %s moved to %s: %w", r.w.redact(), target, notify.Short(now.String()), errMoved)
 	case review && !now.IsZero() && now != commit:
-		return fmt.Sprintf("branch %s already exists on the server at %s, without this write-back: delete it, and sailplan pushes again", target, notify.Short(now.String())), nil
+		// Not final: once a person deletes it, the next look pushes.
+		return "", fmt.Errorf("%s: branch %s already exists at %s, without this write-back: delete it, and sailplan pushes again", r.w.redact(), target, notify.Short(now.String()))
 	}
 	if strings.Contains(err.Error(), "command error on") {
 		// The server refused the update itself: a hook, a protection.
