@@ -154,6 +154,15 @@ func (f *fixture) commits(t *testing.T, branch string) int {
 func TestWriteBackOverHTTPS(t *testing.T) {
 	f := newFixture(t)
 	f.server.RequireAuth("sailplan", "s3cret")
+	// Wrong credentials: a failure that may pass, recorded nowhere, and
+	// neither the password nor a URL's credentials in what is said.
+	wrong := f.writer(strings.Replace(f.repo.URL(), "http://", "http://sailplan:hunter2@", 1), source.HTTPAuth("sailplan", "hunter2"))
+	if _, err := wrong.Write(t.Context(), f.state); err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "authentication required") {
+		t.Errorf("with a wrong password: %v, want authentication required, without the password", err)
+	}
+	if got := f.stored(t); got != nil {
+		t.Errorf("with a wrong password, recorded %+v", got)
+	}
 	w := f.writer(f.repo.URL(), source.HTTPAuth("sailplan", "s3cret"))
 	wb, err := w.Write(t.Context(), f.state)
 	if err != nil {
