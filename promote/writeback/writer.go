@@ -26,7 +26,7 @@ import (
 // promotion when it starts and each Interval, so that a restart, or a new
 // leader, finishes what the last one left. Only the leader runs it.
 type Writer struct {
-	// Repo, Branch and Path are the source's: where the intents are.
+	// URL, Branch and Path are the source's: where the intents are.
 	URL    string
 	Branch string
 	Path   string
