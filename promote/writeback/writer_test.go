@@ -375,3 +375,25 @@ func TestWriteBackBranchMoved(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteBackUnsafe: a head whose canary Edit cannot see through (a
+// comprehension that could declare it) is not edited: the promotion
+// records why, with where to look and what to do, and nothing is pushed.
+func TestWriteBackUnsafe(t *testing.T) {
+	f := newFixture(t)
+	head := f.repo.Commit(t, map[string]string{"intents/generated.cue": "package intents\n\nfor n in [] {services: (n): {}}\n"}, "a generated service")
+	wb, err := f.writer(f.repo.URL(), nil).Write(t.Context(), f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "main at " + notify.Short(head) + ": services.reviews.canary: a comprehension in the top level (generated.cue:3:1) could declare it too, and sailplan does not edit what it cannot see; make v2 stable in Git by hand"
+	if diff := cmp.Diff(want, wb.Reason); diff != "" || wb.Commit != "" {
+		t.Errorf("write-back %+v; reason (-want +got):\n%s", wb, diff)
+	}
+	if got := f.stored(t); got == nil || got.Reason != want {
+		t.Errorf("recorded %+v, want the reason", got)
+	}
+	if now := f.repo.Git(t, "rev-parse", "main"); now != head {
+		t.Errorf("main moved to %s", now)
+	}
+}
