@@ -149,8 +149,7 @@ func (r *repo) push(ctx context.Context, st *promote.State, commit plumbing.Hash
 	case !review && now != r.head.Hash:
 		return "", fmt.Errorf("%s: %s moved to %s: %w", r.w.redact(), target, notify.Short(now.String()), errMoved)
 	case review && !now.IsZero() && now != commit:
-		// Not final: once a person deletes it, the next look pushes.
-		return "", fmt.Errorf("%s: branch %s already exists at %s, without this write-back: delete it, and sailplan pushes again", r.w.redact(), target, notify.Short(now.String()))
+		return "", r.taken(target, now)
 	}
 	if strings.Contains(err.Error(), "command error on") {
 		// The server refused the update itself: a hook, a protection.
@@ -179,6 +178,14 @@ func remoteSaid(progress string) string {
 		lines = append(lines, l)
 	}
 	return strings.Join(lines, "; ")
+}
+
+// taken says that the review branch exists at commit without this
+// write-back. It is read again (errMoved): another replica's push of this
+// write-back is found there and recorded. Else it is not final either:
+// once a person deletes the branch, the next look pushes.
+func (r *repo) taken(branch string, at plumbing.Hash) error {
+	return fmt.Errorf("%s: branch %s already exists at %s, without this write-back: delete it, and sailplan pushes again (%w)", r.w.redact(), branch, notify.Short(at.String()), errMoved)
 }
 
 // remoteHead is ref's commit on the server; the zero hash when there is

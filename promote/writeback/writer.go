@@ -169,6 +169,11 @@ func (w *Writer) attempt(ctx context.Context, st *promote.State) (promote.WriteB
 	if found := repo.find(ctx, st); found != "" {
 		return promote.WriteBack{Commit: found, Branch: target, Review: w.Review}, nil
 	}
+	if w.Review && repo.review != nil {
+		// Someone else's branch: never pushed onto, even as a
+		// fast-forward.
+		return promote.WriteBack{}, repo.taken(target, repo.review.Hash)
+	}
 	commit, reason, err := w.commit(ctx, repo, st)
 	if err != nil || reason != "" {
 		return promote.WriteBack{Reason: reason}, err

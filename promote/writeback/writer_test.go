@@ -397,3 +397,30 @@ func TestWriteBackUnsafe(t *testing.T) {
 		t.Errorf("main moved to %s", now)
 	}
 }
+
+// TestWriteBackReviewBranchTaken: a review branch left over from someone
+// else is never overwritten: the write-back waits, recording nothing,
+// until a person deletes it, and then pushes.
+func TestWriteBackReviewBranchTaken(t *testing.T) {
+	f := newFixture(t)
+	branch := "sailplan/promote/reviews/v2"
+	f.repo.Git(t, "branch", branch, f.head)
+	w := f.writer(f.repo.URL(), nil)
+	w.Review = true
+	w.Backoff.Duration = 10 * time.Millisecond
+	_, err := w.Write(t.Context(), f.state)
+	if err == nil || !strings.Contains(err.Error(), "branch "+branch+" already exists at "+notify.Short(f.head)+", without this write-back: delete it, and sailplan pushes again") {
+		t.Fatalf("with the branch taken: %v, want it named", err)
+	}
+	if got := f.stored(t); got != nil {
+		t.Errorf("recorded %+v, want nothing", got)
+	}
+	if head := f.repo.Git(t, "rev-parse", branch); head != f.head {
+		t.Errorf("the branch moved to %s", head)
+	}
+	f.repo.Git(t, "branch", "-D", branch)
+	wb, err := w.Write(t.Context(), f.state)
+	if err != nil || wb.Branch != branch || wb.Commit != f.repo.Git(t, "rev-parse", branch) {
+		t.Errorf("once deleted: %+v, %v; want pushed to %s", wb, err, branch)
+	}
+}
