@@ -28,6 +28,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
 		git        gitFlags
 		promo      promotionFlags
+		wbf        writeBackFlags
 		slackf     slackFlags
 		interval   time.Duration
 		kubeconfig string
@@ -95,6 +96,14 @@ the command line, and never reach a log.`,
 				r.WaitForPromotions = true
 				ev.status.Extra = []string{promo.homeContext}
 			}
+			wb, err := wbf.writer(src, store, limits, log)
+			if err != nil {
+				return err
+			}
+			if wb != nil {
+				// Write-back hears promotions end.
+				ev.bus.Subscribe(wb)
+			}
 			sl, err := slackf.build(home, promo.namespace, log)
 			if err != nil {
 				return err
@@ -155,13 +164,13 @@ the command line, and never reach a log.`,
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil,
+			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil, "write_back", wbf.mode,
 				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil, "lease", elect.String())
 			// What the leader runs: the status (from where the last leader
-			// left it), promotions, and sync. Standbys run none of it, so two
-			// replicas never fight over the clusters or the status. A term
-			// ends only when all three have stopped: the next leader starts
-			// writing after this one has stopped.
+			// left it), promotions, write-back and sync. Standbys run none
+			// of it, so two replicas never fight over the clusters, the
+			// status or Git. A term ends only when all have stopped: the
+			// next leader starts writing after this one has stopped.
 			lead := func(ctx context.Context) {
 				h.lead(true)
 				defer h.lead(false)
@@ -175,6 +184,9 @@ the command line, and never reach a log.`,
 							log.Error("promotions stopped", "err", err)
 						}
 					})
+				}
+				if wb != nil {
+					wg.Go(func() { wb.Run(ctx) })
 				}
 				if err := r.Run(ctx, interval); err != nil {
 					log.Error("sync stopped", "err", err)
@@ -196,6 +208,7 @@ the command line, and never reach a log.`,
 	f := cmd.Flags()
 	git.register(f)
 	promo.register(f)
+	wbf.register(f)
 	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")
