@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,8 +394,22 @@ func listenPort(t *testing.T, what string, args []string, flag string) int32 {
 func checkService(t *testing.T, what string, objs []unstructured.Unstructured, d *appsv1.Deployment) {
 	t.Helper()
 	svc := typed[corev1.Service](t, objs, "Service", "sailplan")
-	if diff := cmp.Diff(d.Spec.Selector.MatchLabels, svc.Spec.Selector); diff != "" {
-		t.Errorf("%s: the Service selects other pods than the Deployment's (-deployment +service):\n%s", what, diff)
+	// The leader of the Deployment's pods only: it labels itself.
+	leader := maps.Clone(d.Spec.Selector.MatchLabels)
+	leader["sailplan.dev/leader"] = "true"
+	if diff := cmp.Diff(leader, svc.Spec.Selector); diff != "" {
+		t.Errorf("%s: the Service selects other pods than the Deployment's leader (-want +service):\n%s", what, diff)
+	}
+	// Which the leader knows as its own through the downward API (--pod's
+	// default).
+	var env []string
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env = append(env, e.Name+"="+e.ValueFrom.FieldRef.FieldPath)
+		}
+	}
+	if diff := cmp.Diff([]string{"POD_NAME=metadata.name", "POD_NAMESPACE=metadata.namespace"}, env); diff != "" {
+		t.Errorf("%s: the container's downward API env (-want +got):\n%s", what, diff)
 	}
 	var targets []string
 	for _, p := range svc.Spec.Ports {

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -145,6 +146,28 @@ services: reviews: {
 	})
 	if !led {
 		t.Error("the ServiceAccount could not take the leader lease")
+	}
+	// The leader labels its own Pod, in sailplan-system only, and may do
+	// nothing else to Pods.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sailplan-0"}, Spec: corev1.PodSpec{
+		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		Containers: []corev1.Container{{Name: "sailplan", Image: "sailplan", SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+	}}
+	for _, where := range []string{"sailplan-system", ns} {
+		if _, err := admin.CoreV1().Pods(where).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	label := []byte(`{"metadata":{"labels":{"sailplan.dev/leader":"true"}}}`)
+	if _, err := sa.CoreV1().Pods("sailplan-system").Patch(ctx, "sailplan-0", types.MergePatchType, label, metav1.PatchOptions{}); err != nil {
+		t.Errorf("the ServiceAccount could not label its Pod: %v", err)
+	}
+	if _, err := sa.CoreV1().Pods(ns).Patch(ctx, "sailplan-0", types.MergePatchType, label, metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("labelling a Pod outside sailplan-system: %v, want forbidden", err)
+	}
+	if err := sa.CoreV1().Pods("sailplan-system").Delete(ctx, "sailplan-0", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("deleting a Pod: %v, want forbidden", err)
 	}
 
 	// Someone bound to sailplan-viewer reads the status, and nothing else.

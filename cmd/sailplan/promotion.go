@@ -26,6 +26,7 @@ type promotionFlags struct {
 	prometheusURL string
 	interval      time.Duration
 	lease         time.Duration
+	pod           string
 }
 
 func (p *promotionFlags) register(f *pflag.FlagSet) {
@@ -35,6 +36,7 @@ func (p *promotionFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&p.prometheusURL, "prometheus-url", "", "Prometheus with Istio's metrics, for canary analysis (without it, every step that needs analysis holds)")
 	f.DurationVar(&p.interval, "promote-interval", 15*time.Second, "how often promotions are looked at")
 	f.DurationVar(&p.lease, "lease-duration", 15*time.Second, "how long a standby waits for a silent leader before taking over")
+	f.StringVar(&p.pod, "pod", podFlagDefault(), "this replica's Pod as NAMESPACE/NAME, in the Lease's cluster (default $POD_NAMESPACE/$POD_NAME): the leader labels it "+LeaderLabel+"=true so that a Service can route webhooks, Slack clicks and the page to it")
 }
 
 // promotions is the promotion side of a running daemon.
@@ -72,6 +74,9 @@ type election struct {
 	// where is the Lease's context, for the log and errors.
 	where string
 	opts  promote.LeaderOptions
+	// pod is this replica's Pod, labelled while it leads; nil when not
+	// running in a Pod.
+	pod *podLabeler
 }
 
 // election finds the cluster of the Lease: --lease-context, else
@@ -114,6 +119,11 @@ func (p *promotionFlags) election(ctx context.Context, kubeconfig string, promot
 	if err := e.check(ctx); err != nil {
 		return nil, err
 	}
+	pod, err := newPodLabeler(e.client, p.pod, log)
+	if err != nil {
+		return nil, err
+	}
+	e.pod = pod
 	return e, nil
 }
 
@@ -150,6 +160,9 @@ func currentContext(path string) (string, error) {
 // tries to give it back at once, which succeeds only if the apiserver
 // that refused the renewals answers again.)
 func (e *election) run(ctx context.Context, lead func(ctx context.Context)) error {
+	// A container that restarts in the same Pod may find the label its
+	// last run left.
+	e.pod.mark(ctx, false)
 	electing, stopElecting := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElecting()
 	var term sync.Mutex
@@ -164,7 +177,13 @@ func (e *election) run(ctx context.Context, lead func(ctx context.Context)) erro
 			defer cancel()
 			defer context.AfterFunc(ctx, cancel)()
 			if work.Err() == nil {
+				e.pod.mark(work, true)
 				lead(work)
+				// Before the Lease is given up, so that the next
+				// leader's label is the only one.
+				unmark, stop := context.WithTimeout(context.WithoutCancel(work), 5*time.Second)
+				e.pod.mark(unmark, false)
+				stop()
 			}
 		})
 	}()
