@@ -90,10 +90,11 @@ func TestPromotionSaysSinceWhenItWaits(t *testing.T) {
 	svc := service(schema.Canary{Steps: []int{10, 50, 100}, Approval: &schema.Approval{AtWeights: []int{50}}})
 	s := NewState("reviews", svc, []int{1}, t0)
 	s.Advance(svc.Canary, t0, open)
+	s.Advance(svc.Canary, t0.Add(10*time.Minute), open) // the first step, an interval after the start
 	if got := s.Promotion().WaitingSince; !got.IsZero() {
 		t.Errorf("progressing: waiting since %s, want zero", got)
 	}
-	asked := t0.Add(10 * time.Minute)
+	asked := t0.Add(20 * time.Minute)
 	s.Advance(svc.Canary, asked, open)
 	s.Advance(svc.Canary, asked.Add(time.Minute), open)
 	if s.Phase != WaitingForApproval {
