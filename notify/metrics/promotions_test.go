@@ -32,17 +32,17 @@ func TestPromotionSeries(t *testing.T) {
 	m.Handle(notify.PromotionHolding{Change: notify.Change{At: at, Promotion: reviews}, Reason: "outside the window"})
 	m.Handle(notify.AnalysisResult{At: at, Service: "reviews", Candidate: "v2", Verdict: notify.Pass, Checks: []notify.Check{
 		{Name: "requests", Value: 600, Measured: true, Min: bound(50), Passed: true},
-		{Name: "success-rate", Value: 99.5, Measured: true, Min: bound(99), Unit: "%", Passed: true},
-		{Name: "latency-p99", Value: 20, Measured: true, Max: bound(100), Unit: "ms", Passed: true},
+		{Name: "success rate", Value: 99.5, Measured: true, Min: bound(99), Unit: "%", Passed: true},
+		{Name: "p99 latency", Value: 20, Measured: true, Max: bound(100), Unit: "ms", Passed: true},
 	}})
 	// Nothing measured: the last value stays, the check counts as inconclusive.
 	m.Handle(notify.AnalysisResult{At: at, Service: "reviews", Candidate: "v2", Verdict: notify.Inconclusive, Checks: []notify.Check{
 		{Name: "requests", Value: 0, Measured: true, Min: bound(50)},
-		{Name: "success-rate", Min: bound(99), Unit: "%"},
-		{Name: "latency-p99", Max: bound(100), Unit: "ms"},
+		{Name: "success rate", Min: bound(99), Unit: "%"},
+		{Name: "p99 latency", Max: bound(100), Unit: "ms"},
 	}})
 	m.Handle(notify.AnalysisResult{At: at, Service: "ratings", Candidate: "v2", Verdict: notify.Fail, Checks: []notify.Check{
-		{Name: "success-rate", Value: 95, Measured: true, Min: bound(99), Unit: "%"},
+		{Name: "success rate", Value: 95, Measured: true, Min: bound(99), Unit: "%"},
 	}})
 	ratings.Phase, ratings.Waves[0].Weight = "RolledBack", 0
 	m.Handle(notify.PromotionRolledBack{Change: notify.Change{At: at, Promotion: ratings}, Reason: "success rate 95% < 99%"})
@@ -58,25 +58,25 @@ sailplan_analyses_total{result="inconclusive",service="reviews"} 1
 sailplan_analyses_total{result="pass",service="reviews"} 1
 # HELP sailplan_analysis_check_threshold A bound of a check of a service's analysis, in the check's unit: bound is min (the value must be at least this) or max (at most this).
 # TYPE sailplan_analysis_check_threshold gauge
-sailplan_analysis_check_threshold{bound="max",check="latency-p99",service="reviews"} 100
+sailplan_analysis_check_threshold{bound="max",check="p99 latency",service="reviews"} 100
 sailplan_analysis_check_threshold{bound="min",check="requests",service="reviews"} 50
-sailplan_analysis_check_threshold{bound="min",check="success-rate",service="ratings"} 99
-sailplan_analysis_check_threshold{bound="min",check="success-rate",service="reviews"} 99
+sailplan_analysis_check_threshold{bound="min",check="success rate",service="ratings"} 99
+sailplan_analysis_check_threshold{bound="min",check="success rate",service="reviews"} 99
 # HELP sailplan_analysis_check_value The value a check of a service's analysis last measured, in the check's unit (success rate in %, p99 latency in ms, requests).
 # TYPE sailplan_analysis_check_value gauge
-sailplan_analysis_check_value{check="latency-p99",service="reviews"} 20
+sailplan_analysis_check_value{check="p99 latency",service="reviews"} 20
 sailplan_analysis_check_value{check="requests",service="reviews"} 0
-sailplan_analysis_check_value{check="success-rate",service="ratings"} 95
-sailplan_analysis_check_value{check="success-rate",service="reviews"} 99.5
+sailplan_analysis_check_value{check="success rate",service="ratings"} 95
+sailplan_analysis_check_value{check="success rate",service="reviews"} 99.5
 # HELP sailplan_analysis_checks_total Checks of analyses by service, check and result: pass, fail, inconclusive (nothing measured) or unavailable (nothing measured, no metrics source).
 # TYPE sailplan_analysis_checks_total counter
-sailplan_analysis_checks_total{check="latency-p99",result="inconclusive",service="reviews"} 1
-sailplan_analysis_checks_total{check="latency-p99",result="pass",service="reviews"} 1
+sailplan_analysis_checks_total{check="p99 latency",result="inconclusive",service="reviews"} 1
+sailplan_analysis_checks_total{check="p99 latency",result="pass",service="reviews"} 1
 sailplan_analysis_checks_total{check="requests",result="fail",service="reviews"} 1
 sailplan_analysis_checks_total{check="requests",result="pass",service="reviews"} 1
-sailplan_analysis_checks_total{check="success-rate",result="fail",service="ratings"} 1
-sailplan_analysis_checks_total{check="success-rate",result="inconclusive",service="reviews"} 1
-sailplan_analysis_checks_total{check="success-rate",result="pass",service="reviews"} 1
+sailplan_analysis_checks_total{check="success rate",result="fail",service="ratings"} 1
+sailplan_analysis_checks_total{check="success rate",result="inconclusive",service="reviews"} 1
+sailplan_analysis_checks_total{check="success rate",result="pass",service="reviews"} 1
 # HELP sailplan_promotion_approval_waiting 1 while a service's promotion waits for an approval, 0 otherwise.
 # TYPE sailplan_promotion_approval_waiting gauge
 sailplan_promotion_approval_waiting{service="ratings"} 0
