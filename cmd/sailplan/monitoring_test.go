@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,7 +45,7 @@ const (
 func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
-	mesh, meshAddr := startMesh(t)
+	mesh, meshAddr := testenv.ServeMesh(t)
 	mesh.Set(testenv.Workload{Service: "reviews", Namespace: ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	mesh.Set(testenv.Workload{Service: "ratings", Namespace: ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
 	listen := freeAddr(t)
@@ -109,7 +108,7 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 		`sailplan_cluster_state{cluster="c2",state="synced"} == 1`,
 		`sailplan_source_head_rejected == 1`,
 		`sailplan_commits_rejected_total{reason="invalid"} == 1`,
-		`sailplan_cluster_drift_corrections_total{cluster="c2",kind="VirtualService",result="corrected"} >= 1`,
+		`sailplan_cluster_drift_corrections_total{cluster="c2",kind="VirtualService",drift="deleted",result="corrected"} >= 1`,
 		`sailplan_webhook_deliveries_total{provider="github",result="unauthorized"} == 1`,
 		`sailplan_promotion_phase{service="reviews",phase="WaitingForApproval"} == 1`,
 		`sailplan_promotion_approval_waiting_since_timestamp_seconds{service="reviews"}`,
@@ -145,18 +144,6 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 			}
 		}
 	}
-}
-
-// startMesh serves Istio-shaped metrics whose traffic the test sets.
-func startMesh(t *testing.T) (*testenv.Mesh, string) {
-	t.Helper()
-	m := testenv.NewMesh()
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go m.Run(ctx)
-	return m, strings.TrimPrefix(srv.URL, "http://")
 }
 
 // freeAddr is a loopback address free a moment ago, for a server that

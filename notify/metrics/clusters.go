@@ -71,8 +71,8 @@ func newClusters(reg prometheus.Registerer) *clusters {
 		}, []string{"cluster", "kind"}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sailplan_cluster_drift_corrections_total",
-			Help: "Objects changed or deleted by someone else that sailplan put back (corrected) or failed to (failed), by cluster and kind.",
-		}, []string{"cluster", "kind", "result"}),
+			Help: "Objects changed or deleted (drift) by someone else that sailplan put back (corrected) or failed to (failed), by cluster and kind.",
+		}, []string{"cluster", "kind", "drift", "result"}),
 		prunesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sailplan_cluster_prunes_refused_total",
 			Help: "Prunes refused because they would delete more of the cluster's inventory than --prune-max-share allows, once per sync.",
@@ -125,7 +125,7 @@ func (c *clusters) handle(e notify.Event) {
 		if e.Err != "" {
 			result = resultFailed
 		}
-		c.drift.WithLabelValues(e.Cluster, e.Kind, result).Inc()
+		c.drift.WithLabelValues(e.Cluster, e.Kind, e.Drift, result).Inc()
 	case notify.CommitApplying:
 		if e.Intents != nil {
 			c.forget(e.Intents.Fleet.Clusters)

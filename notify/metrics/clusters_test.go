@@ -51,10 +51,10 @@ sailplan_cluster_commit_timestamp_seconds{cluster="c1"} 1.7961156e+09
 # HELP sailplan_cluster_conflicts_total Objects left as they were because another field manager owns fields of theirs, by cluster and kind, once per sync.
 # TYPE sailplan_cluster_conflicts_total counter
 sailplan_cluster_conflicts_total{cluster="c2",kind="VirtualService"} 1
-# HELP sailplan_cluster_drift_corrections_total Objects changed or deleted by someone else that sailplan put back (corrected) or failed to (failed), by cluster and kind.
+# HELP sailplan_cluster_drift_corrections_total Objects changed or deleted (drift) by someone else that sailplan put back (corrected) or failed to (failed), by cluster and kind.
 # TYPE sailplan_cluster_drift_corrections_total counter
-sailplan_cluster_drift_corrections_total{cluster="c1",kind="VirtualService",result="corrected"} 1
-sailplan_cluster_drift_corrections_total{cluster="c1",kind="VirtualService",result="failed"} 1
+sailplan_cluster_drift_corrections_total{cluster="c1",drift="changed",kind="VirtualService",result="corrected"} 1
+sailplan_cluster_drift_corrections_total{cluster="c1",drift="deleted",kind="VirtualService",result="failed"} 1
 # HELP sailplan_cluster_objects_total Objects a sync found or left, by cluster, kind and action: created, configured, unchanged or pruned.
 # TYPE sailplan_cluster_objects_total counter
 sailplan_cluster_objects_total{action="configured",cluster="c1",kind="VirtualService"} 0
