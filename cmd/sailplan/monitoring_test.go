@@ -41,7 +41,9 @@ const (
 // rollback. Then every query of every panel of the Grafana dashboard, and
 // every alert expression and each of its selectors, must run without an
 // error and (but for whole alert expressions, which only return series
-// while they fire) return series.
+// while they fire) return series. The same Prometheus evaluates the
+// alerts: the rejection and the rollback fire, nothing else does, and the
+// rejection resolves when a good commit is applied.
 func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
@@ -49,7 +51,7 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	mesh.Set(testenv.Workload{Service: "reviews", Namespace: ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	mesh.Set(testenv.Workload{Service: "ratings", Namespace: ns, Version: "v2"}, testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
 	listen := freeAddr(t)
-	prom := testenv.StartPrometheus(t, meshAddr, listen)
+	prom := testenv.StartPrometheusWithRules(t, []string{rulesFile}, meshAddr, listen)
 	api := promAPI(t, prom.URL)
 	secret := filepath.Join(t.TempDir(), "webhook-secret")
 	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
@@ -144,6 +146,45 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 			}
 		}
 	}
+
+	// The same Prometheus evaluates the rules: what happened fires, and
+	// nothing else does.
+	want := []string{`SailplanCommitRejected{instance="` + listen + `", job="test", severity="warning"}`,
+		`SailplanPromotionRolledBack{instance="` + listen + `", job="test", phase="RolledBack", service="ratings", severity="warning"}`}
+	waitAlerts(t, api, "the rejected commit and the rollback alerting", want)
+	// A good commit resolves the rejection.
+	fixed := repo.Commit(t, map[string]string{"broken.cue": ""}, "broken.cue emptied")
+	waitStatus(t, "the fixed commit applied", func(js statusOutput, _ string, code int) bool {
+		c, ok := js.Status.Applied()
+		return ok && c.Commit.Hash == fixed
+	}, at...)
+	waitAlerts(t, api, "the rejection resolved", want[1:])
+}
+
+// waitAlerts waits until the alerts firing or pending are want, each as
+// name{labels}.
+func waitAlerts(t *testing.T, api promv1.API, what string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	var got []string
+	for time.Now().Before(deadline) {
+		res, err := api.Alerts(t.Context())
+		if err != nil {
+			t.Fatalf("Prometheus alerts: %v", err)
+		}
+		got = got[:0]
+		for _, a := range res.Alerts {
+			labels := a.Labels.Clone()
+			delete(labels, model.AlertNameLabel)
+			got = append(got, string(a.Labels[model.AlertNameLabel])+labels.String())
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: alerts firing or pending within a minute (-want +got):\n%s", what, cmp.Diff(want, got))
 }
 
 // freeAddr is a loopback address free a moment ago, for a server that
