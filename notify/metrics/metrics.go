@@ -14,10 +14,13 @@ var durationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 // Metrics is the event stream's consumer that Prometheus scrapes. Every
 // metric comes from an event: nothing in sync or promote counts for it.
 // Counters and histograms count what this process saw; gauges describe
-// the fleet as the leader sees it, and a replica that stops leading drops
-// them, so that a query over replicas never mixes in a standby's stale
-// view. Series of a cluster or service that a new commit no longer
-// declares are deleted (see forget).
+// the fleet and the promotions as the leader sees them, and a replica
+// that stops leading drops them, so that a query over replicas never
+// mixes in a standby's stale view. The source's gauges stay: the same
+// reconciler does not say again what it already said when this replica
+// leads again, so they say what this process last read, and the alerts
+// join them with sailplan_leader. Series of a cluster or service that a
+// new commit no longer declares are deleted (see forget).
 type Metrics struct {
 	clusters   *clusters
 	source     *source
