@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -36,8 +39,8 @@ const (
 // TestDashboardAndAlertsAgainstARealDaemon runs the daemon against the two
 // clusters, a real Git server and a real Prometheus that scrapes it (and
 // the mesh the canaries are judged by). It syncs a commit with two
-// canaries, rejects a broken commit, corrects a drift, refuses a forged
-// webhook, and walks one canary to an approval and the other to a
+// canaries, rejects a broken commit pushed through a signed webhook,
+// corrects a drift, refuses a forged webhook, and walks one canary to an approval and the other to a
 // rollback. Then every query of every panel of the Grafana dashboard, and
 // every alert expression and each of its selectors, must run without an
 // error and (but for whole alert expressions, which only return series
@@ -64,7 +67,9 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 		"reviews.cue": testenv.CanaryCUE(ns, "reviews", "approval: atWeights: [50]"),
 		"ratings.cue": testenv.CanaryCUE(ns, "ratings", ""),
 	}, "two canaries")
-	d := startDaemon(t, "run", "--repo", repo.URL(), "--interval", "1s", "--listen", listen, "--applyset-namespace", ns,
+	// The poll is slow, so that the drift below is put back by drift
+	// correction, not by the next poll: webhooks bring the new commits.
+	d := startDaemon(t, "run", "--repo", repo.URL(), "--interval", "5m", "--listen", listen, "--applyset-namespace", ns,
 		"--home-context", "c1", "--state-namespace", ns, "--prometheus-url", prom.URL, "--promote-interval", "1s",
 		"--webhook-secret-file", secret)
 	at := []string{"--applyset-namespace", ns}
@@ -74,6 +79,9 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	}, at...)
 
 	bad := repo.Commit(t, map[string]string{"broken.cue": "package intents\n\nservices: reviews: nonsense: 1\n"}, "broken")
+	if code := push(t, listen, "push-1", "s3cret"); code != http.StatusAccepted {
+		t.Errorf("signed push: %d, want 202", code)
+	}
 	waitStatus(t, "the broken commit rejected", func(js statusOutput, _ string, _ int) bool {
 		c, ok := js.Status.Commit(bad)
 		return ok && c.Fate == notify.FateRejected
@@ -90,17 +98,8 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	}
 
 	// A forged webhook delivery.
-	req, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/webhook", strings.NewReader(`{"ref":"refs/heads/main"}`))
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", "forged-1")
-	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("forged webhook delivery: %s, want 401", resp.Status)
+	if code := push(t, listen, "forged-1", "not the secret"); code != http.StatusUnauthorized {
+		t.Errorf("forged push: %d, want 401", code)
 	}
 
 	// What each of these did, as Prometheus sees it.
@@ -112,6 +111,7 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 		`sailplan_commits_rejected_total{reason="invalid"} == 1`,
 		`sailplan_cluster_drift_corrections_total{cluster="c2",kind="VirtualService",drift="deleted",result="corrected"} >= 1`,
 		`sailplan_webhook_deliveries_total{provider="github",result="unauthorized"} == 1`,
+		`sailplan_webhook_deliveries_total{provider="github",result="accepted"} == 1`,
 		`sailplan_promotion_phase{service="reviews",phase="WaitingForApproval"} == 1`,
 		`sailplan_promotion_approval_waiting_since_timestamp_seconds{service="reviews"}`,
 		`sailplan_promotion_phase{service="ratings",phase="RolledBack"} == 1`,
@@ -154,6 +154,9 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 	waitAlerts(t, api, "the rejected commit and the rollback alerting", want)
 	// A good commit resolves the rejection.
 	fixed := repo.Commit(t, map[string]string{"broken.cue": ""}, "broken.cue emptied")
+	if code := push(t, listen, "push-2", "s3cret"); code != http.StatusAccepted {
+		t.Errorf("signed push: %d, want 202", code)
+	}
 	waitStatus(t, "the fixed commit applied", func(js statusOutput, _ string, code int) bool {
 		c, ok := js.Status.Applied()
 		return ok && c.Commit.Hash == fixed
@@ -185,6 +188,28 @@ func waitAlerts(t *testing.T, api promv1.API, what string, want []string) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Fatalf("%s: alerts firing or pending within a minute (-want +got):\n%s", what, cmp.Diff(want, got))
+}
+
+// push delivers a GitHub push of main to the daemon at addr, signed
+// with secret, and returns the status code of the answer.
+func push(t *testing.T, addr, id, secret string) int {
+	t.Helper()
+	body := `{"ref":"refs/heads/main"}`
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/webhook", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // freeAddr is a loopback address free a moment ago, for a server that
