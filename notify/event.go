@@ -115,6 +115,32 @@ type CommitSeen struct {
 	Commit Commit `json:"commit"`
 }
 
+// CommitFetched: the commit the source stands at was read, to be
+// evaluated or (its signature or files refused) rejected. A fetch that
+// failed is a SourceFailed instead.
+type CommitFetched struct {
+	At
+	Source string `json:"source"`
+	Commit Commit `json:"commit"`
+	// Duration is the whole read of the new commit: the head's reference
+	// listing and the fetch of its objects.
+	Duration time.Duration `json:"duration"`
+}
+
+// CommitEvaluated: the commit's intents were evaluated (schema/bounded):
+// to an answer, valid or not, until a limit stopped the evaluation, or
+// until it crashed. An evaluation that the daemon's own stop ended is not
+// published.
+type CommitEvaluated struct {
+	At
+	Commit Commit `json:"commit"`
+	// Duration is how long the evaluation ran.
+	Duration time.Duration `json:"duration"`
+	// PeakBytes is the most memory it held resident; 0 when the system
+	// does not say (outside Linux, or evaluated in process).
+	PeakBytes int64 `json:"peakBytes,omitempty"`
+}
+
 // Why a commit was rejected.
 const (
 	// RejectedInvalid: the intents did not load, validate or render.
@@ -164,11 +190,15 @@ type CommitApplied struct {
 // also those that changed nothing.
 type ClusterSynced struct {
 	At
-	Cluster  string        `json:"cluster"`
-	Wave     int           `json:"wave"`
-	Commit   string        `json:"commit"`
-	Counts   Counts        `json:"counts"`
-	Duration time.Duration `json:"duration"`
+	Cluster string `json:"cluster"`
+	Wave    int    `json:"wave"`
+	Commit  string `json:"commit"`
+	// Committed is the commit's committer time; zero when unknown.
+	Committed time.Time `json:"committed,omitzero"`
+	Counts    Counts    `json:"counts"`
+	// Kinds are the same counts by kind of object (VirtualService, ...).
+	Kinds    map[string]Counts `json:"kinds,omitempty"`
+	Duration time.Duration     `json:"duration"`
 	// Changes lists the objects written; unchanged ones are only counted.
 	Changes []ObjectChange `json:"changes,omitempty"`
 }
@@ -177,12 +207,17 @@ type ClusterSynced struct {
 // rejected object, a missing CRD, a refused prune); its wave fails.
 type ClusterFailed struct {
 	At
-	Cluster  string         `json:"cluster"`
-	Wave     int            `json:"wave"`
-	Commit   string         `json:"commit"`
-	Err      string         `json:"error"`
-	Duration time.Duration  `json:"duration"`
-	Changes  []ObjectChange `json:"changes,omitempty"`
+	Cluster  string        `json:"cluster"`
+	Wave     int           `json:"wave"`
+	Commit   string        `json:"commit"`
+	Err      string        `json:"error"`
+	Duration time.Duration `json:"duration"`
+	// Kinds counts, by kind, what the sync did before it failed.
+	Kinds   map[string]Counts `json:"kinds,omitempty"`
+	Changes []ObjectChange    `json:"changes,omitempty"`
+	// Conflicts counts, by kind, the objects left as they were because
+	// another field manager owns fields of theirs.
+	Conflicts map[string]int `json:"conflicts,omitempty"`
 }
 
 // ClusterUnreachable: the cluster did not answer. It does not fail its
@@ -194,6 +229,9 @@ type ClusterUnreachable struct {
 	Commit  string        `json:"commit"`
 	Err     string        `json:"error"`
 	RetryIn time.Duration `json:"retryIn"`
+	// Kinds counts, by kind, what the sync did before the cluster stopped
+	// answering (nothing when it did not answer at all).
+	Kinds map[string]Counts `json:"kinds,omitempty"`
 }
 
 // ClusterRecovered: a cluster that did not answer answers again.
@@ -228,6 +266,8 @@ type DriftCorrected struct {
 	At
 	Cluster string `json:"cluster"`
 	Object  string `json:"object"`
+	// Kind is the object's kind.
+	Kind string `json:"kind"`
 	// Drift is "changed" or "deleted".
 	Drift string `json:"drift"`
 	Err   string `json:"error,omitempty"`
@@ -244,4 +284,13 @@ type PruneRefused struct {
 	Inventory int      `json:"inventory"`
 	MaxShare  float64  `json:"maxShare"`
 	Examples  []string `json:"examples"`
+}
+
+// The daemon.
+
+// LeaderChanged: this replica started (Leading) or stopped leading: only
+// the leader syncs, promotes and writes the status.
+type LeaderChanged struct {
+	At
+	Leading bool `json:"leading"`
 }

@@ -23,6 +23,10 @@ type Promotion struct {
 	Waves     []WaveWeight `json:"waves"`
 	Decisions []Decision   `json:"decisions,omitempty"`
 	Started   time.Time    `json:"started"`
+	// WaitingSince is when the approval it waits for was asked for; zero
+	// unless Phase is WaitingForApproval. Carried so that a restarted
+	// daemon knows how long an approval has been waiting.
+	WaitingSince time.Time `json:"waitingSince,omitzero"`
 }
 
 // WaveWeight is the candidate's weight in the clusters of one wave.

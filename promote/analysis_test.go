@@ -3,7 +3,6 @@ package promote
 import (
 	"context"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,18 +10,6 @@ import (
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/testenv"
 )
-
-// newMesh serves Istio-shaped metrics whose traffic the test sets, for a
-// real Prometheus to scrape; it returns the scrape target (host:port).
-func newMesh(t *testing.T) (*testenv.Mesh, string) {
-	m := testenv.NewMesh()
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go m.Run(ctx)
-	return m, strings.TrimPrefix(srv.URL, "http://")
-}
 
 // v2 is the candidate workload of service in the "shop" namespace.
 func v2(service string) testenv.Workload {
@@ -34,7 +21,7 @@ func v2(service string) testenv.Workload {
 // too little traffic, and Prometheus down.
 func TestAnalysisAgainstPrometheus(t *testing.T) {
 	env.Need(t)
-	m, target := newMesh(t)
+	m, target := testenv.ServeMesh(t)
 	m.Set(v2("healthy"), testenv.Traffic{PerSecond: 100, LatencyMS: 20})
 	m.Set(v2("errors"), testenv.Traffic{PerSecond: 100, ErrorPercent: 5, LatencyMS: 20})
 	m.Set(v2("slow"), testenv.Traffic{PerSecond: 100, LatencyMS: 400})

@@ -96,7 +96,7 @@ func TestRunLooksWhenSomeoneElseWrites(t *testing.T) {
 // reason in the state and on the bus, an unavailable analysis, the log.
 // Thawed, the promotion carries on.
 func TestHungPrometheusIsReported(t *testing.T) {
-	m, target := newMesh(t)
+	m, target := testenv.ServeMesh(t)
 	prom := testenv.StartPrometheus(t, target)
 	p, err := NewPrometheus(prom.URL)
 	if err != nil {

@@ -295,7 +295,7 @@ func TestApprovalThroughTheStore(t *testing.T) {
 // the returned mesh, to a real Prometheus, and analyzes through it.
 func realAnalysis(t *testing.T) (*testenv.Mesh, *Prometheus) {
 	t.Helper()
-	m, target := newMesh(t)
+	m, target := testenv.ServeMesh(t)
 	prom := testenv.StartPrometheus(t, target)
 	p, err := NewPrometheus(prom.URL)
 	if err != nil {

@@ -224,5 +224,19 @@ func (s *State) Promotion() notify.Promotion {
 	for _, d := range s.Decisions {
 		p.Decisions = append(p.Decisions, notify.Decision{Weight: d.Weight, Approved: d.Approved, By: d.By, Via: d.Via, At: d.At})
 	}
+	if s.Phase == WaitingForApproval {
+		p.WaitingSince = s.waitingSince()
+	}
 	return p
+}
+
+// waitingSince is when the approval the promotion waits for was asked
+// for: the latest waiting entry of the history.
+func (s *State) waitingSince() time.Time {
+	for i := len(s.History) - 1; i >= 0; i-- {
+		if s.History[i].Kind == KindWaiting {
+			return s.History[i].At
+		}
+	}
+	return time.Time{}
 }

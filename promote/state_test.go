@@ -3,6 +3,7 @@ package promote
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
@@ -79,5 +80,33 @@ services: ratings: {
 	next, e := Follow(&st, "ratings", slower.Services["ratings"], []int{1}, notify.Commit{}, t0)
 	if e == nil || e.Kind != KindAmended || next != &st || next.Phase != Paused || next.Waves[0].Weight != 10 || e.Seq != 4 {
 		t.Errorf("a changed plan after an upgrade: %+v, %s at %v; want amended, Paused at 10", e, next.Phase, weights(next))
+	}
+}
+
+// TestPromotionSaysSinceWhenItWaits: the promotion as events carry it says
+// when the approval it waits for was asked for, from the history, so that
+// a daemon that loads it after a restart knows too; once decided, nothing.
+func TestPromotionSaysSinceWhenItWaits(t *testing.T) {
+	svc := service(schema.Canary{Steps: []int{10, 50, 100}, Approval: &schema.Approval{AtWeights: []int{50}}})
+	s := NewState("reviews", svc, []int{1}, t0)
+	s.Advance(svc.Canary, t0, open)
+	s.Advance(svc.Canary, t0.Add(10*time.Minute), open) // the first step, an interval after the start
+	if got := s.Promotion().WaitingSince; !got.IsZero() {
+		t.Errorf("progressing: waiting since %s, want zero", got)
+	}
+	asked := t0.Add(20 * time.Minute)
+	s.Advance(svc.Canary, asked, open)
+	s.Advance(svc.Canary, asked.Add(time.Minute), open)
+	if s.Phase != WaitingForApproval {
+		t.Fatalf("phase %s, want WaitingForApproval", s.Phase)
+	}
+	if got := s.Promotion().WaitingSince; !got.Equal(asked) {
+		t.Errorf("waiting since %s, want %s, when it was asked for", got, asked)
+	}
+	if _, err := take(s, notify.DecisionApprove, 50, "alice", asked.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Promotion().WaitingSince; !got.IsZero() {
+		t.Errorf("approved: waiting since %s, want zero", got)
 	}
 }

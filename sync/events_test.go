@@ -2,9 +2,13 @@ package sync
 
 import (
 	"fmt"
+	"maps"
+	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -23,6 +27,13 @@ func (l *eventLog) Handle(e notify.Event) {
 	switch e := e.(type) {
 	case notify.CommitSeen:
 		line = "seen " + e.Commit.Short()
+	case notify.CommitFetched:
+		line = "fetched " + e.Commit.Short() + took(e.Duration)
+	case notify.CommitEvaluated:
+		line = "evaluated " + e.Commit.Short() + took(e.Duration)
+		if e.PeakBytes <= 0 {
+			line += " at no peak"
+		}
 	case notify.CommitRejected:
 		line = fmt.Sprintf("rejected %s (%s): %s", e.Commit.Short(), e.Reason, strings.Join(e.Errors, "; "))
 	case notify.CommitApplying:
@@ -30,13 +41,43 @@ func (l *eventLog) Handle(e notify.Event) {
 	case notify.CommitApplied:
 		line = fmt.Sprintf("applied %s: c1 %+v, c2 %+v, c3 %+v", e.Commit.Short(), e.Clusters["c1"], e.Clusters["c2"], e.Clusters["c3"])
 	case notify.ClusterSynced:
-		line = fmt.Sprintf("synced %s %s created=%d unchanged=%d", e.Cluster, notify.Short(e.Commit), e.Counts.Created, e.Counts.Unchanged)
+		line = fmt.Sprintf("synced %s %s created=%d unchanged=%d kinds=%s committed=%d", e.Cluster, notify.Short(e.Commit), e.Counts.Created, e.Counts.Unchanged,
+			kinds(e.Kinds), e.Committed.Unix())
+	case notify.ClusterFailed:
+		line = fmt.Sprintf("failed %s %s kinds=%s conflicts=%v", e.Cluster, notify.Short(e.Commit), kinds(e.Kinds), e.Conflicts)
+	case notify.DriftCorrected:
+		line = fmt.Sprintf("drift %s %s kind=%s %s", e.Cluster, e.Object, e.Kind, e.Drift)
 	default:
 		line = fmt.Sprintf("%T", e)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, line)
+}
+
+// took says how long something took, when it took no time.
+func took(d time.Duration) string {
+	if d <= 0 {
+		return " in no time"
+	}
+	return ""
+}
+
+// kinds writes counts by kind as Kind:created/configured/unchanged/pruned.
+func kinds(by map[string]notify.Counts) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(by)) {
+		c := by[k]
+		out = append(out, fmt.Sprintf("%s:%d/%d/%d/%d", k, c.Created, c.Configured, c.Unchanged, c.Pruned))
+	}
+	return strings.Join(out, ",")
+}
+
+// has reports whether a line was heard, and keeps the lines.
+func (l *eventLog) has(line string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.lines, line)
 }
 
 // take returns the lines so far, without the cluster lines, and counts those.
@@ -56,10 +97,11 @@ func (l *eventLog) take() ([]string, map[string]int) {
 	return out, clusters
 }
 
-// TestEventsOfCommits: a new commit is seen, applying and applied once,
-// with what each cluster got; syncs that change nothing publish only that
-// each cluster is still synced; a rejected commit is rejected once, with
-// its error at its file and line, and the clusters stay at the good one.
+// TestEventsOfCommits: a new commit is seen, fetched, evaluated, applying
+// and applied once, with what each cluster got, by kind, and the commit's
+// time; syncs that change nothing publish only that each cluster is still
+// synced; a rejected commit is rejected once, with its error at its file
+// and line, and the clusters stay at the good one.
 func TestEventsOfCommits(t *testing.T) {
 	env.Need(t)
 	ns := env.Namespace(t)
@@ -71,6 +113,7 @@ func TestEventsOfCommits(t *testing.T) {
 	r.bus.Subscribe(events)
 
 	good := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews: 90/10")
+	committed := commitTime(t, repo, good)
 	for range 3 {
 		if err := r.Sync(t.Context()); err != nil {
 			t.Fatal(err)
@@ -81,6 +124,8 @@ func TestEventsOfCommits(t *testing.T) {
 	lines, clusters := events.take()
 	want := []string{
 		"seen " + g,
+		"fetched " + g,
+		"evaluated " + g,
 		"applying " + g + " by " + testenv.GitAuthorName,
 		"applied " + g + ": c1 {Created:2 Configured:0 Unchanged:0 Pruned:0}, c2 {Created:2 Configured:0 Unchanged:0 Pruned:0}, c3 {Created:2 Configured:0 Unchanged:0 Pruned:0}",
 	}
@@ -89,8 +134,8 @@ func TestEventsOfCommits(t *testing.T) {
 	}
 	wantClusters := map[string]int{}
 	for _, c := range []string{"c1", "c2", "c3"} {
-		wantClusters["synced "+c+" "+g+" created=2 unchanged=0"] = 1
-		wantClusters["synced "+c+" "+g+" created=0 unchanged=2"] = 2
+		wantClusters["synced "+c+" "+g+" created=2 unchanged=0 kinds=DestinationRule:1/0/0/0,VirtualService:1/0/0/0 committed="+committed] = 1
+		wantClusters["synced "+c+" "+g+" created=0 unchanged=2 kinds=DestinationRule:0/0/1/0,VirtualService:0/0/1/0 committed="+committed] = 2
 	}
 	if diff := cmp.Diff(wantClusters, clusters); diff != "" {
 		t.Errorf("cluster events (-want +got):\n%s", diff)
@@ -106,6 +151,8 @@ func TestEventsOfCommits(t *testing.T) {
 	lines, clusters = events.take()
 	want = []string{
 		"seen " + bad[:7],
+		"fetched " + bad[:7],
+		"evaluated " + bad[:7],
 		"rejected " + bad[:7] + " (invalid): reviews.cue:4:2: services.reviews.namespce: field not allowed (hint: did you mean \"namespace\"?)",
 	}
 	if diff := cmp.Diff(want, lines); diff != "" {
@@ -113,9 +160,19 @@ func TestEventsOfCommits(t *testing.T) {
 	}
 	wantClusters = map[string]int{}
 	for _, c := range []string{"c1", "c2", "c3"} {
-		wantClusters["synced "+c+" "+g+" created=0 unchanged=2"] = 3
+		wantClusters["synced "+c+" "+g+" created=0 unchanged=2 kinds=DestinationRule:0/0/1/0,VirtualService:0/0/1/0 committed="+committed] = 3
 	}
 	if diff := cmp.Diff(wantClusters, clusters); diff != "" {
 		t.Errorf("cluster events while the bad commit is the head (-want +got):\n%s", diff)
 	}
+}
+
+// commitTime is a commit's committer time in Unix seconds, as git says.
+func commitTime(t *testing.T, repo *testenv.Repo, commit string) string {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), "git", "-C", repo.Dir, "log", "-1", "--format=%ct", commit).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

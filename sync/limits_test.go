@@ -71,6 +71,8 @@ func TestCommitOverLimits(t *testing.T) {
 	lines, _ := events.take()
 	want := []string{
 		"seen " + bomb[:7],
+		"fetched " + bomb[:7],
+		"evaluated " + bomb[:7],
 		"rejected " + bomb[:7] + " (limits): evaluation used more than 256 MiB (--eval-memory): the intents are rejected; " +
 			"look for a comprehension that builds a great many values, such as one over list.Range(0, 5000000, 1), or a very long string, " +
 			"or raise --eval-memory if they really need the memory",
@@ -115,7 +117,8 @@ func TestStopMidEvaluation(t *testing.T) {
 	}
 	r.bus.Flush()
 	lines, _ := events.take()
-	if diff := cmp.Diff([]string{"seen " + bomb[:7]}, lines); diff != "" {
+	// Fetched, but not evaluated: the daemon's stop is no evaluation.
+	if diff := cmp.Diff([]string{"seen " + bomb[:7], "fetched " + bomb[:7]}, lines); diff != "" {
 		t.Errorf("events of a sync stopped mid-evaluation (-want +got):\n%s", diff)
 	}
 
@@ -124,7 +127,7 @@ func TestStopMidEvaluation(t *testing.T) {
 	}
 	r.bus.Flush()
 	lines, _ = events.take()
-	if len(lines) != 2 || lines[1][:len("rejected ")+7+len(" (limits)")] != "rejected "+bomb[:7]+" (limits)" {
-		t.Errorf("events of the next sync: %q, want the commit seen and rejected for its limits", lines)
+	if len(lines) != 4 || lines[3][:len("rejected ")+7+len(" (limits)")] != "rejected "+bomb[:7]+" (limits)" {
+		t.Errorf("events of the next sync: %q, want the commit seen, fetched, evaluated and rejected for its limits", lines)
 	}
 }

@@ -266,7 +266,7 @@ func (r *Reconciler) Progress() (rounds int64, last time.Time) {
 
 func (r *Reconciler) driftReporter(cluster string) func(apply.Drift) {
 	return func(d apply.Drift) {
-		e := notify.DriftCorrected{At: at(), Cluster: cluster, Object: d.Object, Drift: d.What}
+		e := notify.DriftCorrected{At: at(), Cluster: cluster, Object: d.Object, Kind: d.Kind, Drift: d.What}
 		if d.Err != nil {
 			e.Err = d.Err.Error()
 		}
@@ -299,6 +299,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	if err := r.waitForPromotions(ctx); err != nil {
 		return err
 	}
+	start := time.Now()
 	head, headErr := r.head(ctx)
 	r.mu.Lock()
 	cur, next, rejected := r.current, r.next, r.rejected
@@ -308,7 +309,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	case next != nil && head == next.rev.Commit:
 		cur = next
 	case cur == nil || head != cur.rev.Commit:
-		loaded, err := r.load(ctx, head)
+		loaded, err := r.load(ctx, head, start)
 		if err != nil {
 			headErr = err
 		} else if loaded != nil {
@@ -410,27 +411,37 @@ func (r *Reconciler) withoutSource(err error) string {
 // is (not signed, invalid intents, over the evaluation limits, no
 // clusters) is rejected: published, remembered, nil returned. An error is a
 // fetch that failed, or an evaluation that ctx stopped, and is tried again
-// at the next sync.
-func (r *Reconciler) load(ctx context.Context, head string) (*prepared, error) {
+// at the next sync. started is when reading the head began: the fetch is
+// published with how long the whole read took.
+func (r *Reconciler) load(ctx context.Context, head string, started time.Time) (*prepared, error) {
 	r.publish(notify.CommitSeen{At: at(), Source: r.Source.String(), Commit: notify.Commit{Hash: head}})
 	rev, err := r.Source.Fetch(ctx)
+	fetched := func(c notify.Commit) {
+		r.publish(notify.CommitFetched{At: at(), Source: r.Source.String(), Commit: c, Duration: time.Since(started)})
+	}
 	var refused *source.RefusedError
 	var invalid schema.Errors
 	switch {
 	case errors.As(err, &refused):
 		c := notify.Commit{Hash: refused.Commit, Author: refused.Author, Message: refused.Message}
+		fetched(c)
 		r.reject(c, notify.RejectedSignature, []string{r.withoutSource(refused)})
 		return nil, nil
 	case errors.As(err, &invalid) && rev != nil:
 		// Files the reading rule refuses (a symbolic link, a file too
 		// large): the commit can never be applied as it is.
+		fetched(commitOf(rev))
 		r.reject(commitOf(rev), notify.RejectedInvalid, errorLines(invalid))
 		return nil, nil
 	case err != nil:
 		r.sourceFailed(ctx, err)
 		return nil, err
 	}
-	in, err := bounded.Load(ctx, rev.Files, r.EvalLimits)
+	fetched(commitOf(rev))
+	in, usage, err := bounded.Evaluate(ctx, rev.Files, r.EvalLimits)
+	if usage != (bounded.Usage{}) && (err == nil || ctx.Err() == nil) {
+		r.publish(notify.CommitEvaluated{At: at(), Commit: commitOf(rev), Duration: usage.Took, PeakBytes: usage.Peak})
+	}
 	var limit *bounded.LimitError
 	switch {
 	case errors.As(err, &limit):

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -435,6 +436,8 @@ func TestDriftCorrected(t *testing.T) {
 	repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 1, "c3": 1}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
 	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
+	events := &eventLog{}
+	r.bus.Subscribe(events)
 	// The interval is long: only the watches can put things back in time.
 	runReconciler(t, r, time.Hour)
 	waitApplied(t, r, "")
@@ -472,6 +475,15 @@ func TestDriftCorrected(t *testing.T) {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+	// The events name the kind, for counting.
+	for _, want := range []string{"drift c2 VirtualService/" + ns + "/svc-000 kind=VirtualService changed", "drift c2 DestinationRule/" + ns + "/svc-001 kind=DestinationRule deleted"} {
+		eventually(t, 5*time.Second, "event "+want, func() error {
+			if !events.has(want) {
+				return errors.New("not heard")
+			}
+			return nil
+		})
 	}
 
 	// Another team routes svc-000 through a gateway: a field sailplan does

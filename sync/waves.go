@@ -121,12 +121,16 @@ func (r *Reconciler) excluded(fleet *Fleet) {
 // became of it. Its error names the cluster.
 func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, cur *prepared, opts apply.Options) error {
 	start := time.Now()
-	counts, results, err := m.Sync(ctx, cur.desired[m.Name], opts)
+	out, err := m.Sync(ctx, cur.desired[m.Name], opts)
 	took := time.Since(start)
-	c := countsOf(counts)
+	c := countsOf(out.Counts())
+	kinds := make(map[string]notify.Counts, len(out.Kinds))
+	for kind, counts := range out.Kinds {
+		kinds[kind] = countsOf(counts)
+	}
 	cur.addCounts(m.Name, c)
-	changes := make([]notify.ObjectChange, len(results))
-	for i, res := range results {
+	changes := make([]notify.ObjectChange, len(out.Results))
+	for i, res := range out.Results {
 		changes[i] = notify.ObjectChange{Object: res.Object, Action: string(res.Action)}
 	}
 	commit := cur.rev.Commit
@@ -146,7 +150,8 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 			if m.down.IsZero() {
 				m.down = start
 			}
-			r.publish(notify.ClusterUnreachable{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), RetryIn: fleet.retries.Get(m.Name)})
+			r.publish(notify.ClusterUnreachable{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), RetryIn: fleet.retries.Get(m.Name),
+				Kinds: kinds})
 			return fmt.Errorf("cluster %s: %w", m.Name, err)
 		}
 		var refused *apply.PruneRefusedError
@@ -155,13 +160,15 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 				MaxShare: refused.MaxShare, Examples: refused.Examples})
 		}
 		r.recovered(m)
-		r.publish(notify.ClusterFailed{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), Duration: took, Changes: changes})
+		r.publish(notify.ClusterFailed{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Err: err.Error(), Duration: took,
+			Kinds: kinds, Changes: changes, Conflicts: out.Conflicts})
 		return fmt.Errorf("cluster %s: %w", m.Name, err)
 	}
 	fleet.retries.Reset(m.Name)
 	m.holds = commit
 	r.recovered(m)
-	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Counts: c, Duration: took, Changes: changes})
+	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Committed: cur.rev.Time, Counts: c, Kinds: kinds,
+		Duration: took, Changes: changes})
 	return nil
 }
 

@@ -71,7 +71,8 @@ func wantWeights(clusters []string, n int, w int32) map[string]map[string]int32 
 }
 
 // TestWaveFailureStopsLaterWaves: a conflict in c1 (wave 1) fails the
-// wave; c2 and c3 (wave 2) are not touched and their status says why.
+// wave, and its event counts it; c2 and c3 (wave 2) are not touched and
+// their status says why.
 // With ContinueOnWaveFailure they are applied.
 func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	env.Need(t)
@@ -86,10 +87,18 @@ func TestWaveFailureStopsLaterWaves(t *testing.T) {
 	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetOf(map[string]int{"c1": 1, "c2": 2, "c3": 2}), "svc.cue": servicesCUE(ns, 2, 10)}, "two services")
 	var log testenv.LogBuffer
 	r := newReconciler(t, repo.URL(), ns, &log)
+	events := &eventLog{}
+	r.bus.Subscribe(events)
 	err := r.Sync(ctx)
 	var ce *apply.ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Sync error = %v, want a apply.ConflictError", err)
+	}
+	// The conflict is counted by kind, beside what the sync did do.
+	r.bus.Flush()
+	if want := "failed c1 " + commit[:7] + " kinds=DestinationRule:2/0/0/0,VirtualService:1/0/0/0 conflicts=map[VirtualService:1]"; !events.has(want) {
+		lines, _ := events.take()
+		t.Errorf("no event %q among:\n%s", want, strings.Join(lines, "\n"))
 	}
 	for _, want := range []string{"wave 1 failed", "cluster c1", "VirtualService/" + ns + "/svc-000", `.spec.http is owned by "other-team"`, "later waves not applied"} {
 		if !strings.Contains(err.Error(), want) {

@@ -3,8 +3,11 @@ package testenv
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,4 +101,18 @@ func (m *Mesh) Run(ctx context.Context) {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// ServeMesh serves a new mesh's metrics on a loopback port and makes its
+// traffic flow until the test ends; it returns the mesh and the address
+// (host:port) for Prometheus to scrape.
+func ServeMesh(t testing.TB) (*Mesh, string) {
+	t.Helper()
+	m := NewMesh()
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go m.Run(ctx)
+	return m, strings.TrimPrefix(srv.URL, "http://")
 }

@@ -30,7 +30,14 @@ type Prometheus struct {
 // fails the test, saying what to install, when the binary is missing.
 func StartPrometheus(t testing.TB, targets ...string) *Prometheus {
 	t.Helper()
-	p, err := RunPrometheus(t.Context(), t.TempDir(), targets...)
+	return StartPrometheusWithRules(t, nil, targets...)
+}
+
+// StartPrometheusWithRules is StartPrometheus that also evaluates the
+// rules files (alerts and recording rules) every second.
+func StartPrometheusWithRules(t testing.TB, rules []string, targets ...string) *Prometheus {
+	t.Helper()
+	p, err := runPrometheus(t.Context(), t.TempDir(), rules, targets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +48,10 @@ func StartPrometheus(t testing.TB, targets ...string) *Prometheus {
 // RunPrometheus starts Prometheus with its state in dir, scraping each
 // target every second. Stop it when done.
 func RunPrometheus(ctx context.Context, dir string, targets ...string) (*Prometheus, error) {
+	return runPrometheus(ctx, dir, nil, targets)
+}
+
+func runPrometheus(ctx context.Context, dir string, rules, targets []string) (*Prometheus, error) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: not found (install Debian's prometheus package; `make deps` does): %w", err)
@@ -61,6 +72,16 @@ scrape_configs:
   static_configs:
   - targets: [%s]
 `, strings.Join(quoted, ", "))
+	if len(rules) > 0 {
+		config += "rule_files:\n"
+		for _, r := range rules {
+			abs, err := filepath.Abs(r)
+			if err != nil {
+				return nil, fmt.Errorf("prometheus: rules %s: %w", r, err)
+			}
+			config += fmt.Sprintf("- %q\n", abs)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		return nil, err
 	}

@@ -175,9 +175,10 @@ func loopback(host string) bool {
 }
 
 // webhook builds the push webhook handler, which calls trigger for each
-// authenticated push to the followed branch or tag; nil when no
-// --webhook-secret-file is given.
-func (g *gitFlags) webhook(trigger func(), log *slog.Logger) (http.Handler, error) {
+// authenticated push to the followed branch or tag and publishes what
+// became of every delivery to events; nil when no --webhook-secret-file
+// is given.
+func (g *gitFlags) webhook(trigger func(), events webhook.Publisher, log *slog.Logger) (http.Handler, error) {
 	if g.webhookSecretFile == "" {
 		return nil, nil
 	}
@@ -207,6 +208,7 @@ func (g *gitFlags) webhook(trigger func(), log *slog.Logger) (http.Handler, erro
 		Secret:   key,
 		Ref:      ref,
 		Trigger:  trigger,
+		Events:   events,
 		Log:      log,
 	})
 	if err != nil {

@@ -119,7 +119,7 @@ func TestGitFlagsWebhook(t *testing.T) {
 	secretFile := writeSecret(t, "hook", "s3cret\n")
 	g := parseGitFlags(t, "--repo", "https://h/r", "--branch", "prod", "--webhook-provider", "gitea", "--webhook-secret-file", secretFile)
 	var triggers atomic.Int64
-	h, err := g.webhook(func() { triggers.Add(1) }, slog.New(slog.DiscardHandler))
+	h, err := g.webhook(func() { triggers.Add(1) }, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestGitFlagsWebhook(t *testing.T) {
 		t.Errorf("statuses (-want +got):\n%s\ntriggers %d, want 1", diff, triggers.Load())
 	}
 
-	if h, err := parseGitFlags(t, "--repo", "https://h/r").webhook(func() {}, nil); h != nil || err != nil {
+	if h, err := parseGitFlags(t, "--repo", "https://h/r").webhook(func() {}, nil, nil); h != nil || err != nil {
 		t.Errorf("webhook without a secret file = %v, %v; want none", h, err)
 	}
 	for _, tc := range []struct {
@@ -156,7 +156,7 @@ func TestGitFlagsWebhook(t *testing.T) {
 		{[]string{"--webhook-secret-file", secretFile, "--commit", strings.Repeat("a", 40)}, "a pinned --commit does not follow pushes"},
 		{[]string{"--webhook-secret-file", writeSecret(t, "empty", "\n")}, "the secret is empty"},
 	} {
-		if _, err := parseGitFlags(t, tc.args...).webhook(func() {}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := parseGitFlags(t, tc.args...).webhook(func() {}, nil, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
 	}

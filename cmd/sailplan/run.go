@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/notify/metrics"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema/bounded"
@@ -147,7 +148,7 @@ the command line, and never reach a log.`,
 			probes := h.probes()
 			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			hook, err := git.webhook(r.Trigger, log)
+			hook, err := git.webhook(r.Trigger, ev.bus, log)
 			if err != nil {
 				return err
 			}
@@ -156,7 +157,7 @@ the command line, and never reach a log.`,
 			}
 			// Any replica takes clicks: the decision goes through the
 			// store's precondition, whoever leads.
-			sl.wire(mux, store)
+			sl.wire(mux, store, ev.bus)
 			mountPage(mux, ev, home, store, log)
 			sl.run(ctx, log)
 			srv, err := serve(ctx, serveConfig{httpFlags: httpf, Routes: mux, Probes: probes, Log: log})
@@ -174,6 +175,9 @@ the command line, and never reach a log.`,
 			lead := func(ctx context.Context) {
 				h.lead(true)
 				defer h.lead(false)
+				// Metrics of the fleet are the leader's; a standby drops them.
+				ev.bus.Publish(notify.LeaderChanged{At: notify.At{Time: time.Now()}, Leading: true})
+				defer func() { ev.bus.Publish(notify.LeaderChanged{At: notify.At{Time: time.Now()}, Leading: false}) }()
 				ev.status.Restore(ctx, contexts)
 				var wg stdsync.WaitGroup
 				defer wg.Wait()

@@ -96,11 +96,13 @@ func (s *slackFlags) build(home kubernetes.Interface, namespace string, log *slo
 
 // wire registers the interactions route, when approvals come over HTTP:
 // clicks decide through the promotion store, whichever replica leads.
-func (s *slackSide) wire(mux *http.ServeMux, store *promote.Store) {
+// What becomes of each interaction goes to events.
+func (s *slackSide) wire(mux *http.ServeMux, store *promote.Store, events slack.Publisher) {
 	if s.interactions == nil {
 		return
 	}
 	s.interactions.Store = store
+	s.interactions.Events = events
 	if s.httpRoute {
 		mux.Handle("POST /slack/interactions", s.interactions)
 	}

@@ -62,6 +62,8 @@ type rig struct {
 	url   string
 	clock *testenv.Clock
 	logs  testenv.LogBuffer
+	// outcomes are the interactions' outcomes, as the bus carried them.
+	outcomes outcomes
 }
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -92,7 +94,9 @@ func newRig(t *testing.T) *rig {
 	r.bus.Subscribe(r.ctrl)
 	r.bus.Subscribe(r.n)
 	t.Cleanup(r.rec.Close)
-	r.h = &Interactions{SigningSecret: secret, Store: r.ctrl.Store, Approvers: NewApprovers(r.slack.client()), Slack: r.n, Log: log, Now: r.clock.Now}
+	r.h = &Interactions{SigningSecret: secret, Store: r.ctrl.Store, Approvers: NewApprovers(r.slack.client()), Slack: r.n, Log: log, Now: r.clock.Now,
+		Events: r.bus}
+	r.bus.Subscribe(&r.outcomes)
 	srv := httptest.NewServer(r.h)
 	t.Cleanup(srv.Close)
 	r.url = srv.URL
@@ -254,6 +258,12 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 	// The clicks answer only the users whose click changed nothing.
 	if diff := cmp.Diff(wantEphemeral, r.slack.take()); diff != "" {
 		t.Errorf("Slack calls of the clicks (-want +got):\n%s", diff)
+	}
+	// Each is on the bus with its outcome, for /metrics.
+	wantOutcomes := []string{notify.InteractionUnauthorized, notify.InteractionUnauthorized, notify.InteractionNotAllowed, notify.InteractionStale,
+		notify.InteractionApplied, notify.InteractionStale}
+	if diff := cmp.Diff(wantOutcomes, r.outcomes.take()); diff != "" {
+		t.Errorf("outcomes published (-want +got):\n%s", diff)
 	}
 
 	// The leader's next look publishes the decision: the root message

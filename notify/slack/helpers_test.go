@@ -25,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/sailplan/sailplan/notify"
 )
 
 // call is one Web API call that the fake Slack received.
@@ -319,4 +321,35 @@ func hmacHex(secret, msg string) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// outcomes keeps the outcomes of the interactions published, in order:
+// a Publisher for an Interactions, or a consumer of a bus.
+type outcomes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *outcomes) Publish(e notify.Event) { o.Handle(e) }
+
+func (o *outcomes) Handle(e notify.Event) {
+	i, ok := e.(notify.InteractionReceived)
+	if !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if i.Time.IsZero() {
+		o.got = append(o.got, "at no time")
+	}
+	o.got = append(o.got, i.Result)
+}
+
+// take returns the outcomes since the last take.
+func (o *outcomes) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.got
+	o.got = nil
+	return out
 }

@@ -41,17 +41,30 @@ type Interactions struct {
 	Log   *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Events receives a notify.InteractionReceived for every interaction,
+	// with its Outcome; nil publishes none.
+	Events Publisher
+}
+
+// Publisher receives what the handler does; notify.Bus is the real one.
+type Publisher interface {
+	Publish(e notify.Event)
 }
 
 // Outcome is what became of an interaction.
 type Outcome string
 
 const (
-	Ignored    Outcome = "ignored"     // not an approval button
-	Applied    Outcome = "applied"     // the decision is in the promotion state
-	NotAllowed Outcome = "not-allowed" // the user is not an approver
-	Stale      Outcome = "stale"       // a second click, or the step moved
-	Failed     Outcome = "failed"      // the state could not be written
+	Ignored    Outcome = notify.InteractionIgnored    // not an approval button
+	Applied    Outcome = notify.InteractionApplied    // the decision is in the promotion state
+	NotAllowed Outcome = notify.InteractionNotAllowed // the user is not an approver
+	Stale      Outcome = notify.InteractionStale      // a second click, or the step moved
+	Failed     Outcome = notify.InteractionFailed     // the state could not be written
+	// Refused over HTTP before the interaction is read: the signature is
+	// wrong, the body too large, or the request cannot be read.
+	Unauthorized Outcome = notify.InteractionUnauthorized
+	TooLarge     Outcome = notify.InteractionTooLarge
+	BadRequest   Outcome = notify.InteractionBadRequest
 )
 
 var errNotAllowed = errors.New("not an approver of this promotion")
@@ -59,36 +72,55 @@ var errNotAllowed = errors.New("not an approver of this promotion")
 // ServeHTTP is /slack/interactions. It verifies the signature and the
 // timestamp (at most five minutes off) before it parses anything, and
 // answers 200 to every verified request: the outcome reaches the user as
-// a message, since Slack shows an error for anything else.
+// a message, since Slack shows an error for anything else. Every request
+// is published with its outcome.
 func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cb, refused := h.read(w, r)
+	if refused != "" {
+		h.publish(refused)
+		return
+	}
+	h.Handle(r.Context(), cb)
+	w.WriteHeader(http.StatusOK)
+}
+
+// read reads and verifies the interaction of a request. A request it
+// refuses is answered, and the outcome says why.
+func (h *Interactions) read(w http.ResponseWriter, r *http.Request) (slackapi.InteractionCallback, Outcome) {
+	var cb slackapi.InteractionCallback
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
+		return cb, BadRequest
 	}
 	body, err := readBody(w, r, maxInteractionBody)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
+		return cb, TooLarge
 	case err != nil:
 		// Cut short, or past the server's read timeout.
 		http.Error(w, "reading body", http.StatusBadRequest)
-		return
+		return cb, BadRequest
 	}
 	if err := verify(r.Header, body, h.SigningSecret); err != nil {
 		h.log().Warn("slack interaction refused", "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "signature refused", http.StatusUnauthorized)
-		return
+		return cb, Unauthorized
 	}
-	cb, err := parseInteraction(body)
+	cb, err = parseInteraction(body)
 	if err != nil {
 		h.log().Warn("slack interaction unreadable", "err", err)
 		http.Error(w, "bad payload", http.StatusBadRequest)
-		return
+		return cb, BadRequest
 	}
-	h.Handle(r.Context(), cb)
-	w.WriteHeader(http.StatusOK)
+	return cb, ""
+}
+
+func (h *Interactions) publish(o Outcome) {
+	if h.Events != nil {
+		h.Events.Publish(notify.InteractionReceived{At: notify.At{Time: h.now()}, Result: string(o)})
+	}
 }
 
 // readBody reads r's body, up to limit. A body announced larger is
@@ -165,11 +197,18 @@ func approvalClick(cb slackapi.InteractionCallback) (decision, bool, error) {
 	return decision{}, false, nil
 }
 
-// Handle processes one interaction, from HTTP or Socket Mode, and answers
-// the user when the click changed nothing. A decision is applied at most
-// once: the state's precondition and the step the button names turn a
-// second click, or a click on a step that moved, into promote.ErrStale.
+// Handle processes one interaction, from HTTP or Socket Mode, answers
+// the user when the click changed nothing, and publishes the outcome. A
+// decision is applied at most once: the state's precondition and the step
+// the button names turn a second click, or a click on a step that moved,
+// into promote.ErrStale.
 func (h *Interactions) Handle(ctx context.Context, cb slackapi.InteractionCallback) Outcome {
+	o := h.handle(ctx, cb)
+	h.publish(o)
+	return o
+}
+
+func (h *Interactions) handle(ctx context.Context, cb slackapi.InteractionCallback) Outcome {
 	d, ok, err := approvalClick(cb)
 	if !ok {
 		return Ignored

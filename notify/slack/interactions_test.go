@@ -14,43 +14,47 @@ import (
 	slackapi "github.com/slack-go/slack"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/promote"
 )
 
 // TestInteractionRefusedBeforeParsing: requests without a valid signature,
-// too large or not an approval never reach the decision path.
+// too large or not an approval never reach the decision path; each is
+// published with why.
 func TestInteractionRefusedBeforeParsing(t *testing.T) {
 	// Every call to the home cluster is recorded: none may be made.
 	home := fake.NewClientset()
-	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(home, "sailplan-system")}
+	published := &outcomes{}
+	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(home, "sailplan-system"), Events: published}
 	now := time.Now()
 	approve := func(ts time.Time, key string) (http.Header, string) {
 		return click(t, key, ts, "UALICE", actionApprove, `{"s":"orders","c":"v2","w":50}`)
 	}
 	type req struct {
-		name   string
-		header http.Header
-		body   string
-		want   int
+		name    string
+		header  http.Header
+		body    string
+		want    int
+		outcome Outcome
 	}
 	var reqs []req
 	hd, body := approve(now, secret)
 	noSig := hd.Clone()
 	noSig.Del("X-Slack-Signature")
-	reqs = append(reqs, req{"no signature", noSig, body, 401})
+	reqs = append(reqs, req{"no signature", noSig, body, 401, Unauthorized})
 	tampered := strings.Replace(body, "UALICE", "UMALLO", 1)
 	if tampered == body {
 		t.Fatal("the tampering changed nothing")
 	}
-	reqs = append(reqs, req{"body changed after signing", hd, tampered, 401})
+	reqs = append(reqs, req{"body changed after signing", hd, tampered, 401, Unauthorized})
 	hd, body = approve(now.Add(6*time.Minute), secret)
-	reqs = append(reqs, req{"timestamp from the future", hd, body, 401})
+	reqs = append(reqs, req{"timestamp from the future", hd, body, 401, Unauthorized})
 	big := "payload=" + strings.Repeat("a", maxInteractionBody)
-	reqs = append(reqs, req{"too large", sign(t, secret, now, big), big, 413})
+	reqs = append(reqs, req{"too large", sign(t, secret, now, big), big, 413, TooLarge})
 	junk := "payload=%7Bnot+json"
-	reqs = append(reqs, req{"signed junk", sign(t, secret, now, junk), junk, 400})
+	reqs = append(reqs, req{"signed junk", sign(t, secret, now, junk), junk, 400, BadRequest})
 	other := url.Values{"payload": {`{"type":"view_submission","user":{"id":"UALICE"}}`}}.Encode()
-	reqs = append(reqs, req{"not a button", sign(t, secret, now, other), other, 200})
+	reqs = append(reqs, req{"not a button", sign(t, secret, now, other), other, 200, Ignored})
 	for _, r := range reqs {
 		w := httptest.NewRecorder()
 		hr := httptest.NewRequest(http.MethodPost, "/slack/interactions", strings.NewReader(r.body))
@@ -58,6 +62,9 @@ func TestInteractionRefusedBeforeParsing(t *testing.T) {
 		h.ServeHTTP(w, hr)
 		if w.Code != r.want {
 			t.Errorf("%s: HTTP %d, want %d", r.name, w.Code, r.want)
+		}
+		if got := published.take(); len(got) != 1 || got[0] != string(r.outcome) {
+			t.Errorf("%s: published %q, want %s", r.name, got, r.outcome)
 		}
 	}
 	if a := home.Actions(); len(a) != 0 {
@@ -77,7 +84,8 @@ func (u untouchable) Read([]byte) (int, error) {
 // unread (413, connection closed); one that cannot be read, such as one
 // cut at the server's read timeout, is a bad request, not a large one.
 func TestInteractionBodyLimits(t *testing.T) {
-	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(fake.NewClientset(), "sailplan-system")}
+	published := &outcomes{}
+	h := &Interactions{SigningSecret: secret, Store: promote.NewStore(fake.NewClientset(), "sailplan-system"), Events: published}
 	r := httptest.NewRequest(http.MethodPost, "/slack/interactions", io.NopCloser(untouchable{t}))
 	r.ContentLength = maxInteractionBody + 1
 	w := httptest.NewRecorder()
@@ -90,6 +98,9 @@ func TestInteractionBodyLimits(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("unreadable: HTTP %d, want 400", w.Code)
+	}
+	if diff := cmp.Diff([]string{notify.InteractionTooLarge, notify.InteractionBadRequest}, published.take()); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
 	}
 }
 
@@ -131,12 +142,16 @@ func TestApproverLookupFailsClosed(t *testing.T) {
 	if _, err := store.Save(t.Context(), st, ""); err != nil {
 		t.Fatal(err)
 	}
-	h := &Interactions{Store: store, Slack: n, Now: func() time.Time { return t0 }} // no Approvers: no client to ask
+	published := &outcomes{}
+	h := &Interactions{Store: store, Slack: n, Now: func() time.Time { return t0 }, Events: published} // no Approvers: no client to ask
 	cb := slackapi.InteractionCallback{Type: slackapi.InteractionTypeBlockActions, User: slackapi.User{ID: "UALICE", Name: "alice"}, Channel: slackapi.Channel{}}
 	cb.Channel.ID = "CDEPLOYS"
 	cb.ActionCallback.BlockActions = []*slackapi.BlockAction{{ActionID: actionApprove, Value: `{"s":"orders","c":"v2","w":10}`}}
 	if got := h.Handle(t.Context(), cb); got != Failed {
 		t.Errorf("outcome %s, want %s", got, Failed)
+	}
+	if diff := cmp.Diff([]string{notify.InteractionFailed}, published.take()); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
 	}
 	drain(t, n)
 	want := []call{{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UALICE",

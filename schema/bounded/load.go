@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/sailplan/sailplan/schema"
 )
@@ -20,27 +21,47 @@ var errNoHook = errors.New("evaluation: this process was started to evaluate, bu
 // *CrashError when the child died without an answer, or the context's
 // error as soon as ctx ends, the child killed either way.
 func Load(ctx context.Context, files schema.Files, l Limits) (*schema.Intents, error) {
+	in, _, err := Evaluate(ctx, files, l)
+	return in, err
+}
+
+// Usage is what one evaluation took.
+type Usage struct {
+	// Took is how long it ran.
+	Took time.Duration
+	// Peak is the most memory the child held resident, when the system
+	// says (Linux does); 0 otherwise, and in process.
+	Peak int64
+}
+
+// Evaluate is Load that also says what the evaluation took, whatever its
+// outcome (over a limit, the same as the LimitError's). Usage is zero
+// when no evaluation ran.
+func Evaluate(ctx context.Context, files schema.Files, l Limits) (*schema.Intents, Usage, error) {
 	l = l.WithDefaults()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
+		return nil, Usage{}, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
 	}
 	if l.InProcess {
-		return schema.Load(files)
+		start := time.Now()
+		in, err := schema.Load(files)
+		return in, Usage{Took: time.Since(start)}, err
 	}
 	if _, ok := os.LookupEnv(childEnv); ok {
-		return nil, errNoHook
+		return nil, Usage{}, errNoHook
 	}
 	req, err := json.Marshal(request{Files: files, Timeout: l.Timeout, Memory: l.Memory})
 	if err != nil {
-		return nil, fmt.Errorf("evaluation: encoding the request: %w", err)
+		return nil, Usage{}, fmt.Errorf("evaluation: encoding the request: %w", err)
 	}
-	out, err := run(ctx, req, l)
+	out, u, err := run(ctx, req, l)
 	if err != nil {
-		return nil, err
+		return nil, u, err
 	}
 	var a answer
 	if err := json.Unmarshal(out, &a); err != nil {
-		return nil, fmt.Errorf("evaluation: reading the answer: %w", err)
+		return nil, u, fmt.Errorf("evaluation: reading the answer: %w", err)
 	}
-	return a.result()
+	in, err := a.result()
+	return in, u, err
 }

@@ -3,8 +3,10 @@ package bounded
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -105,5 +107,38 @@ func TestLoadCanceled(t *testing.T) {
 	_, err := Load(ctx, schema.Files{"r.cue": []byte(reviews)}, Limits{})
 	if !errors.Is(err, context.Canceled) || err.Error() != "evaluation stopped: context canceled" {
 		t.Errorf("Load with a canceled context: %v, want evaluation stopped: context canceled", err)
+	}
+}
+
+// TestEvaluateSaysWhatItTook: every evaluation that ran says how long it
+// took and, through the child, the most memory the child held: valid
+// intents and invalid ones (limitHit checks one stopped at a limit); in
+// process, the time only; none when nothing ran.
+func TestEvaluateSaysWhatItTook(t *testing.T) {
+	files := schema.Files{"r.cue": []byte(reviews)}
+	for name, c := range map[string]struct {
+		files schema.Files
+		l     Limits
+		peak  bool
+	}{
+		"valid":      {files, Limits{}, runtime.GOOS == "linux"},
+		"invalid":    {schema.Files{"r.cue": []byte(strings.Replace(reviews, "90", "80", 1))}, Limits{}, runtime.GOOS == "linux"},
+		"in process": {files, Limits{InProcess: true}, false},
+	} {
+		start := time.Now()
+		_, u, _ := Evaluate(t.Context(), c.files, c.l)
+		took := time.Since(start)
+		if u.Took <= 0 || u.Took > took {
+			t.Errorf("%s: took %s, want more than 0 and at most the %s Evaluate took", name, u.Took, took)
+		}
+		// A Go child holds a few MiB at least, and far less than a GiB here.
+		if c.peak != (u.Peak > 1<<20 && u.Peak < 1<<30) {
+			t.Errorf("%s: peak %d bytes, want a child's peak: %v", name, u.Peak, c.peak)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, u, _ := Evaluate(ctx, files, Limits{}); u != (Usage{}) {
+		t.Errorf("nothing ran, yet it took %+v", u)
 	}
 }

@@ -26,11 +26,12 @@ type hit Limit
 func (h hit) Error() string { return string(h) + " limit" }
 
 // run starts a child, writes req on its standard input and returns what it
-// writes on its standard output, or why it was stopped.
-func run(ctx context.Context, req []byte, l Limits) ([]byte, error) {
+// writes on its standard output, or why it was stopped, and what the child
+// took (zero when it did not start).
+func run(ctx context.Context, req []byte, l Limits) ([]byte, Usage, error) {
 	exe, err := self()
 	if err != nil {
-		return nil, fmt.Errorf("evaluation: finding sailplan's binary: %w", err)
+		return nil, Usage{}, fmt.Errorf("evaluation: finding sailplan's binary: %w", err)
 	}
 	limited, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
@@ -50,32 +51,36 @@ func run(ctx context.Context, req []byte, l Limits) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("evaluation: starting %s: %w", exe, err)
+		return nil, Usage{}, fmt.Errorf("evaluation: starting %s: %w", exe, err)
 	}
 	unwatch := watch(limited, cmd.Process.Pid, l.Memory, func() { stop(hit(MemoryLimit)) })
 	err = cmd.Wait()
 	unwatch()
+	ps := cmd.ProcessState
+	u := Usage{Took: time.Since(start)}
+	if ps != nil {
+		u.Peak = peakOf(ps)
+	}
 	if err == nil {
 		// A complete answer, even if a limit came just after it.
-		return stdout.buf.Bytes(), nil
+		return stdout.buf.Bytes(), u, nil
 	}
-	ps := cmd.ProcessState
 	var h hit
 	switch {
 	case errors.As(context.Cause(limited), &h):
-		return nil, &LimitError{Limit: Limit(h), Limits: l, Took: time.Since(start), Peak: peakOf(ps)}
+		return nil, u, &LimitError{Limit: Limit(h), Limits: l, Took: u.Took, Peak: u.Peak}
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
+		return nil, u, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
 	case ps == nil:
-		return nil, fmt.Errorf("evaluation: %w", err)
+		return nil, u, fmt.Errorf("evaluation: %w", err)
 	case outOfMemory(stderr.buf.String()):
 		// The child's own cap on its address space, before the parent's
 		// next reading.
-		return nil, &LimitError{Limit: MemoryLimit, Limits: l, Took: time.Since(start), Peak: peakOf(ps)}
+		return nil, u, &LimitError{Limit: MemoryLimit, Limits: l, Took: u.Took, Peak: u.Peak}
 	case !ps.Exited():
-		return nil, fmt.Errorf("evaluation ended by %s, which sailplan did not send (the system's out-of-memory killer?)", ps)
+		return nil, u, fmt.Errorf("evaluation ended by %s, which sailplan did not send (the system's out-of-memory killer?)", ps)
 	}
-	return nil, &CrashError{Status: ps.String(), Stderr: stderr.buf.String()}
+	return nil, u, &CrashError{Status: ps.String(), Stderr: stderr.buf.String()}
 }
 
 // outOfMemory reports a Go runtime that could not allocate.

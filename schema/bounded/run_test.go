@@ -25,15 +25,19 @@ func bomb(t *testing.T) schema.Files {
 }
 
 // limitHit loads files under l and checks that the limit stopped it, in
-// time, with the error text.
+// time, with the error text, and that Evaluate says what it took as the
+// error does.
 func limitHit(t *testing.T, files schema.Files, l Limits, want Limit, text string) *LimitError {
 	t.Helper()
 	start := time.Now()
-	_, err := Load(t.Context(), files, l)
+	_, u, err := Evaluate(t.Context(), files, l)
 	took := time.Since(start)
 	var le *LimitError
 	if !errors.As(err, &le) || le.Limit != want {
 		t.Fatalf("Load: %v, want the %s limit", err, want)
+	}
+	if u.Took != le.Took || u.Peak != le.Peak {
+		t.Errorf("Evaluate says it took %+v, the LimitError %s and %d bytes", u, le.Took, le.Peak)
 	}
 	if err.Error() != text {
 		t.Errorf("error:\n%s\nwant\n%s", err, text)
@@ -127,7 +131,7 @@ func TestCanceledMidEvaluation(t *testing.T) {
 // TestCrash: a child that ends without an answer is a crash, with the
 // first line of what it said.
 func TestCrash(t *testing.T) {
-	_, err := run(t.Context(), []byte("not json"), Limits{}.WithDefaults())
+	_, _, err := run(t.Context(), []byte("not json"), Limits{}.WithDefaults())
 	var ce *CrashError
 	if !errors.As(err, &ce) {
 		t.Fatalf("run: %v, want a crash", err)

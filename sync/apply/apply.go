@@ -50,6 +50,7 @@ const (
 // Result is the outcome for one object.
 type Result struct {
 	Object string // Kind/namespace/name
+	Kind   string
 	Action Action
 }
 

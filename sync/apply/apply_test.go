@@ -33,10 +33,13 @@ func TestConflictNotTaken(t *testing.T) {
 	c := clusterFor(t, "c1", ns)
 	opts := Options{ParentNamespace: ns}
 
-	_, _, err := c.Sync(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "reviews", 10)}, opts)
+	out, err := c.Sync(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "reviews", 10)}, opts)
 	var ce *ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("sync error = %v, want a ConflictError", err)
+	}
+	if diff := cmp.Diff(map[string]int{"VirtualService": 1}, out.Conflicts); diff != "" {
+		t.Errorf("conflicts by kind (-want +got):\n%s", diff)
 	}
 	want := &ConflictError{Object: "VirtualService/" + ns + "/reviews", Conflicts: []FieldConflict{{Field: ".spec.http", Manager: "other-team"}}}
 	if diff := cmp.Diff(want, ce, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Err" }, cmp.Ignore())); diff != "" {
@@ -56,7 +59,7 @@ func TestConflictNotTaken(t *testing.T) {
 
 	forced := fixture.VirtualService(ns, "reviews", 10)
 	forced.SetAnnotations(map[string]string{AnnotationForceConflicts: "true"})
-	if _, _, err := c.Sync(ctx, []*unstructured.Unstructured{forced}, opts); err != nil {
+	if _, err := c.Sync(ctx, []*unstructured.Unstructured{forced}, opts); err != nil {
 		t.Fatalf("sync with %s: %v", AnnotationForceConflicts, err)
 	}
 	live, err = dyn.Resource(fixture.VirtualServices).Namespace(ns).Get(ctx, "reviews", metav1.GetOptions{})
@@ -81,7 +84,7 @@ func TestErrorsByObject(t *testing.T) {
 		"apiVersion": "example.com/v1", "kind": "Widget",
 		"metadata": map[string]any{"name": "w", "namespace": ns},
 	}}
-	_, _, err := c.Sync(ctx, []*unstructured.Unstructured{widget, fixture.VirtualService(ns, "reviews", 50)}, opts)
+	_, err := c.Sync(ctx, []*unstructured.Unstructured{widget, fixture.VirtualService(ns, "reviews", 50)}, opts)
 	if want := "Widget/" + ns + "/w: the cluster does not serve Widget example.com/v1 (is its CRD installed?)"; err == nil || err.Error() != want {
 		t.Errorf("sync error = %v\nwant %s", err, want)
 	}
@@ -94,10 +97,10 @@ func TestErrorsByObject(t *testing.T) {
 			"data":      map[string]any{"mode": v},
 		}}
 	}
-	if _, _, err := c.Sync(ctx, []*unstructured.Unstructured{cm("a")}, opts); err != nil {
+	if _, err := c.Sync(ctx, []*unstructured.Unstructured{cm("a")}, opts); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = c.Sync(ctx, []*unstructured.Unstructured{cm("b")}, opts)
+	_, err = c.Sync(ctx, []*unstructured.Unstructured{cm("b")}, opts)
 	if want := "ConfigMap/" + ns + "/settings: field data is immutable: the object must be deleted and created again to change it"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("sync error = %v\nwant it to start with %s", err, want)
 	}

@@ -49,7 +49,7 @@ func TestUnchangedSendsNoWrites(t *testing.T) {
 		return out
 	}
 	opts := Options{ParentNamespace: ns}
-	if _, _, err := c.Sync(ctx, at("1111111"), opts); err != nil {
+	if _, err := c.Sync(ctx, at("1111111"), opts); err != nil {
 		t.Fatal(err)
 	}
 	if n := writes.Load(); n < 3 {
@@ -57,16 +57,16 @@ func TestUnchangedSendsNoWrites(t *testing.T) {
 	}
 
 	writes.Store(0)
-	counts, _, err := c.Sync(ctx, at("1111111"), opts)
+	out, err := c.Sync(ctx, at("1111111"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := writes.Load(); n != 0 || counts[Unchanged] != 3 {
+	if n, counts := writes.Load(), out.Counts(); n != 0 || counts[Unchanged] != 3 {
 		t.Errorf("the same objects again: %d writes, counts %v; want none and 3 unchanged", n, counts)
 	}
 
 	writes.Store(0)
-	if _, _, err := c.Sync(ctx, at("2222222"), opts); err != nil {
+	if _, err := c.Sync(ctx, at("2222222"), opts); err != nil {
 		t.Fatal(err)
 	}
 	if n := writes.Load(); n != 0 {

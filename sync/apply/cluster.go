@@ -140,47 +140,46 @@ func (c *Cluster) Close() { c.cache.stop() }
 //  6. the parent is narrowed to what the cluster now holds, only if that
 //     changed.
 //
-// It returns what it did to each object it wrote, and the counts by action
-// (unchanged objects are only counted), also when it fails part way.
-// Errors name their object, not the cluster: the caller knows which
-// cluster it asked. opts are read at every sync, so that a raised
-// PruneMaxShare takes effect at once.
-func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (map[Action]int, []Result, error) {
+// It returns what it did (Outcome), also when it fails part way. Errors
+// name their object, not the cluster: the caller knows which cluster it
+// asked. opts are read at every sync, so that a raised PruneMaxShare
+// takes effect at once.
+func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (Outcome, error) {
 	opts = opts.WithDefaults()
 	c.syncing.Add(1)
 	defer c.syncing.Add(-1)
 	if err := c.probe(ctx); err != nil {
-		return nil, nil, err
+		return Outcome{}, err
 	}
 	parent, err := c.readParent(ctx)
 	if err != nil {
-		return nil, nil, err
+		return Outcome{}, err
 	}
 	ds, mapErr := c.applier.mappings(objs)
 	gvrs, gks := c.watchedResources(parent.groupKinds, ds)
 	if err := c.cache.watch(ctx, gvrs); err != nil {
-		return nil, nil, err
+		return Outcome{}, err
 	}
 	wantGKs, wantNSs := groupKindsOf(ds)
 	wider := parentState{exists: true, groupKinds: union(parent.groupKinds, wantGKs), namespaces: union(parent.namespaces, wantNSs)}
 	if err := c.writeParent(ctx, parent, wider); err != nil {
-		return nil, nil, err
+		return Outcome{}, err
 	}
 	wider.namespaces = withoutNS(wider.namespaces, c.inventory.Namespace)
 
 	out, applyErr := c.applier.apply(ctx, ds)
-	counts := map[Action]int{}
-	var results []Result
+	var o Outcome
 	keep := map[objKey]bool{}
 	for i, d := range ds {
 		keep[d.key] = true
-		if out[i].err != nil || out[i].action == "" {
+		if out[i].err != nil {
+			o.failed(d.key.Kind, out[i].err)
 			continue
 		}
-		counts[out[i].action]++
-		if out[i].action != Unchanged {
-			results = append(results, Result{Object: d.key.String(), Action: out[i].action})
+		if out[i].action == "" {
+			continue
 		}
+		o.done(Result{Object: d.key.String(), Kind: d.key.Kind, Action: out[i].action})
 		c.setApplied(d.key, out[i].body)
 	}
 	err = errors.Join(mapErr, applyErr)
@@ -190,8 +189,7 @@ func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, o
 		// it might be the reason others look unwanted.
 		pruned, perr := c.prune(ctx, keep, gks, opts.PruneMaxShare, opts.Workers)
 		for _, p := range pruned {
-			counts[Pruned]++
-			results = append(results, p)
+			o.done(p)
 		}
 		if perr == nil {
 			final.groupKinds, final.namespaces = wantGKs, wantNSs
@@ -199,12 +197,12 @@ func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, o
 		err = perr
 	}
 	if kube.IsUnreachable(err) {
-		return counts, results, err
+		return o, err
 	}
 	if werr := c.writeParent(ctx, wider, final); werr != nil {
 		err = errors.Join(err, werr)
 	}
-	return counts, results, err
+	return o, err
 }
 
 func withoutNS(nss []string, ns string) []string {

@@ -19,7 +19,7 @@ func TestSyncUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, _, err = c.Sync(t.Context(), nil, Options{})
+	_, err = c.Sync(t.Context(), nil, Options{})
 	if !kube.IsUnreachable(err) || !strings.Contains(err.Error(), "connect: connection refused") {
 		t.Fatalf("Sync error = %v, want an unreachable one that says why", err)
 	}

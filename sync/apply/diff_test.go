@@ -19,7 +19,7 @@ func TestDiff(t *testing.T) {
 	ns := env.Namespace(t)
 	c := clusterFor(t, "c1", ns)
 	opts := Options{ParentNamespace: ns}
-	if _, _, err := c.Sync(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 90), fixture.VirtualService(ns, "b", 90), fixture.VirtualService(ns, "gone", 90)}, opts); err != nil {
+	if _, err := c.Sync(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 90), fixture.VirtualService(ns, "b", 90), fixture.VirtualService(ns, "gone", 90)}, opts); err != nil {
 		t.Fatal(err)
 	}
 	diffs, err := c.Diff(ctx, []*unstructured.Unstructured{fixture.VirtualService(ns, "a", 90), fixture.VirtualService(ns, "b", 50), fixture.VirtualService(ns, "new", 90)})

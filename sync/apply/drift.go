@@ -142,6 +142,7 @@ type driftCorrector struct {
 type Drift struct {
 	// Object is Kind/namespace/name.
 	Object string
+	Kind   string
 	// What is "changed" or "deleted".
 	What string
 	Err  error
@@ -214,7 +215,7 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	}
 	ds, err := c.applier.mappings([]*unstructured.Unstructured{body})
 	if err != nil {
-		d.report(Drift{Object: key.String(), What: what, Err: err})
+		d.report(Drift{Object: key.String(), Kind: key.Kind, What: what, Err: err})
 		return
 	}
 	// body is exactly what was applied before, so every field it declares
@@ -227,6 +228,6 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 		d.queue.AddRateLimited(key)
 	}
 	if ctx.Err() == nil {
-		d.report(Drift{Object: key.String(), What: what, Err: res.err})
+		d.report(Drift{Object: key.String(), Kind: key.Kind, What: what, Err: res.err})
 	}
 }

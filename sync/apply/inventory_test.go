@@ -50,7 +50,7 @@ func TestInventoryParent(t *testing.T) {
 		metav1.PatchOptions{FieldManager: FieldManager, Force: &force}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Sync(ctx, objs, opts); err != nil {
+	if _, err := c.Sync(ctx, objs, opts); err != nil {
 		t.Fatal(err)
 	}
 	parent, err := dyn.Resource(configMaps).Namespace(ns).Get(ctx, DefaultParentName, metav1.GetOptions{})

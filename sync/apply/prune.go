@@ -110,5 +110,5 @@ func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured
 	c.mu.Lock()
 	delete(c.applied, key)
 	c.mu.Unlock()
-	return Result{Object: key.String(), Action: Pruned}, nil
+	return Result{Object: key.String(), Kind: key.Kind, Action: Pruned}, nil
 }

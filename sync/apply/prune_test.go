@@ -32,22 +32,22 @@ func TestPruneInCluster(t *testing.T) {
 		}
 		return out
 	}
-	if _, _, err := c.Sync(ctx, vss("a", "b", "c", "d"), opts); err != nil {
+	if _, err := c.Sync(ctx, vss("a", "b", "c", "d"), opts); err != nil {
 		t.Fatal(err)
 	}
 
-	counts, results, err := c.Sync(ctx, vss("a", "b", "c"), opts)
+	out, err := c.Sync(ctx, vss("a", "b", "c"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[Action]int{Unchanged: 3, Pruned: 1}, counts); diff != "" {
-		t.Errorf("counts (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]map[Action]int{"VirtualService": {Unchanged: 3, Pruned: 1}}, out.Kinds); diff != "" {
+		t.Errorf("counts by kind (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Result{{Object: "VirtualService/" + ns + "/d", Action: Pruned}}, results); diff != "" {
+	if diff := cmp.Diff([]Result{{Object: "VirtualService/" + ns + "/d", Kind: "VirtualService", Action: Pruned}}, out.Results); diff != "" {
 		t.Errorf("results, the objects written (-want +got):\n%s", diff)
 	}
 
-	_, _, err = c.Sync(ctx, vss("a"), opts)
+	_, err = c.Sync(ctx, vss("a"), opts)
 	var pr *PruneRefusedError
 	if !errors.As(err, &pr) {
 		t.Fatalf("Sync error = %v, want a refused prune", err)
@@ -61,7 +61,7 @@ func TestPruneInCluster(t *testing.T) {
 	}
 
 	opts.PruneMaxShare = 1
-	if _, _, err := c.Sync(ctx, vss("a"), opts); err != nil {
+	if _, err := c.Sync(ctx, vss("a"), opts); err != nil {
 		t.Fatalf("Sync with PruneMaxShare 1: %v", err)
 	}
 	delete(want, "VirtualService/b")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sailplan/sailplan/notify"
 )
 
 // Provider says how push webhooks are signed and shaped.
@@ -72,6 +74,14 @@ type Config struct {
 	MaxBody int64
 	// ReplayWindow is DefaultReplayWindow when 0.
 	ReplayWindow time.Duration
+	// Events receives a notify.WebhookReceived for every delivery, with
+	// what became of it; nil publishes none.
+	Events Publisher
+}
+
+// Publisher receives what the handler does; notify.Bus is the real one.
+type Publisher interface {
+	Publish(e notify.Event)
 }
 
 // Handler is an http.Handler that receives push webhooks and triggers a
@@ -113,15 +123,28 @@ func New(cfg Config) (*Handler, error) {
 	return &Handler{cfg: cfg, now: time.Now, seen: map[string]time.Time{}}, nil
 }
 
-// errUnauthorized marks a delivery that is refused with 401.
-var errUnauthorized = errors.New("unauthorized")
+// errUnauthorized marks a delivery that is refused with 401; errReplay,
+// among those, one accepted before.
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errReplay       = errors.New("replay")
+)
 
+// ServeHTTP answers a delivery and publishes what became of it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	result := h.deliver(w, r)
+	if h.cfg.Events != nil {
+		h.cfg.Events.Publish(notify.WebhookReceived{At: notify.At{Time: h.now()}, Provider: string(h.cfg.Provider), Result: result})
+	}
+}
+
+// deliver answers a delivery and says what became of it (notify.Webhook...).
+func (h *Handler) deliver(w http.ResponseWriter, r *http.Request) string {
 	log := h.cfg.Log.With("provider", string(h.cfg.Provider), "remote", r.RemoteAddr, "delivery", h.claimed(r.Header))
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
+		return notify.WebhookBadRequest
 	}
 	body, err := readBody(w, r, h.cfg.MaxBody)
 	if err != nil {
@@ -129,10 +152,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			log.Warn("webhook refused: body too large", "limit", h.cfg.MaxBody)
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
+			return notify.WebhookTooLarge
 		}
 		http.Error(w, "reading body", http.StatusBadRequest)
-		return
+		return notify.WebhookBadRequest
 	}
 	id, err := h.authenticate(r.Header, body)
 	if err == nil {
@@ -141,30 +164,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The reason names what was wrong, never the values sent.
 		log.Warn("webhook refused", "reason", err.Error())
-		status := http.StatusUnauthorized
-		if !errors.Is(err, errUnauthorized) {
-			status = http.StatusBadRequest
+		status, result := http.StatusUnauthorized, notify.WebhookUnauthorized
+		switch {
+		case errors.Is(err, errReplay):
+			result = notify.WebhookReplay
+		case !errors.Is(err, errUnauthorized):
+			status, result = http.StatusBadRequest, notify.WebhookBadRequest
 		}
 		http.Error(w, http.StatusText(status), status)
-		return
+		return result
 	}
 	push, ref, err := h.event(r.Header, body)
 	switch {
 	case err != nil:
 		log.Warn("webhook refused: bad payload", "err", err)
 		http.Error(w, "bad payload", http.StatusBadRequest)
+		return notify.WebhookBadRequest
 	case !push:
 		log.Debug("webhook ignored: not a push")
 		fmt.Fprintln(w, "ignored: not a push")
+		return notify.WebhookIgnored
 	case h.cfg.Ref != "" && ref != "" && ref != h.cfg.Ref:
 		log.Debug("webhook ignored: push to another reference", "ref", ref)
 		fmt.Fprintf(w, "ignored: push to %s\n", ref)
-	default:
-		log.Info("webhook: push, sync triggered", "ref", ref)
-		h.cfg.Trigger()
-		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintln(w, "sync triggered")
+		return notify.WebhookIgnored
 	}
+	log.Info("webhook: push, sync triggered", "ref", ref)
+	h.cfg.Trigger()
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprintln(w, "sync triggered")
+	return notify.WebhookAccepted
 }
 
 // readBody reads r's body, up to limit. A body announced larger is
@@ -297,9 +326,9 @@ func (h *Handler) remember(id string) error {
 	}
 	if at, ok := h.seen[id]; ok && now.Sub(at) <= window {
 		if strings.HasPrefix(id, "sig:") {
-			return fmt.Errorf("%w: replay: this signature was accepted at %s", errUnauthorized, at.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: %w: this signature was accepted at %s", errUnauthorized, errReplay, at.UTC().Format(time.RFC3339))
 		}
-		return fmt.Errorf("%w: replay: delivery %s was accepted at %s", errUnauthorized, id, at.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w: %w: delivery %s was accepted at %s", errUnauthorized, errReplay, id, at.UTC().Format(time.RFC3339))
 	}
 	h.seen[id] = now
 	return nil

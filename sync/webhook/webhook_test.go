@@ -6,43 +6,72 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/testenv"
 )
 
 // hookServer serves a Handler over real HTTP and counts its triggers.
-func hookServer(t *testing.T, p Provider, log io.Writer) (string, *atomic.Int64) {
+func hookServer(t *testing.T, p Provider, log io.Writer) (string, *atomic.Int64, *published) {
 	t.Helper()
 	var triggers atomic.Int64
+	events := &published{}
 	h, err := New(Config{
 		Provider: p, Secret: []byte(fixture.HookSecret), Ref: "refs/heads/main",
 		Trigger: func() { triggers.Add(1) },
 		Log:     slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		MaxBody: 4096,
+		Events:  events,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL, &triggers
+	return srv.URL, &triggers, events
+}
+
+// published keeps the deliveries the handler publishes, as "provider result".
+type published struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (p *published) Publish(e notify.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := e.(notify.WebhookReceived)
+	if w.Time.IsZero() {
+		p.lines = append(p.lines, "at no time")
+	}
+	p.lines = append(p.lines, w.Provider+" "+w.Result)
+}
+
+// take returns what was published since the last take.
+func (p *published) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.lines
+	p.lines = nil
+	return out
 }
 
 // TestProviders sends every provider's deliveries, well and badly
 // signed, replayed, for other branches, and checks the answer, whether a
-// sync was triggered, and that neither the secret nor a signature reached
-// the log.
+// sync was triggered, what was published of it, and that neither the
+// secret nor a signature reached the log.
 func TestProviders(t *testing.T) {
 	for _, p := range []Provider{GitHub, GitLab, Gitea, Generic} {
 		t.Run(string(p), func(t *testing.T) {
 			var log testenv.LogBuffer
-			url, triggers := hookServer(t, p, &log)
+			url, triggers, events := hookServer(t, p, &log)
 			good := fixture.Signed(p, fixture.HookSecret, "d-1", fixture.PushBody("refs/heads/main"))
 			forged := fixture.Signed(p, "not-the-secret", "d-2", fixture.PushBody("refs/heads/main"))
 			unsigned := fixture.Signed(p, fixture.HookSecret, "d-3", fixture.PushBody("refs/heads/main"))
@@ -59,35 +88,36 @@ func TestProviders(t *testing.T) {
 			other := fixture.Signed(p, fixture.HookSecret, "d-5", fixture.PushBody("refs/heads/feature"))
 
 			type result struct {
-				Status   int
-				Triggers int64
+				Status    int
+				Triggers  int64
+				Published []string
 			}
 			var got, want []result
-			step := func(d fixture.Delivery, status int, triggered int64) {
+			step := func(d fixture.Delivery, status int, triggered int64, published string) {
 				code, _ := d.Send(t, url)
-				got = append(got, result{code, triggers.Load()})
-				want = append(want, result{status, triggered})
+				got = append(got, result{code, triggers.Load(), events.take()})
+				want = append(want, result{status, triggered, []string{string(p) + " " + published}})
 			}
-			step(good, http.StatusAccepted, 1)
-			step(good, http.StatusUnauthorized, 1) // replayed: same delivery ID, or same generic signature
-			step(forged, http.StatusUnauthorized, 1)
-			step(unsigned, http.StatusUnauthorized, 1)
-			step(tampered, http.StatusUnauthorized, 1)
-			step(other, http.StatusOK, 1) // acknowledged, ignored
+			step(good, http.StatusAccepted, 1, notify.WebhookAccepted)
+			step(good, http.StatusUnauthorized, 1, notify.WebhookReplay) // replayed: same delivery ID, or same generic signature
+			step(forged, http.StatusUnauthorized, 1, notify.WebhookUnauthorized)
+			step(unsigned, http.StatusUnauthorized, 1, notify.WebhookUnauthorized)
+			step(tampered, http.StatusUnauthorized, 1, notify.WebhookUnauthorized)
+			step(other, http.StatusOK, 1, notify.WebhookIgnored) // acknowledged, ignored
 			if p == Generic {
 				// A correctly signed delivery whose signed timestamp is too old or ahead.
-				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(-6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1)
-				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1)
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(-6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1, notify.WebhookUnauthorized)
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now().Add(6*time.Minute), fixture.PushBody("refs/heads/main")), http.StatusUnauthorized, 1, notify.WebhookUnauthorized)
 				// Without a JSON ref, any authenticated delivery triggers.
-				step(fixture.SignedGeneric(fixture.HookSecret, time.Now(), ""), http.StatusAccepted, 2)
+				step(fixture.SignedGeneric(fixture.HookSecret, time.Now(), ""), http.StatusAccepted, 2, notify.WebhookAccepted)
 			} else {
 				// Another delivery of the same secret is fine.
-				step(fixture.Signed(p, fixture.HookSecret, "d-6", fixture.PushBody("refs/heads/main")), http.StatusAccepted, 2)
+				step(fixture.Signed(p, fixture.HookSecret, "d-6", fixture.PushBody("refs/heads/main")), http.StatusAccepted, 2, notify.WebhookAccepted)
 				noID := fixture.Signed(p, fixture.HookSecret, "", fixture.PushBody("refs/heads/main"))
-				step(noID, http.StatusBadRequest, 2)
+				step(noID, http.StatusBadRequest, 2, notify.WebhookBadRequest)
 			}
 			big := fixture.Signed(p, fixture.HookSecret, "d-7", fixture.PushBody("refs/heads/main")+strings.Repeat(" ", 5000))
-			step(big, http.StatusRequestEntityTooLarge, 2)
+			step(big, http.StatusRequestEntityTooLarge, 2, notify.WebhookTooLarge)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("responses (-want +got):\n%s", diff)
 			}
@@ -113,7 +143,7 @@ func TestProviders(t *testing.T) {
 }
 
 func TestWebhookEvents(t *testing.T) {
-	url, triggers := hookServer(t, GitHub, io.Discard)
+	url, triggers, events := hookServer(t, GitHub, io.Discard)
 	ping := fixture.Signed(GitHub, fixture.HookSecret, "p-1", `{"zen":"hello"}`)
 	ping.Header["X-GitHub-Event"] = "ping"
 	if code, body := ping.Send(t, url); code != http.StatusOK || body != "ignored: not a push" || triggers.Load() != 0 {
@@ -131,6 +161,10 @@ func TestWebhookEvents(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d, want 405", resp.StatusCode)
+	}
+	want := []string{"github " + notify.WebhookIgnored, "github " + notify.WebhookBadRequest, "github " + notify.WebhookBadRequest}
+	if diff := cmp.Diff(want, events.take()); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
 	}
 }
 
