@@ -253,7 +253,7 @@ func TestSlackApprovalAdvancesThePromotion(t *testing.T) {
 	wantEphemeral := []call{
 		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UEVE", Text: "You are not allowed to decide the promotion of orders; nothing changed."},
 		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UALICE", Text: "Your approval of orders at 10% was not applied: orders: waiting for the step to 50%, not 10%."},
-		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UBOB", Text: "Your approval of orders at 50% was not applied: orders: the step to 50% is already approved by slack:UBOB:bob via slack."},
+		{Method: "chat.postEphemeral", Channel: "CDEPLOYS", User: "UBOB", Text: "Your approval of orders at 50% was not applied: orders: the step to 50% is already approved by <@UBOB> via slack."},
 	}
 	// The clicks answer only the users whose click changed nothing.
 	if diff := cmp.Diff(wantEphemeral, r.slack.take()); diff != "" {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
@@ -262,8 +263,15 @@ func (h *Interactions) now() time.Time {
 	return time.Now()
 }
 
-// staleReason turns ErrStale's text into something for a person.
-func staleReason(err error) string { return promote.Refusal(err) }
+// staleReason turns ErrStale's text into something for a person: the
+// refusal in its own words, with the Slack users it names as mentions,
+// which Slack shows by their current names.
+func staleReason(err error) string {
+	return slackAuthorRE.ReplaceAllString(promote.Refusal(err), "<@$1>")
+}
+
+// slackAuthorRE finds a Slack author as slackBy records it, within a text.
+var slackAuthorRE = regexp.MustCompile(`slack:([UW][A-Z0-9]+):(?:[\w.\-]*[\w\-])?`)
 
 func (h *Interactions) answer(channel, user, text string) {
 	if h.Slack == nil || channel == "" || user == "" {

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -165,5 +166,23 @@ func TestApproverLookupFailsClosed(t *testing.T) {
 	}
 	if after.Phase != promote.WaitingForApproval || len(after.Decisions) != 0 {
 		t.Errorf("the promotion changed: %s, decisions %+v", after.Phase, after.Decisions)
+	}
+}
+
+// TestStaleReasonMentions: a refusal names Slack deciders as mentions,
+// whatever their handle, and leaves everyone else as recorded.
+func TestStaleReasonMentions(t *testing.T) {
+	for _, c := range []struct{ by, want string }{
+		{"slack:UBOB:bob", "<@UBOB>"},
+		{"slack:W01AB2C:first.last", "<@W01AB2C>"},
+		{"slack:UNONAME:", "<@UNONAME>"},
+		{"alice", "alice"},
+		{"system:serviceaccount:ci:deployer", "system:serviceaccount:ci:deployer"},
+	} {
+		err := fmt.Errorf("orders: the step to 50%% is already approved by %s via slack: %w", c.by, promote.ErrStale)
+		want := "orders: the step to 50% is already approved by " + c.want + " via slack"
+		if got := staleReason(err); got != want {
+			t.Errorf("by %q:\n got %s\nwant %s", c.by, got, want)
+		}
 	}
 }
