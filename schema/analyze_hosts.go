@@ -275,11 +275,20 @@ func analyzeClaimRoutes(in *Intents, pos posFunc) Errors {
 			errs = append(errs, meshError(pos,
 				fmt.Sprintf("routes match on the JWT claim %s, but no jwt intent validates tokens on the pods of gateways.%s (selector %s), so the claim is never there (IST0149)",
 					strings.Join(vs.claims, ", "), name, meshSelectorKey(g.Selector)),
-				fmt.Sprintf("declare a jwt intent in namespace %s (or istio-system) whose selector matches the gateway's pods, such as selector: %s", g.Namespace, meshSelectorKey(g.Selector)),
+				fmt.Sprintf("declare a jwt intent in namespace %s whose selector matches the gateway's pods, such as selector: %s", jwtNamespaces(g.Namespace), meshSelectorKey(g.Selector)),
 				at...))
 		}
 	}
 	return errs
+}
+
+// jwtNamespaces says where a RequestAuthentication for a gateway's pods
+// may be: the gateway's namespace or Istio's root namespace.
+func jwtNamespaces(gatewayNamespace string) string {
+	if gatewayNamespace == "istio-system" {
+		return gatewayNamespace
+	}
+	return gatewayNamespace + " (or istio-system)"
 }
 
 // validatesJWT reports whether a jwt intent, or a raw
