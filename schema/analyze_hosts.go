@@ -73,17 +73,13 @@ func virtualServices(in *Intents) []virtualService {
 		}
 		vs := virtualService{namespace: o.Metadata.Namespace, hosts: spec.Hosts, gateways: spec.Gateways,
 			what: fmt.Sprintf("raw[%d] (VirtualService %s/%s)", i, o.Metadata.Namespace, o.Metadata.Name), path: []any{"raw", i}}
+		var headers []string
 		for _, r := range spec.HTTP {
 			for _, m := range r.Match {
-				for _, h := range slices.Concat(slices.Collect(maps.Keys(m.Headers)), slices.Collect(maps.Keys(m.WithoutHeaders))) {
-					if c, ok := claimOf(h); ok {
-						vs.claims = append(vs.claims, c)
-					}
-				}
+				headers = slices.Concat(headers, slices.Collect(maps.Keys(m.Headers)), slices.Collect(maps.Keys(m.WithoutHeaders)))
 			}
 		}
-		slices.Sort(vs.claims)
-		vs.claims = slices.Compact(vs.claims)
+		vs.claims = claimsIn(headers)
 		out = append(out, vs)
 	}
 	return out
@@ -111,14 +107,22 @@ func claimOf(header string) (string, bool) {
 }
 
 func routeClaims(routes []Route) []string {
-	var out []string
+	var headers []string
 	for _, r := range routes {
 		for _, m := range r.Match {
-			for _, h := range slices.Concat(slices.Collect(maps.Keys(m.Headers)), slices.Collect(maps.Keys(m.WithoutHeaders))) {
-				if c, ok := claimOf(h); ok {
-					out = append(out, c)
-				}
-			}
+			headers = slices.Concat(headers, slices.Collect(maps.Keys(m.Headers)), slices.Collect(maps.Keys(m.WithoutHeaders)))
+		}
+	}
+	return claimsIn(headers)
+}
+
+// claimsIn lists, sorted and once each, the claims that header names of
+// matches route on.
+func claimsIn(headers []string) []string {
+	var out []string
+	for _, h := range headers {
+		if c, ok := claimOf(h); ok {
+			out = append(out, c)
 		}
 	}
 	slices.Sort(out)
@@ -152,7 +156,10 @@ func analyzeGatewayHosts(in *Intents, pos posFunc) Errors {
 				continue
 			}
 			served := func(h string) bool {
-				return slices.ContainsFunc(gatewayHosts(g, vs.namespace), func(gh string) bool { return hostsOverlap(gh, fqdn(h, vs.namespace)) })
+				if h != "*" {
+					h = fqdn(h, vs.namespace)
+				}
+				return slices.ContainsFunc(gatewayHosts(g, vs.namespace), func(gh string) bool { return hostsOverlap(gh, h) })
 			}
 			hint := fmt.Sprintf("gateways.%s serves %s; add the host to one of its servers, or bind the routes to a gateway that serves it", name, strings.Join(gatewayHosts(g, vs.namespace), ", "))
 			if vs.expose {

@@ -46,7 +46,7 @@ func analyzeTLSOrigination(in *Intents, pos posFunc) Errors {
 // policyTLS checks a traffic policy's tls and its port-level settings'.
 func policyTLS(pos posFunc, p map[string]any, path []any) Errors {
 	var errs Errors
-	check := func(p map[string]any, at []any) {
+	eachPolicyLevel(p, path, func(at []any, p map[string]any) {
 		tls, _ := p["tls"].(map[string]any)
 		mode, _ := tls["mode"].(string)
 		if mode != "SIMPLE" && mode != "MUTUAL" {
@@ -59,13 +59,6 @@ func policyTLS(pos posFunc, p map[string]any, path []any) Errors {
 			fmt.Sprintf("tls mode %s originates TLS without caCertificates, so the server's certificate may not be verified (IST0128)", mode),
 			"set caCertificates (a CA bundle file in the proxy) or credentialName (a secret with ca.crt); if no verification is meant, say so with insecureSkipVerify: true",
 			meshJoin(at, "tls")...))
-	}
-	check(p, path)
-	ports, _ := p["portLevelSettings"].([]any)
-	for i, pl := range ports {
-		if m, ok := pl.(map[string]any); ok {
-			check(m, meshJoin(path, "portLevelSettings", i))
-		}
-	}
+	})
 	return errs
 }
