@@ -111,6 +111,17 @@ func TestValidateStrict(t *testing.T) {
 	if want := "sailplan: --strict: " + warning + "\n"; code != 1 || out != "" || stderr != want {
 		t.Errorf("validate --strict: exit %d, stdout %q, stderr\n%s\nwant exit 1, nothing on stdout and stderr\n%s", code, out, stderr, want)
 	}
+	two := strings.Replace(src, `policy: tls: mode: "SIMPLE"`, `policy: tls: mode: "SIMPLE"`+"\n\tversions: v1: policy: tls: mode: \"MUTUAL\", versions: v1: policy: tls: credentialName: \"c\"", 1)
+	if err := os.WriteFile(filepath.Join(dir, "payments.cue"), []byte(two+"authorization: deny: {namespace: \"default\", action: \"DENY\", rules: [{to: [{paths: [\"/x\"]}]}]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = sailplan(t, "validate", "--strict", dir)
+	want := "sailplan: --strict: 2 warnings:\n  " +
+		`payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates, so the server's certificate may not be verified (IST0128) (hint: set caCertificates (a CA bundle file in the proxy) or credentialName (a secret with ca.crt); if no verification is meant, say so with insecureSkipVerify: true)` + "\n  " +
+		`payments.cue:10:69: authorization.deny.rules[0]: warning: a DENY rule that names no ports denies every TCP connection to the selected workloads, since only HTTP traffic has the attributes it tests (Istio warns about it too) (hint: add ports: [...] to the rule's to, with the workloads' container ports that serve HTTP)` + "\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("validate --strict with two warnings: exit %d, stdout %q, stderr\n%s\nwant exit 1, nothing on stdout and stderr\n%s", code, out, stderr, want)
+	}
 	out, stderr, code = sailplan(t, "validate", "--strict", "../../examples/jwt-edge")
 	if code != 0 || stderr != "" {
 		t.Errorf("validate --strict of an example: exit %d, stdout %q, stderr %q; want exit 0 and no warning", code, out, stderr)
