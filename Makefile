@@ -17,12 +17,14 @@ build:
 	$(GO) build -o bin/sailplan ./cmd/sailplan
 
 ## deps: what the tests, benchmarks and the demo need beyond Go: git (with http-backend, for the test Git
-## server), Prometheus (for canary analysis) and GNU time (peak memory in benchmarks), all Debian packages.
+## server), Prometheus (for canary analysis), GNU time (peak memory in benchmarks) and Chromium (the live
+## page's browser test), all Debian packages.
 deps:
 	@missing=""; \
 	{ command -v git >/dev/null && test -x "$$(git --exec-path)/git-http-backend"; } || missing="$$missing git"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	test -x /usr/bin/time || missing="$$missing time"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

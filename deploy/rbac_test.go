@@ -6,9 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,16 +15,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
-	yamlutil "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -44,7 +36,9 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, 1, &env) }
 
-// TestLeastPrivilege applies rbac.yaml, then runs sailplan as its
+// TestLeastPrivilege applies rbac/ (the namespace and rbac.yaml, which the
+// base includes and every fleet cluster gets) with `kubectl apply -k`,
+// then runs sailplan as its
 // ServiceAccount (a token from the TokenRequest API, as in a pod): it
 // applies several Istio kinds, prunes one, keeps promotion state and
 // leads; and it is refused what it has no business with.
@@ -56,7 +50,10 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyFile(t, "rbac.yaml")
+	// As an operator installs it in each fleet cluster.
+	if out, stderr, err := kubectl(t, nil, "apply", "--server-side", "-k", "rbac"); err != nil {
+		t.Fatalf("kubectl apply --server-side -k rbac: %v\n%s%s", err, out, stderr)
+	}
 	ns := env.Namespace(t)
 
 	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "sailplan",
@@ -202,50 +199,6 @@ func (passing) Analyze(context.Context, promote.Target, schema.Analysis) promote
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// applyFile creates every object of a manifest file as the admin.
-func applyFile(t *testing.T, file string) {
-	t.Helper()
-	restCfg := env.Clusters[0].RESTConfig()
-	dyn, err := dynamic.NewForConfig(restCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(restCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dec := yamlutil.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		gvk := u.GroupVersionKind()
-		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", file, gvk, err)
-		}
-		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			ri = dyn.Resource(m.Resource).Namespace(u.GetNamespace())
-		}
-		if _, err := ri.Create(t.Context(), &u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("%s: %s %s: %v", file, gvk.Kind, u.GetName(), err)
-		}
-	}
-}
 
 // writeKubeconfig writes a kubeconfig with one context, c1, that
 // authenticates with token.

@@ -162,6 +162,29 @@ type PromotionRolledBack struct {
 // PromotionPromoted: the candidate serves all traffic in every wave.
 type PromotionPromoted struct{ Change }
 
+// PromotionWrittenBack: sailplan committed the change that makes the
+// promoted candidate stable in Git (write-back): Commit, on Branch. With
+// Review, Branch is a branch of its own, pushed for a person to merge;
+// else it is the branch sailplan follows, and the next sync of Commit
+// changes no traffic. Message says what was done, for people.
+type PromotionWrittenBack struct {
+	Change
+	Commit  string `json:"commit"`
+	Branch  string `json:"branch"`
+	Review  bool   `json:"review,omitempty"`
+	Message string `json:"message"`
+}
+
+// PromotionNotWrittenBack: write-back of a promoted candidate ended
+// without a commit of sailplan's, and will not be tried again: Reason says
+// why, such as an intent it cannot edit safely, a push the branch refused,
+// or Git already naming the candidate stable. Unless Git already does, a
+// person makes the candidate stable.
+type PromotionNotWrittenBack struct {
+	Change
+	Reason string `json:"reason"`
+}
+
 // Verdicts of an analysis.
 const (
 	Pass         = "pass"

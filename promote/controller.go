@@ -237,6 +237,12 @@ func (c *Controller) stepService(ctx context.Context, name string, svc *schema.S
 		version, st = stored.Version, stored.State
 		c.observe(st)
 	}
+	// A canary at rest promotes nothing; its promotion, if any, stays as
+	// it ended, and entries written to it (write-back's) are still
+	// published above.
+	if svc.Canary.AtRest() {
+		return false, nil
+	}
 	// A new candidate starts a new promotion, any other change to the
 	// plan or the fleet's waves amends this one: either is this look's
 	// transition.

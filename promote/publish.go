@@ -22,6 +22,10 @@ func eventOf(p notify.Promotion, e Event) notify.Event {
 		return notify.PromotionPromoted{Change: ch}
 	case KindAmended:
 		return notify.PromotionAmended{Change: ch, Message: e.Message, By: e.By, Via: e.Via}
+	case KindWrittenBack:
+		return notify.PromotionWrittenBack{Change: ch, Commit: e.Commit, Branch: e.Branch, Review: e.Review, Message: e.Message}
+	case KindNotWrittenBack:
+		return notify.PromotionNotWrittenBack{Change: ch, Reason: e.Message}
 	}
 	return nil
 }

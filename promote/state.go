@@ -55,7 +55,11 @@ type State struct {
 	// Waves are the fleet's waves in order; the first takes each step first.
 	Waves []Wave `json:"waves"`
 	// Failures counts failed analyses in a row.
-	Failures  int      `json:"failures,omitempty"`
+	Failures int `json:"failures,omitempty"`
+	// WriteBack records how the write-back of a Promoted candidate to Git
+	// ended, so that it is done once (see RecordWriteBack); nil until then.
+	WriteBack *WriteBack `json:"writeBack,omitempty"`
+
 	Decisions []Answer `json:"decisions,omitempty"`
 	// History is the audit record: every transition and decision, with
 	// who took it and how, numbered by Seq so that whoever publishes it
@@ -96,6 +100,10 @@ const (
 	KindRolledBack = "rolledBack"
 	KindPromoted   = "promoted"
 	KindAmended    = "amended"
+	// Write-back of a Promoted candidate: a commit of sailplan's made it
+	// stable in Git, or none will (see WriteBack).
+	KindWrittenBack    = "writtenBack"
+	KindNotWrittenBack = "notWrittenBack"
 )
 
 // Event is one entry of the history: a transition or a decision.
@@ -112,6 +120,10 @@ type Event struct {
 	Decision string `json:"decision,omitempty"`
 	By       string `json:"by,omitempty"`
 	Via      string `json:"via,omitempty"`
+	// Commit, Branch and Review say where write-back committed.
+	Commit string `json:"commit,omitempty"`
+	Branch string `json:"branch,omitempty"`
+	Review bool   `json:"review,omitempty"`
 }
 
 // historyLimit keeps the stored state small: a ConfigMap holds 1 MiB.

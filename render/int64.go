@@ -8,6 +8,12 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
+// Spec returns the spec of a rendered object as the protobuf message of
+// Istio's API: the same Go type whichever version of its kind the object
+// is (istio.io/api's versions alias one message), so that readers of
+// rendered objects, such as render/compare, need one case per kind.
+func Spec(obj Object) (proto.Message, bool) { return specMessage(obj) }
+
 // specMessage returns the protobuf spec of a typed Istio object.
 func specMessage(obj Object) (proto.Message, bool) {
 	v := reflect.ValueOf(obj)

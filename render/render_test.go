@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -177,9 +178,14 @@ func TestCanaryWeights(t *testing.T) {
 		{"seed scenario 4: the first step", map[string]CanaryState{"recommendation-service": {Candidate: "v2", Weight: 5}}, 95, 5},
 		{"half way", map[string]CanaryState{"recommendation-service": {Candidate: "v2", Weight: 50}}, 50, 50},
 		{"a state for an older candidate is ignored", map[string]CanaryState{"recommendation-service": {Candidate: "v0", Weight: 50}}, 100, 0},
+		{"at rest, after write-back: v2 is stable and takes the whole split", map[string]CanaryState{"recommendation-service": {Candidate: "v2", Weight: 100}}, 0, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			in := in
+			if strings.HasPrefix(tt.name, "at rest") {
+				in = atRest(t, files, "v2")
+			}
 			objs, err := Render(in, Options{Canaries: tt.state})
 			if err != nil {
 				t.Fatal(err)
@@ -209,4 +215,20 @@ func TestCanaryWeights(t *testing.T) {
 			}
 		})
 	}
+}
+
+// atRest loads files with the canary of recommendation-service at rest,
+// stable at version: as write-back leaves it.
+func atRest(t *testing.T, files schema.Files, version string) *schema.Intents {
+	t.Helper()
+	src := strings.Replace(string(files["recommendation.cue"]), `stable:    "v1"`, `stable:    "`+version+`"`, 1)
+	src = strings.Replace(src, "\t\tcandidate: \"v2\"\n", "", 1)
+	in, err := schema.Load(schema.Files{"recommendation.cue": []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := in.Services["recommendation-service"].Canary; !c.AtRest() || c.Stable != version {
+		t.Fatalf("canary %+v, want it at rest with stable %s", c, version)
+	}
+	return in
 }

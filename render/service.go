@@ -54,9 +54,10 @@ func services(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, err
 
 // canaryWeight is the candidate's weight in the cluster being rendered:
 // the promotion's current step, or 0 before a promotion of this candidate
-// has started, so a new candidate never takes traffic on its own.
+// has started, so a new candidate never takes traffic on its own. A canary
+// at rest has no candidate: its stable version takes the whole split.
 func canaryWeight(name string, svc *schema.Service, opts Options) int {
-	if svc.Canary == nil {
+	if svc.Canary == nil || svc.Canary.AtRest() {
 		return 0
 	}
 	st, ok := opts.Canaries[name]

@@ -165,7 +165,10 @@ type Expose struct {
 
 // Canary is a plan for moving traffic from a stable to a candidate version.
 type Canary struct {
-	Stable    string        `json:"stable"`
+	Stable string `json:"stable"`
+	// Candidate is empty when the canary is at rest (see AtRest). It is
+	// never left out of the JSON, so that the digest of a plan with a
+	// candidate stays what it was before a candidate could be absent.
 	Candidate string        `json:"candidate"`
 	Steps     []int         `json:"steps"`
 	Every     time.Duration `json:"every"`
@@ -175,6 +178,11 @@ type Canary struct {
 	Analysis  Analysis      `json:"analysis"`
 	Approval  *Approval     `json:"approval,omitempty"`
 }
+
+// AtRest reports whether the canary names no candidate: the stable
+// version takes the whole split, and the plan waits for the next
+// candidate. Write-back leaves a promoted canary so.
+func (c *Canary) AtRest() bool { return c.Candidate == "" }
 
 // Blackout is a period, starting at each minute a cron expression
 // matches, when no step advances.

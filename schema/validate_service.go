@@ -276,7 +276,9 @@ func (v *serviceValidator) canary(splits int) {
 	c := v.svc.Canary
 	at := func(p ...any) []any { return append([]any{"canary"}, p...) }
 	v.version(at("stable"), c.Stable)
-	v.version(at("candidate"), c.Candidate)
+	if c.Candidate != "" { // none: the canary is at rest
+		v.version(at("candidate"), c.Candidate)
+	}
 	if c.Stable == c.Candidate {
 		v.add(at("candidate"), fmt.Sprintf("candidate and stable are both %q", c.Stable), "name the new version as candidate")
 	}

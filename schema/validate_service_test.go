@@ -192,6 +192,23 @@ services: b: {hosts: ["shop.example.com"], routes: [{destinations: [{host: "y", 
 }`,
 		},
 		{
+			name: "a canary at rest: no candidate, the plan waits for the next",
+			src: `services: reviews: {
+	versions: {v1: labels: version: "v1", v2: labels: version: "v2"}
+	routes: [{}]
+	canary: {stable: "v2", steps: [10, 100], approval: atWeights: [100]}
+}`,
+		},
+		{
+			name: "a canary at rest on a version that does not exist",
+			src: `services: reviews: {
+	versions: {v1: labels: version: "v1"}
+	routes: [{}]
+	canary: {stable: "v2", steps: [100]}
+}`,
+			want: []string{`svc.cue:5:19: services.reviews.canary.stable: version "v2" is not declared in services.reviews.versions (hint: declared versions: v1)`},
+		},
+		{
 			name: "a retry condition that does not exist",
 			src: `services: api: {
 	versions: v1: labels: version: "v1"

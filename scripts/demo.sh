@@ -61,6 +61,15 @@ say "running: sailplan run --repo file://$work/repo --interval 1s --home-context
 	--slack-channel "${SAILPLAN_SLACK_CHANNEL:-#sailplan-demo}" \
 	>"$work/sailplan.log" 2>&1 &
 daemon=$!
+page=""
+for _ in $(seq 1 120); do
+	page=$(sed -n 's/.*msg="sailplan running".* listen=\([^ ]*\).*/\1/p' "$work/sailplan.log")
+	[ -n "$page" ] && break
+	kill -0 "$daemon" 2>/dev/null || { cat "$work/sailplan.log" >&2; exit 1; }
+	sleep 0.5
+done
+[ -n "$page" ] || { echo "the daemon did not start serving" >&2; cat "$work/sailplan.log" >&2; exit 1; }
+say "the live page of the fleet: http://$page/ (open it now: it follows everything below, until the canary is promoted)"
 
 # weights CLUSTER: the default route's v1/v2 weights as the apiserver has them.
 weights() {
@@ -142,7 +151,7 @@ CUE
 git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com commit -qam "reviews: canary v2"
 git -C "$work/repo" log --oneline -1
 
-say "watching the canary: c1 is wave 1, c2 follows one interval later (weights read back from each apiserver)"
+say "watching the canary: c1 is wave 1, c2 follows one interval later (weights read back from each apiserver; live at http://$page/)"
 last=""
 for _ in $(seq 1 480); do
 	now="c1: $(weights c1)| c2: $(weights c2)"

@@ -52,6 +52,17 @@ var (
 			return b.String()
 		},
 	}
+	// kubectl, for tests that run what an operator runs (`kubectl
+	// kustomize`, `kubectl apply --dry-run=server`): from the same module
+	// and version as kube-apiserver, so it is the kubectl of that release,
+	// with the kustomize it bundles.
+	kubectlBinary = binary{
+		name:    "kubectl",
+		module:  "apiserver",
+		dep:     "k8s.io/kubernetes",
+		pkg:     "k8s.io/kubernetes/cmd/kubectl",
+		ldflags: apiserverBinary.ldflags,
+	}
 	etcdBinary = binary{
 		name:    "etcd",
 		module:  "etcd",
@@ -87,31 +98,11 @@ func Binaries(ctx context.Context, log io.Writer) (Bins, error) {
 	if binaries.bins != nil {
 		return *binaries.bins, nil
 	}
-	if log == nil {
-		log = os.Stderr
-	}
-	src, err := SourceDir()
-	if err != nil {
-		return Bins{}, err
-	}
-	cache, err := CacheDir()
-	if err != nil {
-		return Bins{}, err
-	}
-	binDir := filepath.Join(cache, "bin")
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return Bins{}, fmt.Errorf("binaries: %w", err)
-	}
 	var b Bins
 	for _, bin := range []binary{etcdBinary, apiserverBinary} {
-		modDir := filepath.Join(src, "bins", bin.module)
-		version, err := moduleVersion(filepath.Join(modDir, "go.mod"), bin.dep)
+		path, version, err := bin.build(ctx, log)
 		if err != nil {
-			return Bins{}, fmt.Errorf("binaries: %s: %w", bin.name, err)
-		}
-		path := filepath.Join(binDir, bin.name+"-"+version)
-		if err := ensureBuilt(ctx, log, bin, modDir, version, path); err != nil {
-			return Bins{}, fmt.Errorf("binaries: %s %s: %w", bin.name, version, err)
+			return Bins{}, err
 		}
 		switch bin.name {
 		case apiserverBinary.name:
@@ -122,6 +113,44 @@ func Binaries(ctx context.Context, log io.Writer) (Bins, error) {
 	}
 	binaries.bins = &b
 	return b, nil
+}
+
+// Kubectl returns the kubectl of kube-apiserver's release, building it
+// into the cache the first time as Binaries does. Only the tests that run
+// kubectl ask for it, so the other packages never wait for its build.
+func Kubectl(ctx context.Context, log io.Writer) (string, error) {
+	path, _, err := kubectlBinary.build(ctx, log)
+	return path, err
+}
+
+// build returns the path and version of bin in the cache, building it
+// first if it is not there. Progress goes to log (nil: os.Stderr).
+func (bin binary) build(ctx context.Context, log io.Writer) (path, version string, err error) {
+	if log == nil {
+		log = os.Stderr
+	}
+	src, err := SourceDir()
+	if err != nil {
+		return "", "", err
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", "", err
+	}
+	binDir := filepath.Join(cache, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", "", fmt.Errorf("binaries: %w", err)
+	}
+	modDir := filepath.Join(src, "bins", bin.module)
+	version, err = moduleVersion(filepath.Join(modDir, "go.mod"), bin.dep)
+	if err != nil {
+		return "", "", fmt.Errorf("binaries: %s: %w", bin.name, err)
+	}
+	path = filepath.Join(binDir, bin.name+"-"+version)
+	if err := ensureBuilt(ctx, log, bin, modDir, version, path); err != nil {
+		return "", "", fmt.Errorf("binaries: %s %s: %w", bin.name, version, err)
+	}
+	return path, version, nil
 }
 
 // CacheDir is where built binaries live: outside the repo so that they

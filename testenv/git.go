@@ -26,6 +26,9 @@ type GitServer struct {
 
 	mu  sync.Mutex
 	srv *http.Server
+	// user and password, when set, are the only credentials accepted
+	// (see RequireAuth).
+	user, password string
 }
 
 // Repo is a bare repository on a GitServer plus a working clone that Commit
@@ -80,7 +83,7 @@ func NewGitServer(t testing.TB) *GitServer {
 }
 
 func (s *GitServer) serve(ln net.Listener) {
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) // returns http.ErrServerClosed on Stop
 }
 

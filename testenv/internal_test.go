@@ -33,7 +33,7 @@ func TestModuleVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []binary{apiserverBinary, etcdBinary} {
+	for _, b := range []binary{apiserverBinary, etcdBinary, kubectlBinary} {
 		v, err := moduleVersion(src+"/bins/"+b.module+"/go.mod", b.dep)
 		if err != nil || !strings.HasPrefix(v, "v") {
 			t.Errorf("%s: version %q, %v", b.name, v, err)

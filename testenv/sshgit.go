@@ -36,8 +36,9 @@ type SSHGitServer struct {
 	wg sync.WaitGroup
 }
 
-// NewSSHGitServer serves git's repositories over SSH until the test ends.
-// Only fetching is served (git-upload-pack); pushes go through Repo.Commit.
+// NewSSHGitServer serves git's repositories over SSH until the test ends:
+// fetches (git-upload-pack) and pushes (git-receive-pack), which run the
+// bare repository's hooks as a real server's would.
 func NewSSHGitServer(t testing.TB, git *GitServer) *SSHGitServer {
 	t.Helper()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
@@ -162,7 +163,7 @@ func (s *SSHGitServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			_ = req.Reply(false, nil)
 			return
 		}
-		dir, err := s.repoDir(payload.Command)
+		service, dir, err := s.repoDir(payload.Command)
 		if err != nil {
 			_ = req.Reply(true, nil)
 			fmt.Fprintf(ch.Stderr(), "%v\n", err)
@@ -170,7 +171,7 @@ func (s *SSHGitServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			return
 		}
 		_ = req.Reply(true, nil)
-		cmd := exec.Command("git", "upload-pack", dir)
+		cmd := exec.Command("git", service, dir)
 		cmd.Env = append(os.Environ(), gitEnv()...)
 		cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 		// A pipe rather than cmd.Stdin = ch: Wait would otherwise wait for
@@ -197,23 +198,27 @@ func (s *SSHGitServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-// repoDir maps "git-upload-pack '/name.git'" to the bare repository on
-// disk, refusing anything outside the server's root.
-func (s *SSHGitServer) repoDir(command string) (string, error) {
-	arg, ok := strings.CutPrefix(command, "git-upload-pack ")
-	if !ok {
-		return "", fmt.Errorf("ssh git server: only git-upload-pack is served, not %q", command)
+// repoDir maps "git-upload-pack '/name.git'" (or git-receive-pack) to the
+// git subcommand and the bare repository on disk, refusing anything
+// outside the server's root.
+func (s *SSHGitServer) repoDir(command string) (service, dir string, err error) {
+	program, arg, _ := strings.Cut(command, " ")
+	switch program {
+	case "git-upload-pack", "git-receive-pack":
+		service = strings.TrimPrefix(program, "git-")
+	default:
+		return "", "", fmt.Errorf("ssh git server: only git-upload-pack and git-receive-pack are served, not %q", command)
 	}
 	arg = strings.Trim(strings.TrimSpace(arg), "'")
 	rel := strings.TrimPrefix(path.Clean("/"+arg), "/")
 	if rel == "" || strings.Contains(rel, "..") {
-		return "", fmt.Errorf("ssh git server: bad repository path %q", arg)
+		return "", "", fmt.Errorf("ssh git server: bad repository path %q", arg)
 	}
-	dir := filepath.Join(s.root, filepath.FromSlash(rel))
+	dir = filepath.Join(s.root, filepath.FromSlash(rel))
 	if _, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("ssh git server: repository %q: %w", arg, err)
+		return "", "", fmt.Errorf("ssh git server: repository %q: %w", arg, err)
 	}
-	return dir, nil
+	return service, dir, nil
 }
 
 func exit(ch ssh.Channel, code int) {

@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -413,6 +414,38 @@ func waitAllGone(t *testing.T, pids []int, d time.Duration) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// TestKubectl: the kubectl testenv builds is of the apiserver's release,
+// bundles kustomize, and reaches the clusters with the env's kubeconfig.
+func TestKubectl(t *testing.T) {
+	needEnv(t) // a first build takes minutes, as the apiserver's does
+	bin, err := testenv.Kubectl(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := testenv.Binaries(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "version", "--client", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl version: %v", err)
+	}
+	var v struct {
+		Client    struct{ GitVersion string } `json:"clientVersion"`
+		Kustomize string                      `json:"kustomizeVersion"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("kubectl version: %v\n%s", err, out)
+	}
+	if v.Client.GitVersion != bins.KubeVersion || v.Kustomize == "" {
+		t.Errorf("kubectl version: %s, want client %s with a kustomize version", out, bins.KubeVersion)
+	}
+	out, err = exec.Command(bin, "--kubeconfig", env.Kubeconfig, "get", "namespace", "default", "-o", "name").CombinedOutput()
+	if string(out) != "namespace/default\n" || err != nil {
+		t.Errorf("kubectl get namespace default: %q, %v", out, err)
 	}
 }
 

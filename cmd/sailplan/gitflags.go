@@ -46,15 +46,21 @@ func (g *gitFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&g.branch, "branch", "", `branch to follow ("main" when no --tag or --commit); with --commit, the branch that must contain it`)
 	f.StringVar(&g.tag, "tag", "", "tag to follow instead of a branch (annotated tags stand for their commit)")
 	f.StringVar(&g.commit, "commit", "", "pin one commit (full 40-digit hash) instead of following a branch")
+	g.registerAuth(f)
+	f.StringVar(&g.verifyKeysFile, "verify-keys-file", "", "armored OpenPGP public keys: apply only commits signed by one of them")
+	f.StringVar(&g.webhookProvider, "webhook-provider", "github", "push webhook format: github, gitlab, gitea or generic")
+	f.StringVar(&g.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret; enables the push webhook")
+}
+
+// registerAuth registers the flags of the credentials for --repo, which
+// diff needs too.
+func (g *gitFlags) registerAuth(f *pflag.FlagSet) {
 	f.StringVar(&g.username, "git-username", "", "user name for HTTPS (default $"+envUsername+", else \""+source.DefaultHTTPUser+"\")")
 	f.StringVar(&g.passwordFile, "git-password-file", "", "file holding the HTTPS password (default $"+envPassword+")")
 	f.StringVar(&g.tokenFile, "git-token-file", "", "file holding an HTTPS access token (default $"+envToken+")")
 	f.StringVar(&g.sshKeyFile, "ssh-key-file", "", "private key for ssh:// repositories")
 	f.StringVar(&g.sshPassphraseFile, "ssh-key-passphrase-file", "", "file holding the SSH key's passphrase (default $"+envSSHPassphrase+")")
 	f.StringVar(&g.knownHostsFile, "known-hosts-file", "", "known_hosts file with the Git server's host key (required for SSH; unknown hosts are refused)")
-	f.StringVar(&g.verifyKeysFile, "verify-keys-file", "", "armored OpenPGP public keys: apply only commits signed by one of them")
-	f.StringVar(&g.webhookProvider, "webhook-provider", "github", "push webhook format: github, gitlab, gitea or generic")
-	f.StringVar(&g.webhookSecretFile, "webhook-secret-file", "", "file holding the webhook secret; enables the push webhook")
 }
 
 // source builds the Git source from the flags, reading credentials from

@@ -33,7 +33,15 @@ func TestMain(m *testing.M) {
 // exit code.
 func sailplan(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return sailplanIn(t, "", args...)
+}
+
+// sailplanIn is sailplan run in the working directory dir ("" for the
+// test's).
+func sailplanIn(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), asCommand+"=1")
 	if env != nil {
 		cmd.Env = append(cmd.Env, "KUBECONFIG="+env.Kubeconfig)

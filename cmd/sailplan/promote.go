@@ -53,8 +53,9 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 	pf.StringVar(&f.context, "context", "", "kubeconfig context of the home cluster (default: the current context)")
 	pf.StringVar(&f.namespace, "namespace", promote.DefaultNamespace, "namespace of the promotion states")
 
-	cmd.AddCommand(&cobra.Command{
-		Use:   "status [SERVICE]",
+	var watching bool
+	statusCmd := &cobra.Command{
+		Use:   "status [SERVICE] [--watch]",
 		Short: "Show promotions: phase, weights per wave, why they hold, recent history",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,13 +63,21 @@ recorded with the caller's Kubernetes user name; RBAC on the state ConfigMaps de
 			if err != nil {
 				return err
 			}
-			states, err := store.List(cmd.Context())
-			if err != nil {
-				return err
+			show := func(ctx context.Context, w io.Writer) error {
+				states, err := store.List(ctx)
+				if err != nil {
+					return err
+				}
+				return printPromotions(w, states, args)
 			}
-			return printPromotions(cmd.OutOrStdout(), states, args)
+			if watching {
+				return watch(cmd.Context(), cmd.OutOrStdout(), watchEvery, show)
+			}
+			return show(cmd.Context(), cmd.OutOrStdout())
 		},
-	})
+	}
+	statusCmd.Flags().BoolVarP(&watching, "watch", "w", false, "keep showing the promotions, redrawn whenever they change (read every "+watchEvery.String()+"), until Ctrl-C")
+	cmd.AddCommand(statusCmd)
 	decisions := []struct{ what, short string }{
 		{notify.DecisionApprove, "Approve the step the promotion waits for"},
 		{notify.DecisionReject, "Reject the step the promotion waits for: roll back"},

@@ -49,6 +49,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCmd(),
 		newPromoteCmd(),
 		newRenderCmd(),
+		newExplainCmd(),
 		newValidateCmd(),
 		newVersionCmd(),
 	)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
 		git        gitFlags
 		promo      promotionFlags
+		wbf        writeBackFlags
 		slackf     slackFlags
 		interval   time.Duration
 		kubeconfig string
@@ -43,8 +45,11 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		Short: "Follow a Git branch and keep every cluster of the fleet at what it declares",
 		Long: `run polls a Git branch (and takes push webhooks), loads the CUE intents under --path,
 renders them for every cluster of the fleet they declare and server-side-applies the
-result, wave by wave. With --home-context it also walks canaries through their plans,
-as the leader among replicas.
+result, wave by wave. With --home-context it also walks canaries through their plans.
+
+Replicas elect a leader with a Lease (in --lease-context, else --home-context, else the
+kubeconfig's current context): only the leader syncs, promotes and writes the status;
+the others serve probes, webhooks and Slack clicks, and take over when it goes.
 
 Credentials for each cluster come from the kubeconfig context named after it. Git
 credentials and secrets come from files or the environment (see the flags), never from
@@ -91,6 +96,14 @@ the command line, and never reach a log.`,
 				r.WaitForPromotions = true
 				ev.status.Extra = []string{promo.homeContext}
 			}
+			wb, err := wbf.writer(src, store, limits, log)
+			if err != nil {
+				return err
+			}
+			if wb != nil {
+				// Write-back hears promotions end.
+				ev.bus.Subscribe(wb)
+			}
 			sl, err := slackf.build(home, promo.namespace, log)
 			if err != nil {
 				return err
@@ -123,6 +136,12 @@ the command line, and never reach a log.`,
 				}
 				return err
 			}
+			// One replica or several, the same election: only the holder
+			// of the Lease writes to the clusters.
+			elect, err := promo.election(ctx, kubeconfig, promotions, opts.WithDefaults().ParentName, id, log)
+			if err != nil {
+				return err
+			}
 			// The loop may take a whole interval between rounds.
 			h := &health{loop: r, model: ev.model, stall: max(stall, 3*interval), now: time.Now}
 			probes := h.probes()
@@ -138,28 +157,36 @@ the command line, and never reach a log.`,
 			// Any replica takes clicks: the decision goes through the
 			// store's precondition, whoever leads.
 			sl.wire(mux, store)
+			mountPage(mux, ev, home, store, log)
 			sl.run(ctx, log)
 			srv, err := serve(ctx, serveConfig{httpFlags: httpf, Routes: mux, Probes: probes, Log: log})
 			if err != nil {
 				return err
 			}
 			defer srv.Shutdown(context.Background())
-			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil,
-				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil)
+			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil, "write_back", wbf.mode,
+				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil, "lease", elect.String())
 			// What the leader runs: the status (from where the last leader
-			// left it), promotions, and sync. Standbys run none of it, so two
-			// replicas never fight over the clusters or the status.
+			// left it), promotions, write-back and sync. Standbys run none
+			// of it, so two replicas never fight over the clusters, the
+			// status or Git. A term ends only when all have stopped: the
+			// next leader starts writing after this one has stopped.
 			lead := func(ctx context.Context) {
 				h.lead(true)
 				defer h.lead(false)
 				ev.status.Restore(ctx, contexts)
-				go ev.status.Run(ctx)
+				var wg stdsync.WaitGroup
+				defer wg.Wait()
+				wg.Go(func() { ev.status.Run(ctx) })
 				if promotions != nil {
-					go func() {
+					wg.Go(func() {
 						if err := promotions.ctrl.Run(ctx); err != nil {
 							log.Error("promotions stopped", "err", err)
 						}
-					}()
+					})
+				}
+				if wb != nil {
+					wg.Go(func() { wb.Run(ctx) })
 				}
 				if err := r.Run(ctx, interval); err != nil {
 					log.Error("sync stopped", "err", err)
@@ -169,12 +196,7 @@ the command line, and never reach a log.`,
 			// down, not failing.
 			stopLog := context.AfterFunc(ctx, func() { log.Info("sailplan stopping: finishing the sync under way") })
 			defer stopLog()
-			err = nil
-			if promotions == nil {
-				lead(ctx)
-			} else {
-				err = promotions.lead(ctx, id, lead)
-			}
+			err = elect.run(ctx, lead)
 			// The last messages go out, within bounds, before the process ends.
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -186,6 +208,7 @@ the command line, and never reach a log.`,
 	f := cmd.Flags()
 	git.register(f)
 	promo.register(f)
+	wbf.register(f)
 	slackf.register(f)
 	f.DurationVar(&interval, "interval", 30*time.Second, "how often to poll the branch (with 10 % jitter)")
 	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig with one context per fleet cluster")

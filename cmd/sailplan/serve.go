@@ -35,7 +35,7 @@ type httpFlags struct {
 }
 
 func (h *httpFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&h.listen, "listen", ":8090", "address of the HTTP server: /livez, /readyz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
+	f.StringVar(&h.listen, "listen", ":8090", "address of the HTTP server: the live page at / (docs/ui.md), /livez, /readyz, /metrics, POST /webhook with --webhook-secret-file, POST /slack/interactions with --slack-signing-secret-file")
 	f.StringVar(&h.probeListen, "probe-listen", "", "address of a second HTTP server that serves only the Kubernetes probes (/livez, /readyz), out of reach of a flood of --listen; empty: the probes are on --listen only")
 }
 

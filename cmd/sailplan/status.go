@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,9 +42,10 @@ func newStatusCmd() *cobra.Command {
 		contexts           []string
 		opts               apply.Options
 		timeout            time.Duration
+		watching           bool
 	)
 	cmd := &cobra.Command{
-		Use:   "status [--context NAME]... [-o text|json]",
+		Use:   "status [--context NAME]... [-o text|json] [--watch]",
 		Short: "Show what the fleet is doing: the source, the latest commits and their fate, every cluster",
 		Long: `status reads the status that sailplan keeps in every cluster (ConfigMap
 sailplan-system/sailplan-status, next to the ApplySet parent; see --applyset-namespace
@@ -53,7 +55,8 @@ and their fate (applied, rejected with every error, held by a guard), and per cl
 the commit it holds, since when, what its last sync wrote and its own last error. A
 cluster that does not answer costs at most --timeout; the others' copies say what the
 daemon knows of it. Exit status: 0 when the source answers, the newest commit is
-applied and every cluster is synced; 1 otherwise, or when no copy could be read.`,
+applied and every cluster is synced; 1 otherwise, or when no copy could be read.
+With --watch it keeps reading and redraws whenever the status changes, until Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -68,33 +71,17 @@ applied and every cluster is synced; 1 otherwise, or when no copy could be read.
 			}
 			opts = opts.WithDefaults()
 			place := &status.Place{Kubeconfig: kubeconfig, Namespace: opts.ParentNamespace, Name: status.NamePlace(opts.ParentName), Timeout: timeout}
-			copies := place.Read(ctx, contexts)
-			newest, found := status.Newest(copies)
-			unread := map[string]string{}
-			for _, c := range copies {
-				if c.Err != nil {
-					unread[c.Cluster] = strings.TrimPrefix(c.Err.Error(), "cluster "+c.Cluster+": ")
-				}
+			if watching {
+				return watch(ctx, cmd.OutOrStdout(), watchEvery, func(ctx context.Context, w io.Writer) error {
+					_, err := showStatus(ctx, w, w, place, contexts, output)
+					return err
+				})
 			}
-			if !found {
-				for _, name := range slices.Sorted(maps.Keys(unread)) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "cluster %s: %s\n", name, unread[name])
-				}
-				return &exitError{code: 1, err: fmt.Errorf("no sailplan status in %s: has sailplan run or apply synced these clusters?", strings.Join(contexts, ", "))}
-			}
-			out := statusOutput{Record: newest.Record, Healthy: newest.Record.Status.Healthy(), ReadFrom: newest.Cluster, Unread: unread}
-			var err error
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				err = enc.Encode(out)
-			} else {
-				err = printStatus(cmd.OutOrStdout(), out)
-			}
+			healthy, err := showStatus(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), place, contexts, output)
 			if err != nil {
 				return err
 			}
-			if !out.Healthy {
+			if !healthy {
 				return &exitError{code: 1}
 			}
 			return nil
@@ -105,8 +92,35 @@ applied and every cluster is synced; 1 otherwise, or when no copy could be read.
 	f.StringArrayVar(&contexts, "context", nil, "context to read (repeatable; default: every context)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&timeout, "timeout", statusTimeout, "how long to wait for each cluster")
+	f.BoolVarP(&watching, "watch", "w", false, "keep showing the status, redrawn whenever it changes (read every "+watchEvery.String()+"), until Ctrl-C")
 	addParentFlags(f, &opts)
 	return cmd
+}
+
+// showStatus reads the copies of the status and writes the newest; it
+// reports whether the fleet is healthy.
+func showStatus(ctx context.Context, w, errw io.Writer, place *status.Place, contexts []string, output string) (bool, error) {
+	copies := place.Read(ctx, contexts)
+	newest, found := status.Newest(copies)
+	unread := map[string]string{}
+	for _, c := range copies {
+		if c.Err != nil {
+			unread[c.Cluster] = strings.TrimPrefix(c.Err.Error(), "cluster "+c.Cluster+": ")
+		}
+	}
+	if !found {
+		for _, name := range slices.Sorted(maps.Keys(unread)) {
+			fmt.Fprintf(errw, "cluster %s: %s\n", name, unread[name])
+		}
+		return false, &exitError{code: 1, err: fmt.Errorf("no sailplan status in %s: has sailplan run or apply synced these clusters?", strings.Join(contexts, ", "))}
+	}
+	out := statusOutput{Record: newest.Record, Healthy: newest.Record.Status.Healthy(), ReadFrom: newest.Cluster, Unread: unread}
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return out.Healthy, enc.Encode(out)
+	}
+	return out.Healthy, printStatus(w, out)
 }
 
 // when is how status prints a time: local, to the second.

@@ -146,5 +146,10 @@ func (l *Logger) promotion(e notify.PromotionEvent) {
 		l.log.Info("promotion promoted", attrs...)
 	case notify.PromotionAmended:
 		l.log.Info("promotion amended", append(attrs, "by", e.By, "via", e.Via, "message", e.Message)...)
+	case notify.PromotionWrittenBack:
+		l.log.Info("promotion written back to git", append(attrs, "commit", notify.Short(e.Commit), "branch", e.Branch, "review", e.Review, "message", e.Message)...)
+	case notify.PromotionNotWrittenBack:
+		// A person has work to do: make the candidate stable in Git.
+		l.log.Warn("promotion not written back to git", append(attrs, "reason", e.Reason)...)
 	}
 }

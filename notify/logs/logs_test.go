@@ -92,11 +92,17 @@ func TestPromotionLines(t *testing.T) {
 		notify.AnalysisResult{At: notify.At{Time: t0}, Service: "reviews", Candidate: "v2", Verdict: notify.Pass, Summary: "success 100%"},
 		notify.AnalysisResult{At: notify.At{Time: t0}, Service: "reviews", Candidate: "v2", Verdict: notify.Pass, Summary: "success 100%"},
 		notify.PromotionAmended{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}, Message: "plan amended by commit 1a2b3c4: every: 8s → 6s", By: "Ann", Via: "git"},
+		notify.PromotionWrittenBack{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}, Commit: "89abcdef0123456789abcdef0123456789abcdef", Branch: "main",
+			Message: "v2 made stable in Git by commit 89abcde on main"},
+		notify.PromotionNotWrittenBack{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p},
+			Reason: "the server refused the push to main: pre-receive hook declined (main is protected); make v2 stable in Git by hand, or let sailplan push a branch for review (--write-back=review)"},
 	)
 	want := []string{
 		`level=INFO msg="promotion decided" service=reviews candidate=v2 phase=Paused decision=pause weight=0 by=alice via=cli message="paused by alice"`,
 		`level=INFO msg=analysis service=reviews candidate=v2 verdict=pass summary="success 100%"`,
 		`level=INFO msg="promotion amended" service=reviews candidate=v2 phase=Paused by=Ann via=git message="plan amended by commit 1a2b3c4: every: 8s → 6s"`,
+		`level=INFO msg="promotion written back to git" service=reviews candidate=v2 phase=Paused commit=89abcde branch=main review=false message="v2 made stable in Git by commit 89abcde on main"`,
+		`level=WARN msg="promotion not written back to git" service=reviews candidate=v2 phase=Paused reason="the server refused the push to main: pre-receive hook declined (main is protected); make v2 stable in Git by hand, or let sailplan push a branch for review (--write-back=review)"`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)

@@ -32,3 +32,24 @@ sailplan_promotion_transitions_total{phase="Progressing",service="reviews"} 2
 		t.Error(err)
 	}
 }
+
+// TestWriteBacksCounted: write-back outcomes have their own counter and are
+// no transition: the promotion stays Promoted.
+func TestWriteBacksCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	ch := notify.Change{At: notify.At{Time: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}, Promotion: notify.Promotion{Service: "reviews", Phase: "Promoted"}}
+	m.Handle(notify.PromotionWrittenBack{Change: ch, Commit: "89abcdef", Branch: "main"})
+	m.Handle(notify.PromotionWrittenBack{Change: ch, Commit: "89abcdef", Branch: "sailplan/promote/reviews/v2", Review: true})
+	m.Handle(notify.PromotionNotWrittenBack{Change: ch, Reason: "refused"})
+	want := `
+# HELP sailplan_promotion_write_backs_total Write-backs of promoted candidates to Git, by service and outcome: committed, review (a branch pushed for review) or not_written (a person must make the candidate stable).
+# TYPE sailplan_promotion_write_backs_total counter
+sailplan_promotion_write_backs_total{outcome="committed",service="reviews"} 1
+sailplan_promotion_write_backs_total{outcome="not_written",service="reviews"} 1
+sailplan_promotion_write_backs_total{outcome="review",service="reviews"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sailplan_promotion_write_backs_total", "sailplan_promotion_transitions_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -435,6 +435,15 @@ func promotionEvent(e notify.PromotionEvent, v view) (m message, ok bool) {
 	case notify.PromotionPromoted:
 		said = p.Reason
 		line = "🎉 Promoted: " + esc(p.Reason)
+	case notify.PromotionWrittenBack:
+		said = e.Message
+		line = "📝 " + esc(e.Message)
+		if !e.Review {
+			line += ": its sync changes no traffic"
+		}
+	case notify.PromotionNotWrittenBack:
+		said = "not written back to Git: " + e.Reason
+		line = "⚠️ Not written back to Git: " + esc(e.Reason)
 	case notify.PromotionAmended:
 		// The plan changed in Git: the root shows the new state (an
 		// approval wait it ended takes its buttons away), the thread why.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -373,5 +374,38 @@ func TestAmendedPromotionInSlack(t *testing.T) {
 	}
 	if want := "reviews Paused: plan amended by commit 1a2b3c4: every: 8s → 6s; weights and phase kept by Ann via git"; got[1].Text != want {
 		t.Errorf("reply = %q, want %q", got[1].Text, want)
+	}
+}
+
+// TestWriteBackInSlack: the promotion's thread says where write-back
+// committed, or why it did not and what to do.
+func TestWriteBackInSlack(t *testing.T) {
+	f := newFakeSlack(t)
+	n, _ := startNotifier(t, f, Config{Channel: "#sailplan"})
+	p := notify.Promotion{Service: "reviews", Namespace: "shop", Stable: "v1", Candidate: "v2", Phase: "Promoted",
+		Steps: []int{50, 100}, Waves: []notify.WaveWeight{{Wave: 1, Step: 1, Weight: 100}}, Started: t0}
+	n.Handle(notify.PromotionStarted{Change: notify.Change{At: notify.At{Time: t0}, Promotion: p}})
+	drain(t, n)
+	f.take()
+	ch := notify.Change{At: notify.At{Time: t0}, Promotion: p}
+	for _, tt := range []struct {
+		e    notify.Event
+		want string
+	}{
+		{notify.PromotionWrittenBack{Change: ch, Commit: "89abcdef0123456789abcdef0123456789abcdef", Branch: "main", Message: "v2 made stable in Git by commit 89abcde on main"},
+			"reviews Promoted: v2 made stable in Git by commit 89abcde on main"},
+		{notify.PromotionNotWrittenBack{Change: ch, Reason: "the server refused the push to main: pre-receive hook declined; make v2 stable in Git by hand"},
+			"reviews Promoted: not written back to Git: the server refused the push to main: pre-receive hook declined; make v2 stable in Git by hand"},
+	} {
+		n.Handle(tt.e)
+		drain(t, n)
+		got := f.take()
+		i := slices.IndexFunc(got, func(c call) bool { return c.Method == "chat.postMessage" && c.Thread != "" })
+		if i < 0 {
+			t.Fatalf("calls = %+v, want a reply in the thread", got)
+		}
+		if got[i].Text != tt.want {
+			t.Errorf("reply = %q, want %q", got[i].Text, tt.want)
+		}
 	}
 }

@@ -63,6 +63,16 @@ type Revision struct {
 	Files schema.Files
 }
 
+// revisionOf is what a Revision says of its commit, without its files.
+func revisionOf(commit *object.Commit) *Revision {
+	return &Revision{
+		Commit:  commit.Hash.String(),
+		Author:  commit.Author.Name,
+		Message: strings.TrimSpace(commit.Message),
+		Time:    commit.Committer.When,
+	}
+}
+
 // Short is the commit's abbreviated hash, for logs.
 func (r *Revision) Short() string { return Short(r.Commit) }
 
@@ -169,12 +179,7 @@ func (s *GitSource) Fetch(ctx context.Context) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	rev := &Revision{
-		Commit:  commit.Hash.String(),
-		Author:  commit.Author.Name,
-		Message: strings.TrimSpace(commit.Message),
-		Time:    commit.Committer.When,
-	}
+	rev := revisionOf(commit)
 	if s.VerifyKeys != "" {
 		signer, reason := verifyCommit(commit, s.VerifyKeys)
 		if reason != nil {
@@ -270,8 +275,12 @@ func missingDir(root *object.Tree, dir string) error {
 	if e, err := root.FindEntry(dir); err == nil && e.Mode == filemode.Symlink {
 		return fmt.Errorf("path %q is a symbolic link in the repository, which sailplan does not follow: give the path of the directory it points to", dir)
 	}
-	return fmt.Errorf("path %q does not exist in the repository", dir)
+	return fmt.Errorf("path %q %w", dir, ErrNoPath)
 }
+
+// ErrNoPath is an intent path that a commit does not have, such as the
+// commit before the intents were added.
+var ErrNoPath = errors.New("does not exist in the repository")
 
 // addTree hands every entry of t, at p under the intent root, to set,
 // walking the directories set.Dir allows.
