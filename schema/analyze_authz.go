@@ -34,7 +34,7 @@ func analyzeDenyPorts(in *Intents, pos posFunc) Errors {
 		if j.Require != nil && len(j.Require.Ports) == 0 {
 			errs = append(errs, meshWarning(pos,
 				fmt.Sprintf("require without ports: the policy %s denies every TCP connection to the selected workloads, since only HTTP traffic carries a token (Istio warns about it too)", RequireJWTPolicyName(name)),
-				"add ports: [...], the container ports the selected pods serve HTTP on (for Istio's ingress gateway installed by istioctl: 8080 and 8443, not the Gateway's 80 and 443)",
+				"add ports: [...], the ports the selected pods' proxy listens on for HTTP (Istio's ingress gateway installed by istioctl: 8080 and 8443 for the Gateway's 80 and 443; listing both is safe)",
 				"jwt", name, "require"))
 		}
 	}

@@ -229,9 +229,11 @@ func hostsOverlap(a, b string) bool {
 }
 
 // analyzeMeshHosts reports a host that two VirtualServices on the mesh
-// claim (IST0109): Istio merges them in an order the author does not
-// control. Services among themselves are checked by validateHosts; this
-// adds the raw VirtualServices.
+// claim (IST0109): a sidecar uses one of them, the oldest, in an order
+// the author does not control. Services among themselves are an error of
+// validateHosts; this adds the raw VirtualServices, as a warning: raw
+// objects are the escape hatch, written as Istio takes them, and Istio
+// accepts them (explain's precedence tests build exactly this).
 func analyzeMeshHosts(in *Intents, pos posFunc) Errors {
 	var errs Errors
 	owner := map[string]virtualService{}
@@ -253,8 +255,8 @@ func analyzeMeshHosts(in *Intents, pos posFunc) Errors {
 			if vs.path[0] == "raw" {
 				at = meshJoin(vs.path, "spec", "hosts", hi)
 			}
-			errs = append(errs, meshError(pos,
-				fmt.Sprintf("host %s is also routed on the mesh by %s: Istio merges two VirtualServices for one host on the mesh in no order you control (IST0109)", h, first.what),
+			errs = append(errs, meshWarning(pos,
+				fmt.Sprintf("host %s is also routed on the mesh by %s: for one host on the mesh a sidecar uses only one VirtualService, the oldest, in no order you control (IST0109)", h, first.what),
 				"route the host in one place: move these routes into "+first.what+", or bind one of them to a gateway only", at...))
 		}
 	}

@@ -180,7 +180,7 @@ raw: [{
 	spec: {hosts: ["reviews.shop.svc.cluster.local"], http: [{route: [{destination: host: "reviews"}]}]}
 }]
 `,
-		want: []string{`mesh.cue:12:17: raw[0].spec.hosts[0]: host reviews.shop.svc.cluster.local is also routed on the mesh by services.reviews: Istio merges two VirtualServices for one host on the mesh in no order you control (IST0109) (hint: route the host in one place: move these routes into services.reviews, or bind one of them to a gateway only)`},
+		want: []string{`mesh.cue:12:17: raw[0].spec.hosts[0]: warning: host reviews.shop.svc.cluster.local is also routed on the mesh by services.reviews: for one host on the mesh a sidecar uses only one VirtualService, the oldest, in no order you control (IST0109) (hint: route the host in one place: move these routes into services.reviews, or bind one of them to a gateway only)`},
 	}, {
 		name: "one on the mesh, one on a gateway",
 		src: edgeGateway + `services: reviews: {
@@ -280,7 +280,7 @@ func TestDenyWithoutPorts(t *testing.T) {
 	}, {
 		name: "a jwt requirement",
 		src:  `jwt: edge: {namespace: "istio-system", issuers: [{issuer: "https://auth.example.com"}], require: paths: ["/api/*"]}` + "\n",
-		want: []string{`mesh.cue:3:89: jwt.edge.require: warning: require without ports: the policy edge-require-jwt denies every TCP connection to the selected workloads, since only HTTP traffic carries a token (Istio warns about it too) (hint: add ports: [...], the container ports the selected pods serve HTTP on (for Istio's ingress gateway installed by istioctl: 8080 and 8443, not the Gateway's 80 and 443))`},
+		want: []string{`mesh.cue:3:89: jwt.edge.require: warning: require without ports: the policy edge-require-jwt denies every TCP connection to the selected workloads, since only HTTP traffic carries a token (Istio warns about it too) (hint: add ports: [...], the ports the selected pods' proxy listens on for HTTP (Istio's ingress gateway installed by istioctl: 8080 and 8443 for the Gateway's 80 and 443; listing both is safe))`},
 	}, {
 		name: "ports, or a TCP attribute alone",
 		src: `authorization: admin: {
