@@ -206,14 +206,15 @@ func TestClaimRoutesNeedJWT(t *testing.T) {
 	routes: [{match: [{headers: "@request.auth.claims.groups": exact: "beta"}], to: v2: 100}, {to: v1: 100}]
 }
 `
+	noJWT := `mesh.cue:6:13: services.api.gateways[0]: routes match on the JWT claim groups, but no jwt intent validates tokens on the pods of gateways.edge (selector istio=ingressgateway), so the claim is never there (IST0149) (hint: declare a jwt intent in namespace istio-system whose selector matches the gateway's pods, such as selector: istio=ingressgateway)`
 	runAnalyzeCases(t, []analyzeCase{{
 		name: "no jwt intent on the gateway's pods",
 		src:  svc,
-		want: []string{`mesh.cue:6:13: services.api.gateways[0]: routes match on the JWT claim groups, but no jwt intent validates tokens on the pods of gateways.edge (selector istio=ingressgateway), so the claim is never there (IST0149) (hint: declare a jwt intent in namespace istio-system whose selector matches the gateway's pods, such as selector: istio=ingressgateway)`},
+		want: []string{noJWT},
 	}, {
 		name: "a jwt intent for other pods",
 		src:  svc + `jwt: other: {namespace: "istio-system", selector: app: "other", issuers: [{issuer: "https://auth.example.com"}]}` + "\n",
-		want: []string{`mesh.cue:6:13: services.api.gateways[0]: routes match on the JWT claim groups, but no jwt intent validates tokens on the pods of gateways.edge (selector istio=ingressgateway), so the claim is never there (IST0149) (hint: declare a jwt intent in namespace istio-system whose selector matches the gateway's pods, such as selector: istio=ingressgateway)`},
+		want: []string{noJWT},
 	}, {
 		name: "a jwt intent on the gateway's pods",
 		src:  svc + `jwt: edge: {namespace: "istio-system", selector: istio: "ingressgateway", issuers: [{issuer: "https://auth.example.com"}]}` + "\n",
