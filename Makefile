@@ -30,9 +30,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-## test: every test, including the end-to-end ones against real local clusters.
+## test: every test, including the end-to-end ones against real local clusters, and Istio's own
+## validation over everything sailplan renders (istiocheck/, a module of its own so that the sailplan
+## binary does not carry istio.io/istio; its first build takes a few minutes).
 test: deps vet fmt-check
 	$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+	cd istiocheck && $(GO) test ./... -count=1
 
 ## unit: the tests that need no clusters (end-to-end tests skip with -short).
 unit:
@@ -45,6 +48,7 @@ bench:
 
 vet:
 	$(GO) vet ./...
+	cd istiocheck && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -167,11 +167,13 @@ type CommitRejected struct {
 
 // CommitApplying: the commit's intents loaded, validated and rendered for
 // every cluster of its fleet; applying starts, wave by wave. Intents is
-// shared and must not be modified.
+// shared and must not be modified. Warnings are the intents' warnings, one
+// line each with file, line and column: they never hold a commit back.
 type CommitApplying struct {
 	At
-	Commit  Commit          `json:"commit"`
-	Intents *schema.Intents `json:"-"`
+	Commit   Commit          `json:"commit"`
+	Intents  *schema.Intents `json:"-"`
+	Warnings []string        `json:"warnings,omitempty"`
 }
 
 // CommitApplied: every cluster of the fleet holds the commit.

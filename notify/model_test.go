@@ -33,7 +33,7 @@ func applied() []Event {
 	a := Commit{Hash: hash('a'), Author: "alice", Message: "reviews: 10 % to v2"}
 	return []Event{
 		CommitSeen{at(0), "git http://git/intents", a},
-		CommitApplying{at(1), a, twoClusters()},
+		CommitApplying{At: at(1), Commit: a, Intents: twoClusters()},
 		ClusterSynced{At: at(2), Cluster: "c1", Wave: 1, Commit: a.Hash, Counts: Counts{Created: 2}},
 		ClusterSynced{At: at(3), Cluster: "c2", Wave: 2, Commit: a.Hash, Counts: Counts{Created: 2}},
 		CommitApplied{at(3), a, map[string]Counts{"c1": {Created: 2}, "c2": {Created: 2}}},
@@ -120,7 +120,7 @@ func TestModelUnreachableCluster(t *testing.T) {
 	b := Commit{Hash: hash('b')}
 	m := fold(append(applied(),
 		CommitSeen{at(10), "git http://git/intents", b},
-		CommitApplying{at(10), b, twoClusters()},
+		CommitApplying{At: at(10), Commit: b, Intents: twoClusters()},
 		ClusterSynced{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Counts: Counts{Configured: 1, Unchanged: 1}},
 		ClusterUnreachable{At: at(12), Cluster: "c2", Wave: 2, Commit: b.Hash, Err: "dial tcp 127.0.0.1:1: connect: connection refused", RetryIn: time.Second},
 		ClusterUnreachable{At: at(14), Cluster: "c2", Wave: 2, Commit: b.Hash, Err: "dial tcp 127.0.0.1:1: connect: connection refused", RetryIn: 2 * time.Second},
@@ -150,7 +150,7 @@ func TestModelHeldAndSuperseded(t *testing.T) {
 	b, c := Commit{Hash: hash('b')}, Commit{Hash: hash('c')}
 	m := fold(append(applied(),
 		CommitSeen{at(10), "git http://git/intents", b},
-		CommitApplying{at(10), b, twoClusters()},
+		CommitApplying{At: at(10), Commit: b, Intents: twoClusters()},
 		PruneRefused{At: at(11), Cluster: "c1", Commit: b.Hash, Delete: 3, Inventory: 4, MaxShare: 0.5},
 		ClusterFailed{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Err: "prune refused: it would delete 3 of the 4 objects"},
 		ClusterWaiting{At: at(11), Cluster: "c2", Wave: 2, Commit: b.Hash, Reason: "wave 1 failed"},
@@ -163,7 +163,7 @@ func TestModelHeldAndSuperseded(t *testing.T) {
 		t.Errorf("c2 = %+v, want waiting at the old commit", c2)
 	}
 	m.Handle(CommitSeen{at(20), "git http://git/intents", c})
-	m.Handle(CommitApplying{at(20), c, twoClusters()})
+	m.Handle(CommitApplying{At: at(20), Commit: c, Intents: twoClusters()})
 	st, _ = m.Status()
 	if got, _ := st.Commit(b.Hash); got.Fate != FateSuperseded {
 		t.Errorf("held commit after a newer one = %s, want superseded", got.Fate)
@@ -173,7 +173,7 @@ func TestModelHeldAndSuperseded(t *testing.T) {
 func TestModelFleetChanges(t *testing.T) {
 	one := &schema.Intents{Fleet: schema.Fleet{Clusters: map[string]schema.Cluster{"c1": {Wave: 2}, "c3": {Wave: 1}}}}
 	b := Commit{Hash: hash('b')}
-	m := fold(append(applied(), CommitApplying{at(10), b, one})...)
+	m := fold(append(applied(), CommitApplying{At: at(10), Commit: b, Intents: one})...)
 	st, _ := m.Status()
 	want := map[string]ClusterStatus{
 		"c1": {Wave: 2, State: StateSynced, Since: m0.Add(2 * time.Second), Commit: hash('a'), Applied: m0.Add(2 * time.Second), Target: hash('a'), Counts: Counts{Created: 2}},
@@ -227,7 +227,7 @@ func TestModelGuardLifted(t *testing.T) {
 	b := Commit{Hash: hash('b')}
 	m := fold(append(applied(),
 		CommitSeen{at(10), "git http://git/intents", b},
-		CommitApplying{at(10), b, twoClusters()},
+		CommitApplying{At: at(10), Commit: b, Intents: twoClusters()},
 		PruneRefused{At: at(11), Cluster: "c1", Commit: b.Hash, Delete: 3, Inventory: 4, MaxShare: 0.5},
 		ClusterFailed{At: at(11), Cluster: "c1", Wave: 1, Commit: b.Hash, Err: "prune refused"},
 		ClusterWaiting{At: at(11), Cluster: "c2", Wave: 2, Commit: b.Hash, Reason: "wave 1 failed"},

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
@@ -125,6 +126,17 @@ func authzRule(r schema.AuthzRule) *securityv1beta1.Rule {
 // traffic) by accident. DENY rules only remove what they match: requests
 // to the paths without a valid request principal, or without a required
 // claim value, one rule each, so every requirement must hold.
+//
+// Every rule names require.ports, the pods' own ports, when given: a DENY
+// rule on HTTP attributes alone also matches every plain TCP connection
+// (which has no token to check), so without ports the policy would refuse
+// TLS passthrough and other TCP traffic to the same pods, and istiod warns
+// about it. sailplan does not guess the ports from the Gateway intents:
+// their ports are the Service's, which Istio translates to the Service's
+// targetPort before the proxy listens (443 becomes 8443 on the ingress
+// gateway istioctl installs), while a policy's ports match the port the
+// proxy listens on. A guess that missed would leave the paths without a
+// token requirement, silently; so schema warns when ports are missing.
 func jwtPolicies(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.JWT)) {
@@ -149,8 +161,8 @@ func jwtPolicies(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, 
 		ap.Spec.Selector = workloadSelector(j.Selector)
 		ap.Spec.Action = securityv1beta1.AuthorizationPolicy_DENY
 		var to []*securityv1beta1.Rule_To
-		if len(j.Require.Paths) > 0 || len(j.Require.NotPaths) > 0 {
-			to = []*securityv1beta1.Rule_To{{Operation: &securityv1beta1.Operation{Paths: j.Require.Paths, NotPaths: j.Require.NotPaths}}}
+		if r := j.Require; len(r.Paths) > 0 || len(r.NotPaths) > 0 || len(r.Ports) > 0 {
+			to = []*securityv1beta1.Rule_To{{Operation: &securityv1beta1.Operation{Paths: r.Paths, NotPaths: r.NotPaths, Ports: ports(r.Ports)}}}
 		}
 		ap.Spec.Rules = append(ap.Spec.Rules, &securityv1beta1.Rule{
 			From: []*securityv1beta1.Rule_From{{Source: &securityv1beta1.Source{NotRequestPrincipals: []string{"*"}}}},
@@ -165,6 +177,15 @@ func jwtPolicies(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, 
 		out = append(out, ap)
 	}
 	return out, nil
+}
+
+// ports writes port numbers as AuthorizationPolicy operations take them.
+func ports(ns []int) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, strconv.Itoa(n))
+	}
+	return out
 }
 
 func jwtRule(is schema.JWTIssuer) *securityv1beta1.JWTRule {

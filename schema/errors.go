@@ -19,6 +19,11 @@ type Error struct {
 	Msg string
 	// Hint says what to do about it; empty when the message says it all.
 	Hint string
+	// Warning marks a problem that does not stop the intents from being
+	// applied: Istio accepts what they render, but it probably does not
+	// do what the author meant. `sailplan validate --strict` treats
+	// warnings as errors.
+	Warning bool `json:",omitempty"`
 }
 
 func (e Error) Error() string {
@@ -30,6 +35,9 @@ func (e Error) Error() string {
 	if e.Path != "" {
 		b.WriteString(e.Path)
 		b.WriteString(": ")
+	}
+	if e.Warning {
+		b.WriteString("warning: ")
 	}
 	b.WriteString(e.Msg)
 	if e.Hint != "" {
@@ -45,10 +53,7 @@ func (e Error) Error() string {
 type Errors []Error
 
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
+	lines := es.Strings()
 	if len(es) == 1 {
 		return lines[0]
 	}
@@ -57,6 +62,28 @@ func (es Errors) Error() string {
 
 // Permanent reports that retrying the same input cannot succeed.
 func (Errors) Permanent() bool { return true }
+
+// Strings is one line per problem, as Error prints it.
+func (es Errors) Strings() []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Error()
+	}
+	return out
+}
+
+// split separates the errors, which stop the intents from being applied,
+// from the warnings, which do not.
+func (es Errors) split() (errs, warnings Errors) {
+	for _, e := range es {
+		if e.Warning {
+			warnings = append(warnings, e)
+		} else {
+			errs = append(errs, e)
+		}
+	}
+	return errs, warnings
+}
 
 // valueError is a problem with a value that only Go finds while decoding,
 // reported like CUE's own errors: at the value's path and position.

@@ -120,6 +120,7 @@ func loadSplit(files Files) (*Intents, bool) {
 		}
 		return token.Position{}
 	}
+	// Warnings too send the load the one-package way, for their positions.
 	if errs := validate(in, fileOf); len(errs) > 0 {
 		return nil, false
 	}

@@ -43,7 +43,7 @@ func TestSplitEqualsOnePackage(t *testing.T) {
 		gen[fmt.Sprintf("team-%d.cue", f)] = []byte(b.String())
 	}
 	gen["gateway.cue"] = []byte(`package intents
-gateways: edge: {namespace: "istio-system", selector: istio: "ingressgateway", https: {hosts: ["x.example.com"], credentialName: "x"}}
+gateways: edge: {namespace: "istio-system", selector: istio: "ingressgateway", https: {hosts: ["*"], credentialName: "x"}}
 `)
 	inputs := map[string]Files{"generated": gen}
 	dirs, _ := filepath.Glob("../examples/*")

@@ -56,6 +56,7 @@ var patternText = map[string]string{
 	`^[a-z.]+\\.istio\\.io/v[0-9a-z]+$`: "an Istio apiVersion such as networking.istio.io/v1",
 	`^https?://`:                        "an http:// or https:// URL",
 	`^/`:                                "a path starting with /",
+	`^([a-z0-9-]+|@request\\.auth\\.claims(\\.[-_A-Za-z0-9]+)+)$`: "a header name in lower case, such as x-user-type, or a JWT claim written @request.auth.claims.NAME",
 }
 
 var outOfBound = regexp.MustCompile(`^invalid value (.*) \(out of bound =~"(.*)"\)$`)

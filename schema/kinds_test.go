@@ -96,7 +96,7 @@ var kindSamples = map[string]string{
 	"gateways":      `gateways: edge: {namespace: "istio-system", selector: istio: "ingressgateway", https: {hosts: ["x.example.com"], credentialName: "x"}}`,
 	"mtls":          `mtls: default: {namespace: "istio-system", mode: "STRICT"}`,
 	"authorization": `authorization: reviews: {namespace: "default", selector: app: "reviews", rules: [{from: [{namespaces: ["shop"]}], to: [{methods: ["GET"]}]}]}`,
-	"jwt":           `jwt: edge: {namespace: "istio-system", issuers: [{issuer: "https://auth.example.com"}], require: paths: ["/api/*"]}`,
+	"jwt":           `jwt: edge: {namespace: "istio-system", issuers: [{issuer: "https://auth.example.com"}], require: {paths: ["/api/*"], ports: [8443]}}`,
 	"external":      `external: api: {namespace: "istio-system", hosts: ["api.example.com"], ports: [{number: 443, protocol: "HTTPS"}]}`,
 	"raw":           `raw: [{apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: name: "default", spec: {}}]`,
 }

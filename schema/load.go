@@ -127,9 +127,11 @@ func (b *builder) decode(v cue.Value) (*Intents, Errors) {
 	if err := v.Decode(&in); err != nil {
 		return nil, b.convert(err)
 	}
-	if errs := validate(&in, posIn(v)); len(errs) > 0 {
+	errs, warnings := validate(&in, posIn(v)).split()
+	if len(errs) > 0 {
 		return nil, errs
 	}
+	in.Warnings = warnings
 	return &in, nil
 }
 
@@ -143,6 +145,23 @@ func withoutPartialOverrides(errs Errors) Errors {
 			continue
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// clusterWarnings are the warnings of a cluster's view that the shared
+// intents do not have, which its overrides cause: named after the cluster.
+func clusterWarnings(cluster string, shared, view Errors) Errors {
+	seen := map[string]bool{}
+	for _, w := range shared {
+		seen[w.Error()] = true
+	}
+	var out Errors
+	for _, w := range view {
+		if !seen[w.Error()] {
+			w.Msg = fmt.Sprintf("cluster %s: %s", cluster, w.Msg)
+			out = append(out, w)
+		}
 	}
 	return out
 }
@@ -174,6 +193,7 @@ func (b *builder) clusterViews(in *Intents) Errors {
 			errs = append(errs, e)
 		}
 		if view != nil {
+			in.Warnings = append(in.Warnings, clusterWarnings(name, in.Warnings, view.Warnings)...)
 			view.Sources = in.Sources
 			if in.clusters == nil {
 				in.clusters = map[string]*Intents{}

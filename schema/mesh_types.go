@@ -201,6 +201,7 @@ type JWTRequire struct {
 	Paths    []string            `json:"paths,omitempty"`
 	NotPaths []string            `json:"notPaths,omitempty"`
 	Claims   map[string][]string `json:"claims,omitempty"`
+	Ports    []int               `json:"ports,omitempty"`
 }
 
 // RequireJWTPolicyName names the AuthorizationPolicy rendered for a JWT

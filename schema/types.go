@@ -20,6 +20,11 @@ type Intents struct {
 	// objects' annotations.
 	Sources map[string]string `json:"-"`
 
+	// Warnings are the problems found that do not stop the intents from
+	// being applied (Error.Warning), each with its file:line:col; those
+	// only a cluster's overrides cause name the cluster.
+	Warnings Errors `json:"-"`
+
 	// clusters holds the intents as a cluster with overrides sees them.
 	clusters map[string]*Intents
 }

@@ -17,8 +17,32 @@ func validate(in *Intents, pos posFunc) Errors {
 		errs = append(errs, k.validate(in, pos)...)
 	}
 	errs = append(errs, validateObjectNames(in, pos)...)
+	for _, check := range analyses {
+		errs = append(errs, check(in, pos)...)
+	}
 	sortErrors(errs)
 	return errs
+}
+
+// analyses are the checks across intents that mirror istioctl analyze
+// (and one warning of istiod's webhook): what sailplan can know from the
+// intents alone, reported at the intent before anything is applied. Each
+// says which of Istio's codes it mirrors; docs/intents.md lists them.
+var analyses = []func(in *Intents, pos posFunc) Errors{
+	analyzeRoutes,
+	analyzeGatewayHosts,
+	analyzeMeshHosts,
+	analyzeClaimRoutes,
+	analyzeTLSOrigination,
+	analyzeDenyPorts,
+}
+
+// meshWarning is meshError for a problem that does not stop the intents
+// from being applied.
+func meshWarning(pos posFunc, msg, hint string, path ...any) Error {
+	e := meshError(pos, msg, hint, path...)
+	e.Warning = true
+	return e
 }
 
 // validateObjectNames rejects two intents that would write the same Istio

@@ -57,6 +57,12 @@ func validateGateways(in *Intents, pos posFunc) Errors {
 	// Istio merges the servers of every Gateway that selects the same pods;
 	// a host on a port is served by one of them only.
 	claims := map[string]claim{}
+	// Hosts of servers that terminate TLS, for the overlaps by wildcard.
+	type terminated struct {
+		selector, host, label string
+		port                  int
+	}
+	var tls []terminated
 	for _, name := range slices.Sorted(maps.Keys(in.Gateways)) {
 		g := in.Gateways[name]
 		servers, origins := g.AllServers()
@@ -77,6 +83,20 @@ func validateGateways(in *Intents, pos posFunc) Errors {
 					continue
 				}
 				claims[key] = claim{path: path, label: pathOf(path)}
+				if s.Protocol != "HTTPS" || s.TLS == nil || passthroughModes[s.TLS.Mode] {
+					continue
+				}
+				t := terminated{selector: meshSelectorKey(g.Selector), host: host, label: pathOf(path), port: s.Port}
+				for _, o := range tls {
+					if o.selector == t.selector && o.port == t.port && o.label != t.label && o.host != t.host && hostsOverlap(o.host, t.host) {
+						errs = append(errs, meshWarning(pos,
+							fmt.Sprintf("port %d host %q overlaps host %q of %s on the same gateway pods (selector %s): a client that reuses an HTTP/2 connection opened for one gets 404 for the other", s.Port, host, o.host, o.label, t.selector),
+							"each server terminating TLS has its own routes, and browsers reuse a connection for every name its certificate covers; serve overlapping hosts from one server (one certificate), or use hosts that do not overlap",
+							meshJoin(path, "hosts")...))
+						break
+					}
+				}
+				tls = append(tls, t)
 			}
 		}
 	}

@@ -205,11 +205,17 @@ func (v *serviceValidator) policy(path []any, p Policy) {
 	if p == nil {
 		return
 	}
-	v.policyLevel(path, p)
+	eachPolicyLevel(p, path, v.policyLevel)
+}
+
+// eachPolicyLevel calls fn with a traffic policy and with each of its
+// port-level settings, and their paths.
+func eachPolicyLevel(p map[string]any, path []any, fn func(path []any, level map[string]any)) {
+	fn(path, p)
 	ports, _ := p["portLevelSettings"].([]any)
 	for i, pl := range ports {
 		if m, ok := pl.(map[string]any); ok {
-			v.policyLevel(append(append([]any{}, path...), "portLevelSettings", i), m)
+			fn(meshJoin(path, "portLevelSettings", i), m)
 		}
 	}
 }

@@ -176,3 +176,50 @@ func commitTime(t *testing.T, repo *testenv.Repo, commit string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// applyingWarnings keeps the warnings of every CommitApplying it hears.
+type applyingWarnings struct {
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (a *applyingWarnings) Handle(e notify.Event) {
+	if e, ok := e.(notify.CommitApplying); ok {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.warnings = append(a.warnings, e.Warnings...)
+	}
+}
+
+// TestWarningsDoNotHoldACommit: a commit whose intents have a warning is
+// applied everywhere, and the warning, at its file and line, is in the
+// CommitApplying event and in the log.
+func TestWarningsDoNotHoldACommit(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	var log testenv.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	heard := &applyingWarnings{}
+	r.bus.Subscribe(heard)
+
+	payments := "package intents\n\nservices: payments: {\n\tnamespace: \"" + ns + "\"\n\tversions: v1: labels: version: \"v1\"\n\tpolicy: tls: mode: \"SIMPLE\"\n\troutes: [{to: v1: 100}]\n}\n"
+	commit := repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "payments.cue": payments}, "payments over TLS")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := applied(r.Status()); got != commit {
+		t.Errorf("applied commit %q, want %q: a warning must not hold it back", got, commit)
+	}
+	warning := `payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates, so the server's certificate may not be verified (IST0128) (hint: set caCertificates (a CA bundle file in the proxy) or credentialName (a secret with ca.crt); if no verification is meant, say so with insecureSkipVerify: true)`
+	heard.mu.Lock()
+	got := heard.warnings
+	heard.mu.Unlock()
+	if diff := cmp.Diff([]string{warning}, got); diff != "" {
+		t.Errorf("warnings of CommitApplying (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(log.String(), `level=WARN msg="intent warning, applied anyway" commit=`+commit[:7]) {
+		t.Errorf("the log has no line for the warning:\n%s", log.String())
+	}
+}

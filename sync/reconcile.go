@@ -336,7 +336,7 @@ func (r *Reconciler) Sync(ctx context.Context) error {
 	r.applying = cur.rev.Commit
 	r.mu.Unlock()
 	if announce {
-		r.publish(notify.CommitApplying{At: at(), Commit: commitOf(cur.rev), Intents: cur.in})
+		r.publish(notify.CommitApplying{At: at(), Commit: commitOf(cur.rev), Intents: cur.in, Warnings: cur.in.Warnings.Strings()})
 	}
 	if err := r.applyWaves(ctx, fleet, cur); err != nil {
 		return errors.Join(headErr, fmt.Errorf("commit %s: %w", cur.rev.Short(), err))

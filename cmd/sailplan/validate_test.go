@@ -92,3 +92,38 @@ func evaluating(t *testing.T, pid int) int {
 	t.Fatal("no evaluation started within 30 s")
 	return 0
 }
+
+// TestValidateStrict: a warning is printed and the intents are valid;
+// --strict makes it an error, exit 1.
+func TestValidateStrict(t *testing.T) {
+	dir := t.TempDir()
+	src := "package intents\n\nfleet: clusters: c1: {}\nservices: payments: {\n\tversions: v1: labels: version: \"v1\"\n\tpolicy: tls: mode: \"SIMPLE\"\n\troutes: [{to: v1: 100}]\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "payments.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	warning := `payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates, so the server's certificate may not be verified (IST0128) (hint: set caCertificates (a CA bundle file in the proxy) or credentialName (a secret with ca.crt); if no verification is meant, say so with insecureSkipVerify: true)`
+
+	out, stderr, code := sailplan(t, "validate", dir)
+	if want := dir + ": valid: 1 services, 1 clusters, 1 warning\n"; code != 0 || out != want || stderr != warning+"\n" {
+		t.Errorf("validate: exit %d, stdout %q, stderr\n%s\nwant exit 0, stdout %q and stderr\n%s", code, out, stderr, want, warning)
+	}
+	out, stderr, code = sailplan(t, "validate", "--strict", dir)
+	if want := "sailplan: --strict: " + warning + "\n"; code != 1 || out != "" || stderr != want {
+		t.Errorf("validate --strict: exit %d, stdout %q, stderr\n%s\nwant exit 1, nothing on stdout and stderr\n%s", code, out, stderr, want)
+	}
+	two := strings.Replace(src, `policy: tls: mode: "SIMPLE"`, `policy: tls: mode: "SIMPLE"`+"\n\tversions: v1: policy: tls: mode: \"MUTUAL\", versions: v1: policy: tls: credentialName: \"c\"", 1)
+	if err := os.WriteFile(filepath.Join(dir, "payments.cue"), []byte(two+"authorization: deny: {namespace: \"default\", action: \"DENY\", rules: [{to: [{paths: [\"/x\"]}]}]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = sailplan(t, "validate", "--strict", dir)
+	want := "sailplan: --strict: 2 warnings:\n  " +
+		`payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates, so the server's certificate may not be verified (IST0128) (hint: set caCertificates (a CA bundle file in the proxy) or credentialName (a secret with ca.crt); if no verification is meant, say so with insecureSkipVerify: true)` + "\n  " +
+		`payments.cue:10:69: authorization.deny.rules[0]: warning: a DENY rule that names no ports denies every TCP connection to the selected workloads, since only HTTP traffic has the attributes it tests (Istio warns about it too) (hint: add ports: [...] to the rule's to, with the workloads' container ports that serve HTTP)` + "\n"
+	if code != 1 || out != "" || stderr != want {
+		t.Errorf("validate --strict with two warnings: exit %d, stdout %q, stderr\n%s\nwant exit 1, nothing on stdout and stderr\n%s", code, out, stderr, want)
+	}
+	out, stderr, code = sailplan(t, "validate", "--strict", "../../examples/jwt-edge")
+	if code != 0 || stderr != "" {
+		t.Errorf("validate --strict of an example: exit %d, stdout %q, stderr %q; want exit 0 and no warning", code, out, stderr)
+	}
+}

@@ -54,6 +54,11 @@ func (l *Logger) Handle(e notify.Event) {
 			"err", strings.Join(e.Errors, "\n"))
 	case notify.CommitApplying:
 		l.log.Debug("applying commit", "commit", e.Commit.Short())
+		// One line per warning, each with its file:line:col, as
+		// `sailplan validate` prints them; they hold nothing back.
+		for _, w := range e.Warnings {
+			l.log.Warn("intent warning, applied anyway", "commit", e.Commit.Short(), "author", e.Commit.Author, "warning", w)
+		}
 	case notify.CommitApplied:
 		l.log.Info("commit applied to every cluster", "commit", e.Commit.Short())
 	case notify.ClusterSynced:

@@ -108,3 +108,17 @@ func TestPromotionLines(t *testing.T) {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
 }
+
+// TestWarningLines: each warning of an applied commit is a line of its
+// own, at level WARN.
+func TestWarningLines(t *testing.T) {
+	commit := "1f0c2a9" + strings.Repeat("0", 33)
+	got := lines(t, slog.LevelInfo, notify.CommitApplying{At: notify.At{Time: t0}, Commit: notify.Commit{Hash: commit, Author: "Ana"},
+		Warnings: []string{"pay.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates"}})
+	want := []string{
+		`level=WARN msg="intent warning, applied anyway" commit=1f0c2a9 author=Ana warning="pay.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}

@@ -39,6 +39,7 @@ type wireIntents struct {
 	// Overrides lists the clusters that have overrides.
 	Overrides []string                `json:"overrides,omitempty"`
 	Views     map[string]*wireIntents `json:"views,omitempty"`
+	Warnings  schema.Errors           `json:"warnings,omitempty"`
 }
 
 // answerFor loads files, in the child.
@@ -55,7 +56,7 @@ func answerFor(files schema.Files) answer {
 }
 
 func toWire(in *schema.Intents) *wireIntents {
-	w := &wireIntents{Intents: in, Sources: in.Sources}
+	w := &wireIntents{Intents: in, Sources: in.Sources, Warnings: in.Warnings}
 	for _, o := range in.Raw {
 		w.RawSources = append(w.RawSources, o.Source)
 	}
@@ -89,6 +90,7 @@ func (a *answer) result() (*schema.Intents, error) {
 func (w *wireIntents) intents() *schema.Intents {
 	in := w.Intents
 	in.Sources = w.Sources
+	in.Warnings = w.Warnings
 	for i := range min(len(in.Raw), len(w.RawSources)) {
 		in.Raw[i].Source = w.RawSources[i]
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -91,4 +92,39 @@ func TestWholeNumbers(t *testing.T) {
 	if diff := cmp.Diff(want, in, cmp.AllowUnexported(schema.Intents{})); diff != "" {
 		t.Errorf("whole numbers (-want +got):\n%s", diff)
 	}
+}
+
+// TestWireKeepsWarnings: warnings cross the pipe with their positions,
+// the shared intents' and those a cluster's overrides cause.
+func TestWireKeepsWarnings(t *testing.T) {
+	files := schema.Files{"pay.cue": []byte(`package intents
+
+fleet: clusters: {a: {}, b: overrides: services: payments: versions: v1: policy: tls: mode: "SIMPLE"}
+services: payments: {
+	versions: v1: labels: version: "v1"
+	policy: tls: mode: "MUTUAL"
+	policy: tls: credentialName: "client"
+	routes: [{to: v1: 100}]
+}
+`)}
+	in, err := schema.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Warnings) != 1 || !strings.HasPrefix(in.Warnings[0].Error(), "pay.cue:3:") || !strings.Contains(in.Warnings[0].Msg, "cluster b: tls mode SIMPLE") {
+		t.Fatalf("warnings %v, want one, of cluster b's override", in.Warnings)
+	}
+	b, err := json.Marshal(answer{Intents: toWire(in)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameIntents(t, "warnings", in, got)
 }
