@@ -69,7 +69,7 @@ func TestBombDefaults(t *testing.T) {
 		t.Fatalf("Load: %v, want a limit", err)
 	}
 	t.Logf("stopped at the %s limit after %s, the child's peak %d MiB", le.Limit, time.Since(start).Round(time.Millisecond), le.Peak>>20)
-	if le.Peak > DefaultMemory+64<<20 || time.Since(start) > DefaultTimeout+time.Second {
+	if le.Peak > DefaultMemory+64<<20 || time.Since(start) > DefaultTimeout+2*time.Second {
 		t.Errorf("over the limits: %s, %d MiB", time.Since(start), le.Peak>>20)
 	}
 }
