@@ -131,6 +131,7 @@ func (m *Model) fold(e Event) {
 	case CommitApplying:
 		c := m.commit(e.Commit, e.Time)
 		c.Fate, c.Reason, c.Errors = FateApplying, "", nil
+		c.Warnings = limitErrors(e.Warnings)
 		for i := range st.Commits {
 			if o := &st.Commits[i]; o.Commit.Hash != e.Commit.Hash && (o.Fate == FateApplying || o.Fate == FateHeld) {
 				o.Fate, o.Done = FateSuperseded, e.Time
@@ -298,7 +299,7 @@ func equalStatus(a, b Status) bool {
 	for i := range a.Commits {
 		x, y := a.Commits[i], b.Commits[i]
 		if x.Commit != y.Commit || x.Fate != y.Fate || x.Reason != y.Reason || !x.Seen.Equal(y.Seen) || !x.Done.Equal(y.Done) ||
-			!slices.Equal(x.Errors, y.Errors) || !maps.EqualFunc(x.Clusters, y.Clusters, time.Time.Equal) {
+			!slices.Equal(x.Errors, y.Errors) || !slices.Equal(x.Warnings, y.Warnings) || !maps.EqualFunc(x.Clusters, y.Clusters, time.Time.Equal) {
 			return false
 		}
 	}

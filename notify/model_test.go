@@ -243,3 +243,26 @@ func TestModelGuardLifted(t *testing.T) {
 		t.Errorf("commit = %s (%s) once every cluster synced it, want applying until CommitApplied", got.Fate, got.Reason)
 	}
 }
+
+// TestModelCommitWithWarnings: a commit applied with warnings keeps them in
+// the status, and is healthy: warnings do not hold a commit back.
+func TestModelCommitWithWarnings(t *testing.T) {
+	events := applied()
+	warning := "payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates (IST0128)"
+	applying := events[1].(CommitApplying)
+	applying.Warnings = []string{warning}
+	events[1] = applying
+	st, _ := fold(events...).Status()
+	if diff := cmp.Diff([]string{warning}, st.Commits[0].Warnings); diff != "" {
+		t.Errorf("warnings of the applied commit (-want +got):\n%s", diff)
+	}
+	if st.Commits[0].Fate != FateApplied || !st.Healthy() {
+		t.Errorf("fate %s, healthy %t: want applied and healthy", st.Commits[0].Fate, st.Healthy())
+	}
+	// The next commit has none.
+	b := Commit{Hash: hash('b'), Author: "bob", Message: "ca certificates"}
+	st, _ = fold(append(events, CommitSeen{at(10), "git http://git/intents", b}, CommitApplying{At: at(11), Commit: b, Intents: twoClusters()})...).Status()
+	if st.Commits[0].Warnings != nil || st.Commits[1].Warnings == nil {
+		t.Errorf("warnings: newest %q, previous %q; want none, then the previous commit's", st.Commits[0].Warnings, st.Commits[1].Warnings)
+	}
+}

@@ -60,9 +60,12 @@ type CommitStatus struct {
 	Fate   string `json:"fate"`
 	// Reason says why it is rejected or held; Errors lists every error of
 	// a rejected commit (at most maxErrors, then a count).
-	Reason string    `json:"reason,omitempty"`
-	Errors []string  `json:"errors,omitempty"`
-	Seen   time.Time `json:"seen"`
+	Reason string   `json:"reason,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+	// Warnings are what its intents were warned of (validate --strict
+	// would refuse them); the commit was applied all the same.
+	Warnings []string  `json:"warnings,omitempty"`
+	Seen     time.Time `json:"seen"`
 	// Done is when it was applied everywhere, rejected or superseded.
 	Done time.Time `json:"done,omitzero"`
 	// Clusters is when each cluster got it.

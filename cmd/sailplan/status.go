@@ -164,6 +164,9 @@ func printStatus(w io.Writer, out statusOutput) error {
 		for _, e := range head.Errors {
 			fmt.Fprintf(w, "           %s\n", e)
 		}
+		for _, e := range head.Warnings {
+			fmt.Fprintf(w, "           warning: %s\n", strings.Replace(e, ": warning: ", ": ", 1))
+		}
 	}
 	if applied, ok := st.Applied(); ok && applied.Commit.Hash != st.Head {
 		fmt.Fprintf(w, "APPLIED  %s: everywhere since %s\n", commitLine(applied.Commit), when(applied.Done))

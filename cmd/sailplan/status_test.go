@@ -268,3 +268,22 @@ func TestStatusTellsTheTruth(t *testing.T) {
 		t.Errorf("status with the daemon stopped: exit %d, head %s; want 0 and %s:\n%s", code, js.Status.Head, fixed, text)
 	}
 }
+
+// TestStatusShowsWarnings: the head's warnings are listed under it, each
+// at its file and line, and the commit still counts as applied.
+func TestStatusShowsWarnings(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	head := notify.Commit{Hash: strings.Repeat("a", 40), Author: "alice", Message: "payments over TLS"}
+	var out statusOutput
+	out.Status = notify.Status{Head: head.Hash, Commits: []notify.CommitStatus{{Commit: head, Fate: notify.FateApplied, Seen: at, Done: at,
+		Warnings: []string{"payments.cue:6:10: services.payments.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates (IST0128)"}}}}
+	var b strings.Builder
+	if err := printStatus(&b, out); err != nil {
+		t.Fatal(err)
+	}
+	want := "HEAD     aaaaaaa \"payments over TLS\" by alice: applied\n" +
+		"           warning: payments.cue:6:10: services.payments.policy.tls: tls mode SIMPLE originates TLS without caCertificates (IST0128)\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("status lacks\n%s\ngot:\n%s", want, b.String())
+	}
+}

@@ -74,7 +74,9 @@ func (r *rig) story() {
 	}
 	for _, e := range []notify.Event{
 		notify.CommitSeen{At: at(0), Source: "git http://git/intents main", Commit: good},
-		notify.CommitApplying{At: at(1), Commit: good, Intents: in},
+		notify.CommitApplying{At: at(1), Commit: good, Intents: in, Warnings: []string{
+			"ratings.cue:4:10: services.ratings.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates (IST0128)",
+		}},
 		notify.ClusterSynced{At: at(2), Cluster: "c1", Wave: 1, Commit: good.Hash, Counts: notify.Counts{Created: 3}},
 		notify.ClusterSynced{At: at(3), Cluster: "c2", Wave: 2, Commit: good.Hash, Counts: notify.Counts{Created: 3}},
 		notify.ClusterUnreachable{At: at(3), Cluster: "c3", Wave: 2, Commit: good.Hash, Err: "dial tcp 10.0.0.3:6443: connection refused"},
@@ -149,6 +151,7 @@ func TestPageShowsTheFleet(t *testing.T) {
 		`<code>reviews.cue:8:15: services.reviews.routes.1.to: weights add up to 90, want 100: make them add up to 100</code>`,
 		`<p class="hold">waiting for approval of the step to 50% by an approver</p>`,
 		`drift: VirtualService/shop/reviews changed, put back at 10:00:50`,
+		`<ul class="warnings" aria-label="warnings"><li><code>ratings.cue:4:10: services.ratings.policy.tls: warning: tls mode SIMPLE originates TLS without caCertificates (IST0128)</code></li></ul>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %s", want)
