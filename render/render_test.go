@@ -14,6 +14,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
 
 // goldenCommit stands in for a Git commit in golden files.
@@ -45,24 +46,10 @@ func goldenInputs(t *testing.T) map[string]string {
 // TestGolden renders every testdata input and every example and compares
 // the YAML with the checked-in file. UPDATE_GOLDEN=1 rewrites the files.
 func TestGolden(t *testing.T) {
-	for dir, golden := range goldenInputs(t) {
+	for dir, goldenPath := range goldenInputs(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			got := renderDir(t, dir)
-			if os.Getenv("UPDATE_GOLDEN") != "" {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			golden.File(t, goldenPath, got)
 		})
 	}
 }

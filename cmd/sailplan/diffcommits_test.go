@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sailplan/sailplan/testenv"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
 
 // The intents of the pull-request repository, under intents/ as in a
@@ -119,28 +120,6 @@ func (r *prRepo) normalize(s string) string {
 	return strings.ReplaceAll(s, r.repo.URL(), "<repo>")
 }
 
-// golden compares got with testdata/diff/name; UPDATE_GOLDEN=1 rewrites
-// the file.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "diff", name)
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s (-want +got):\n%s", path, d)
-	}
-}
-
 // TestDiffCommits runs `sailplan diff --base --head` on each pull request
 // of a real repository served over HTTP, and compares its Markdown and
 // its unified diff with the checked-in ones, its exit code with the
@@ -168,7 +147,7 @@ func TestDiffCommits(t *testing.T) {
 				if code != c.code || r.normalize(stderr) != c.stderr {
 					t.Errorf("-o %s: exit %d, stderr\n%s\nwant exit %d, stderr\n%s", format.output, code, r.normalize(stderr), c.code, c.stderr)
 				}
-				golden(t, c.name+format.ext, r.normalize(out))
+				golden.File(t, filepath.Join("testdata", "diff", c.name+format.ext), []byte(r.normalize(out)))
 			}
 		})
 	}

@@ -6,16 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -110,28 +108,6 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-// golden compares got with testdata/name, or rewrites it with
-// UPDATE_GOLDEN=1.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
-
 // TestPageShowsTheFleet: the page, read-only, shows the grid of clusters
 // by wave with what each serves, the rejected commit with its error at
 // its file:line, the promotion waiting for approval in words with its
@@ -143,7 +119,7 @@ func TestPageShowsTheFleet(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET /: %d\n%s", code, body)
 	}
-	golden(t, "page.html", body)
+	golden.File(t, filepath.Join("testdata", "page.html"), []byte(body))
 	for _, want := range []string{
 		`<td>v1 80 · v2 20</td>`, // reviews in c1 (wave 1)
 		`<td>v1 90 · v2 10</td>`, // ratings' default route

@@ -9,25 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
-
-// golden compares got with testdata/name, or writes it with UPDATE_GOLDEN=1.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (UPDATE_GOLDEN=1 writes it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // TestEditKeepsTheFile: the edit changes the stable version's string and
 // takes the candidate's lines out, with the comments about it, and no
@@ -45,7 +28,7 @@ func TestEditKeepsTheFile(t *testing.T) {
 	if name != "commented.cue" {
 		t.Errorf("edited %s, want commented.cue", name)
 	}
-	golden(t, "commented.cue.golden", out)
+	golden.File(t, filepath.Join("testdata", "commented.cue.golden"), out)
 	files[name] = out
 	in, err := schema.Load(files)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/sailplan/sailplan/schema/bounded"
 	"github.com/sailplan/sailplan/sync/source"
 	"github.com/sailplan/sailplan/testenv"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -172,7 +173,7 @@ func TestWriteBackOverHTTPS(t *testing.T) {
 		t.Fatalf("write-back %+v, want main's new head", wb)
 	}
 	show := f.repo.Git(t, "show", "--format=author %an <%ae>%ncommitter %cn <%ce> %cI%nparent %P%n%n%B", wb.Commit)
-	golden(t, "https.show", []byte(strings.ReplaceAll(show, f.head, "PARENT")+"\n"))
+	golden.File(t, filepath.Join("testdata", "https.show"), []byte(strings.ReplaceAll(show, f.head, "PARENT")+"\n"))
 	if got := f.stored(t); got == nil || got.Commit != wb.Commit || got.Branch != "main" {
 		t.Errorf("recorded %+v, want commit %s on main", got, wb.Commit)
 	}

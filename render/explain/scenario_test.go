@@ -3,13 +3,13 @@ package explain
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sailplan/sailplan/schema"
+	"github.com/sailplan/sailplan/testenv/golden"
 )
 
 // scenario is a request explained over an example (or a testdata input),
@@ -189,30 +189,10 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "golden", sc.name+".txt"), text.Bytes())
-			golden(t, filepath.Join("testdata", "golden", sc.name+".json"), append(js, '\n'))
+			golden.File(t, filepath.Join("testdata", "golden", sc.name+".txt"), text.Bytes())
+			golden.File(t, filepath.Join("testdata", "golden", sc.name+".json"), append(js, '\n'))
 		})
 	}
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
-
-// golden compares got with the file, or writes it with UPDATE_GOLDEN=1.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}

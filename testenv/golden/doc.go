@@ -1,0 +1,2 @@
+// Package golden compares test output with checked-in files, which UPDATE_GOLDEN=1 rewrites.
+package golden
