@@ -165,11 +165,33 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 		return fmt.Errorf("cluster %s: %w", m.Name, err)
 	}
 	fleet.retries.Reset(m.Name)
+	held := m.holds == commit
 	m.holds = commit
 	r.recovered(m)
 	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Committed: cur.rev.Time, Counts: c, Kinds: kinds,
 		Duration: took, Changes: changes})
+	if held {
+		r.driftPutBack(m.Name, out.Results)
+	}
 	return nil
+}
+
+// driftPutBack publishes, as drift corrected, what a sync wrote to a cluster
+// that already held the commit: someone deleted or changed those objects,
+// and the sync came before the drift watch put them back.
+func (r *Reconciler) driftPutBack(cluster string, written []apply.Result) {
+	for _, res := range written {
+		what := ""
+		switch res.Action {
+		case apply.Created:
+			what = "deleted"
+		case apply.Configured:
+			what = "changed"
+		default:
+			continue
+		}
+		r.publish(notify.DriftCorrected{At: at(), Cluster: cluster, Object: res.Object, Kind: res.Kind, Drift: what})
+	}
 }
 
 // recovered publishes that a cluster that did not answer answers again.

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -431,5 +433,54 @@ func TestPruneGuard(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantWeights([]string{"c1", "c2", "c3"}, 1, 10), memberWeights(t, ns)); diff != "" {
 		t.Errorf("clusters after the allowed prune (-want +got):\n%s", diff)
+	}
+}
+
+// TestPollPutsDriftBack: an object deleted in a cluster that already holds
+// the commit, and put back by the next sync before any drift watch runs,
+// is published as drift corrected, not only as created; a change of commit
+// is not drift.
+func TestPollPutsDriftBack(t *testing.T) {
+	env.Need(t)
+	ns := env.Namespace(t)
+	srv := testenv.NewGitServer(t)
+	repo := srv.NewRepo(t, "intents")
+	var log testenv.LogBuffer
+	r := newReconciler(t, repo.URL(), ns, &log)
+	var mu stdsync.Mutex
+	var drift []notify.DriftCorrected
+	r.bus.Subscribe(notify.HandlerFunc(func(e notify.Event) {
+		if d, ok := e.(notify.DriftCorrected); ok {
+			mu.Lock()
+			drift = append(drift, d)
+			mu.Unlock()
+		}
+	}))
+	heard := func() []notify.DriftCorrected {
+		r.bus.Flush()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(drift)
+	}
+	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews 90/10")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	repo.Commit(t, map[string]string{"reviews.cue": serviceCUE(ns, 80, 20)}, "reviews 80/20")
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := heard(); len(got) != 0 {
+		t.Fatalf("a new commit's writes were published as drift: %+v", got)
+	}
+	if err := istioClients(t)["c2"].NetworkingV1().VirtualServices(ns).Delete(t.Context(), "reviews", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := []notify.DriftCorrected{{Cluster: "c2", Object: "VirtualService/" + ns + "/reviews", Kind: "VirtualService", Drift: "deleted"}}
+	if diff := cmp.Diff(want, heard(), cmpopts.IgnoreFields(notify.DriftCorrected{}, "At")); diff != "" {
+		t.Errorf("drift published (-want +got):\n%s", diff)
 	}
 }
