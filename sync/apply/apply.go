@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -112,7 +110,7 @@ func (a *Applier) mappings(objs []*unstructured.Unstructured) ([]desired, error)
 			}
 		}
 		if err := missing[gvk]; err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			errs = append(errs, objErr(key, "%w", err))
 			continue
 		}
 		out = append(out, desired{key: key, obj: obj, mapping: byGVK[gvk]})
@@ -188,7 +186,7 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
 	data, err := json.Marshal(body.Object)
 	if err != nil {
-		return applied{err: fmt.Errorf("%s: encoding: %w", d.key, err)}
+		return applied{err: objErr(d.key, "encoding: %w", err)}
 	}
 	res, err := a.resource(d.mapping, d.obj.GetNamespace()).Patch(ctx, d.obj.GetName(), types.ApplyPatchType, data,
 		metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
@@ -284,7 +282,7 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // what happened in words, not as a stack of API details.
 func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 	if kube.IsUnreachable(err) {
-		return kube.Unreachable(fmt.Errorf("%s: %w", key, err))
+		return kube.Unreachable(objErr(key, "%w", err))
 	}
 	var causes []metav1.StatusCause
 	if s, ok := err.(apierrors.APIStatus); ok && s.Status().Details != nil {
@@ -300,7 +298,7 @@ func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 		}
 		return ce
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s: namespace %q does not exist in the cluster: %w", key, obj.GetNamespace(), err)
+		return objErr(key, "namespace %q does not exist in the cluster (create it there, or correct the intents' namespace): %w", obj.GetNamespace(), err)
 	case apierrors.IsInvalid(err):
 		var immutable, other []string
 		for _, c := range causes {
@@ -311,17 +309,17 @@ func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 			}
 		}
 		if len(immutable) > 0 {
-			return fmt.Errorf("%s: field %s is immutable: the object must be deleted and created again to change it, which sailplan does not do on its own: %w",
-				key, strings.Join(immutable, ", "), err)
+			return objErr(key, "field %s is immutable: the object must be deleted and created again to change it, which sailplan does not do on its own: %w",
+				strings.Join(immutable, ", "), err)
 		}
 		if len(other) > 0 {
-			return fmt.Errorf("%s: rejected by the apiserver: %s: %w", key, strings.Join(other, "; "), err)
+			return objErr(key, "rejected by the apiserver: %s: %w", strings.Join(other, "; "), err)
 		}
-		return fmt.Errorf("%s: rejected by the apiserver: %w", key, err)
+		return objErr(key, "rejected by the apiserver: %w", err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: forbidden (check sailplan's RBAC in this cluster): %w", key, err)
+		return objErr(key, "forbidden (check sailplan's RBAC in this cluster): %w", err)
 	}
-	return fmt.Errorf("%s: applying: %w", key, err)
+	return objErr(key, "applying: %w", err)
 }
 
 // managerOf finds the manager in a conflict cause's message, which reads
@@ -333,22 +331,4 @@ func managerOf(msg string) string {
 	}
 	name, _, _ := strings.Cut(rest, `"`)
 	return name
-}
-
-// maxErrors is how many errors of one cluster are spelled out; a missing
-// CRD would otherwise repeat one line per object.
-const maxErrors = 10
-
-// joinLimited joins errs, keeping the first maxErrors and counting the
-// rest. It keeps the unreachable mark if any error has it.
-func joinLimited(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	if len(errs) <= maxErrors {
-		return errors.Join(errs...)
-	}
-	kept := append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more errors", len(errs)-maxErrors))
-	return errors.Join(kept...)
 }

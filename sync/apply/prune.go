@@ -85,7 +85,7 @@ func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured
 	gvk := u.GroupVersionKind()
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: pruning: %w", key, err)
+		return Result{}, objErr(key, "pruning: %w", err)
 	}
 	uid := u.GetUID()
 	ri := c.client.Resource(m.Resource)
@@ -100,11 +100,11 @@ func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured
 	case apierrors.IsConflict(rerr):
 		// The UID precondition failed: another object of that name now
 		// stands there, and it is not the member we meant to delete.
-		return Result{}, fmt.Errorf("%s: not pruned: it was replaced by another object since it was listed: %w", key, rerr)
+		return Result{}, objErr(key, "not pruned: it was replaced by another object since it was listed: %w", rerr)
 	case kube.IsUnreachable(rerr):
-		return Result{}, kube.Unreachable(fmt.Errorf("%s: pruning: %w", key, rerr))
+		return Result{}, kube.Unreachable(objErr(key, "pruning: %w", rerr))
 	default:
-		return Result{}, fmt.Errorf("%s: pruning: %w", key, rerr)
+		return Result{}, objErr(key, "pruning: %w", rerr)
 	}
 	c.cache.forget(key)
 	c.mu.Lock()
