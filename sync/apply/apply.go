@@ -193,7 +193,6 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	if err != nil {
 		return applied{err: applyError(d.key, d.obj, err)}
 	}
-	a.cache.observe(res)
 	action := Configured
 	switch {
 	case live == nil && res.GetGeneration() <= 1 && len(res.GetManagedFields()) == 1:
@@ -201,13 +200,16 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	case live != nil && res.GetResourceVersion() == live.GetResourceVersion():
 		action = Unchanged
 	}
+	a.cache.observe(res)
 	return applied{action: action, body: body}
 }
 
 // body is what sailplan sends for obj: the ApplySet label, the digest, and
-// the commit of live when live already holds the same content.
+// the commit of live when live already holds the same content. It shares
+// all but its metadata with obj (ownMeta), so that what a cluster last
+// applied is not a second copy of what the commit rendered.
 func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	obj = obj.DeepCopy()
+	obj = ownMeta(obj)
 	labels := obj.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
@@ -217,10 +219,30 @@ func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unst
 	return withDigest(obj, live)
 }
 
-// withDigest returns a copy of desired that carries its digest, and the
-// commit annotation of live when live already holds the same content.
+// ownMeta is a copy of obj that may have its metadata changed and shares
+// everything else, which neither it nor obj may change: a deep copy of
+// every object on every sync was most of what a sync allocated.
+func ownMeta(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := make(map[string]any, len(obj.Object))
+	for k, v := range obj.Object {
+		out[k] = v
+	}
+	if m, ok := obj.Object["metadata"].(map[string]any); ok {
+		meta := make(map[string]any, len(m))
+		for k, v := range m {
+			meta[k] = v
+		}
+		out["metadata"] = meta
+	}
+	return &unstructured.Unstructured{Object: out}
+}
+
+// withDigest returns a copy of desired (sharing all but its metadata)
+// that carries its digest, and the commit annotation of live when live
+// already holds the same content.
 func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	obj := desired.DeepCopy()
+	obj := ownMeta(desired)
+	// GetAnnotations and SetAnnotations copy the map: desired's stays as it is.
 	ann := obj.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
@@ -231,7 +253,7 @@ func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstruc
 	obj.SetAnnotations(ann)
 	b, err := json.Marshal(obj.Object)
 	if err != nil {
-		return nil, fmt.Errorf("%s: encoding: %w", keyOf(desired), err)
+		return nil, objErr(keyOf(desired), "encoding: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	digest := hex.EncodeToString(sum[:])

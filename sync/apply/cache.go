@@ -81,11 +81,9 @@ func (c *liveCache) watch(ctx context.Context, gvrs []schema.GroupVersionResourc
 		if !ok {
 			inf = dynamicinformer.NewFilteredDynamicInformer(c.client, gvr, metav1.NamespaceAll, 0, cache.Indexers{},
 				func(o *metav1.ListOptions) { o.LabelSelector = c.selector }).Informer()
-			// managedFields are most of an object's bytes and nothing here
-			// reads them from the cache.
 			_ = inf.SetTransform(func(o any) (any, error) {
 				if u, ok := o.(*unstructured.Unstructured); ok {
-					u.SetManagedFields(nil)
+					slim(u)
 				}
 				return o, nil
 			})
@@ -157,10 +155,27 @@ func olderThan(a, b *unstructured.Unstructured) bool {
 	return err1 == nil && err2 == nil && ra < rb
 }
 
-// observe records the response to sailplan's own write.
-func (c *liveCache) observe(u *unstructured.Unstructured) {
-	u = u.DeepCopy()
+// slim drops from a live object, in place, what the cache never reads:
+// managedFields (most of an object's bytes), the status (an object's
+// controller writes it; drift detection skips it) and kubectl's copy of
+// the last client-side apply. What sailplan applied (spec, its labels and
+// annotations) and what tells versions apart (uid, resourceVersion) stay.
+func slim(u *unstructured.Unstructured) {
 	u.SetManagedFields(nil)
+	delete(u.Object, "status")
+	if ann := u.GetAnnotations(); ann[lastApplied] != "" {
+		delete(ann, lastApplied)
+		u.SetAnnotations(ann)
+	}
+}
+
+// lastApplied is where kubectl apply (client-side) keeps a copy of the object.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// observe records the response to sailplan's own write; the cache takes
+// u and slims it.
+func (c *liveCache) observe(u *unstructured.Unstructured) {
+	slim(u)
 	key := keyOf(u)
 	c.mu.Lock()
 	defer c.mu.Unlock()
