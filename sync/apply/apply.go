@@ -175,12 +175,16 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 // correction means.
 func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	live := a.cache.get(d.key)
-	body, err := a.body(d.obj, live)
+	var liveAnn map[string]string
+	if live != nil {
+		liveAnn = live.Annotations
+	}
+	body, err := a.body(d.obj, liveAnn)
 	if err != nil {
 		return applied{err: err}
 	}
-	sameDigest := live != nil && live.GetAnnotations()[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
-	if sameDigest && !drifted(body, live) {
+	sameDigest := live != nil && liveAnn[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
+	if sameDigest && live.holds(body) {
 		return applied{action: Unchanged, body: body}
 	}
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
@@ -205,10 +209,11 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 }
 
 // body is what sailplan sends for obj: the ApplySet label, the digest, and
-// the commit of live when live already holds the same content. It shares
+// the commit of the live object (its annotations liveAnn) when it already
+// holds the same content. It shares
 // all but its metadata with obj (ownMeta), so that what a cluster last
 // applied is not a second copy of what the commit rendered.
-func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+func (a *Applier) body(obj *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
 	obj = ownMeta(obj)
 	labels := obj.GetLabels()
 	if labels == nil {
@@ -216,7 +221,7 @@ func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unst
 	}
 	labels[LabelPartOf] = a.setID
 	obj.SetLabels(labels)
-	return withDigest(obj, live)
+	return withDigest(obj, liveAnn)
 }
 
 // ownMeta is a copy of obj that may have its metadata changed and shares
@@ -238,9 +243,9 @@ func ownMeta(obj *unstructured.Unstructured) *unstructured.Unstructured {
 }
 
 // withDigest returns a copy of desired (sharing all but its metadata)
-// that carries its digest, and the commit annotation of live when live
-// already holds the same content.
-func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+// that carries its digest, and the commit annotation of the live object
+// (its annotations liveAnn) when it already holds the same content.
+func withDigest(desired *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
 	obj := ownMeta(desired)
 	// GetAnnotations and SetAnnotations copy the map: desired's stays as it is.
 	ann := obj.GetAnnotations()
@@ -257,8 +262,8 @@ func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstruc
 	}
 	sum := sha256.Sum256(b)
 	digest := hex.EncodeToString(sum[:])
-	if live != nil && live.GetAnnotations()[AnnotationDigest] == digest {
-		if c, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
+	if liveAnn[AnnotationDigest] == digest {
+		if c, ok := liveAnn[render.AnnotationCommit]; ok {
 			commit = c
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/sailplan/sailplan/sync/kube"
@@ -38,23 +37,23 @@ func (e *PruneRefusedError) Error() string {
 // someone else in the meantime is left alone.
 func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schema.GroupKind]bool, maxShare float64, workers int) ([]Result, error) {
 	members := c.cache.members(gks)
-	var doomed []*unstructured.Unstructured
+	var doomed []*liveObject
 	for _, u := range members {
 		if u.GetLabels()[LabelPartOf] != c.inventory.ID() {
 			continue
 		}
-		if !keep[keyOf(u)] {
+		if !keep[u.key()] {
 			doomed = append(doomed, u)
 		}
 	}
 	if len(doomed) == 0 {
 		return nil, nil
 	}
-	sort.Slice(doomed, func(i, j int) bool { return keyOf(doomed[i]).String() < keyOf(doomed[j]).String() })
+	sort.Slice(doomed, func(i, j int) bool { return doomed[i].key().String() < doomed[j].key().String() })
 	if float64(len(doomed)) > maxShare*float64(len(members)) {
 		e := &PruneRefusedError{Cluster: c.Name, Delete: len(doomed), Inventory: len(members), MaxShare: maxShare}
 		for _, u := range doomed[:min(3, len(doomed))] {
-			e.Examples = append(e.Examples, keyOf(u).String())
+			e.Examples = append(e.Examples, u.key().String())
 		}
 		return nil, e
 	}
@@ -80,8 +79,8 @@ func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schem
 	return out, joinLimited(failed)
 }
 
-func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured) (Result, error) {
-	key := keyOf(u)
+func (c *Cluster) deleteMember(ctx context.Context, u *liveObject) (Result, error) {
+	key := u.key()
 	gvk := u.GroupVersionKind()
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
