@@ -29,13 +29,14 @@ import (
 // The defaults are the short run that `make test` does; docs/benchmarks.md
 // gives the record run's flags.
 var (
-	services = flag.Int("soak.services", 30, "services in the templated repository")
-	commits  = flag.Int("soak.commits", 5, "commits to push after the first sync")
-	every    = flag.Duration("soak.every", 4*time.Second, "time from one push to the next (longer when a commit takes longer to apply)")
-	binary   = flag.String("soak.binary", "", "sailplan binary to run; empty: build ./cmd/sailplan")
-	csvOut   = flag.String("soak.csv", "", "file to write the series to (CSV)")
-	profiles = flag.String("soak.profiles", "", "directory for heap profiles of the daemon, idle and during a sync, at the middle commit (needs --pprof-listen)")
-	extra    = flag.String("soak.args", "", "more flags for sailplan run, space-separated")
+	services  = flag.Int("soak.services", 30, "services in the templated repository")
+	commits   = flag.Int("soak.commits", 5, "commits to push after the first sync")
+	every     = flag.Duration("soak.every", 4*time.Second, "time from one push to the next (longer when a commit takes longer to apply)")
+	binary    = flag.String("soak.binary", "", "sailplan binary to run; empty: build ./cmd/sailplan")
+	csvOut    = flag.String("soak.csv", "", "file to write the series to (CSV)")
+	profiles  = flag.String("soak.profiles", "", "directory for heap profiles of the daemon, idle and during a sync, at the middle commit (needs --pprof-listen)")
+	extra     = flag.String("soak.args", "", "more flags for sailplan run, space-separated")
+	daemonEnv = flag.String("soak.env", "", "more environment for the daemon, space-separated NAME=VALUE (such as GOMEMLIMIT=120MiB)")
 )
 
 var vsResource = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
@@ -85,6 +86,7 @@ func TestSoak(t *testing.T) {
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), strings.Fields(*daemonEnv)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func WriteSummary(w io.Writer, samples []Sample) error {
 	}{
 		{"RSS, idle (MiB)", "", rss},
 		{"RSS, peak during the commit (MiB)", "", peak},
-		{"Go heap in use, idle (MiB)", "", heap},
+		{"Go heap allocated, idle (MiB)", "", heap},
 		{"goroutines", "", gor},
 		{"push to applied on 3 clusters (s)", "", took},
 	} {
