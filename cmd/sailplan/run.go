@@ -69,6 +69,11 @@ the command line, and never reach a log.`,
 			// client-go logs through klog; send it to the same place, in
 			// the same format, at the same level.
 			routeKlog(log)
+			if limit, err := setMemoryLimit(cgroupMemoryMax); err != nil {
+				log.Warn("no memory limit for the Go collector: the container's could not be read", "err", err)
+			} else if limit > 0 {
+				log.Info("Go collector's memory limit set from the container's", "limit_bytes", limit)
+			}
 			src, err := git.source(ctx)
 			if err != nil {
 				return err
