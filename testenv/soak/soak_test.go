@@ -31,7 +31,7 @@ import (
 var (
 	services  = flag.Int("soak.services", 30, "services in the templated repository")
 	commits   = flag.Int("soak.commits", 5, "commits to push after the first sync")
-	every     = flag.Duration("soak.every", 4*time.Second, "time from one push to the next (longer when a commit takes longer to apply)")
+	every     = flag.Duration("soak.every", 3*time.Second, "time from one push to the next (longer when a commit takes longer to apply)")
 	binary    = flag.String("soak.binary", "", "sailplan binary to run; empty: build ./cmd/sailplan")
 	csvOut    = flag.String("soak.csv", "", "file to write the series to (CSV)")
 	profiles  = flag.String("soak.profiles", "", "directory for heap profiles of the daemon, idle and during a sync, at the middle commit (needs --pprof-listen)")
