@@ -44,13 +44,14 @@ bench:
 	$(GO) test ./sync -run '^$$' -bench BenchmarkApply -benchtime 1x -timeout 30m
 
 ## soak: the daemon's memory over COMMITS commits to a templated repository of SERVICES services on three clusters,
-## one push every EVERY; the series goes to docs/soak-SERVICES.csv, the summary to the output (docs/benchmarks.md).
+## one push every EVERY; the series goes to docs/soak/SERVICES.csv and the summary to docs/soak/SERVICES.md, which
+## docs/benchmarks.md quotes.
 SERVICES ?= 1000
 COMMITS ?= 200
 EVERY ?= 6s
 soak: deps
 	$(GO) test ./testenv/soak -run TestSoak -count=1 -v -timeout 180m -soak.services $(SERVICES) -soak.commits $(COMMITS) \
-		-soak.every $(EVERY) -soak.csv docs/soak-$(SERVICES).csv $(SOAKFLAGS)
+		-soak.every $(EVERY) -soak.csv $(CURDIR)/docs/soak/$(SERVICES).csv -soak.summary $(CURDIR)/docs/soak/$(SERVICES).md $(SOAKFLAGS)
 
 vet:
 	$(GO) vet ./...

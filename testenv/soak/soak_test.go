@@ -34,6 +34,7 @@ var (
 	every     = flag.Duration("soak.every", 3*time.Second, "time from one push to the next (longer when a commit takes longer to apply)")
 	binary    = flag.String("soak.binary", "", "sailplan binary to run; empty: build ./cmd/sailplan")
 	csvOut    = flag.String("soak.csv", "", "file to write the series to (CSV)")
+	mdOut     = flag.String("soak.summary", "", "file to write the summary to (a Markdown table, as docs/benchmarks.md shows it)")
 	profiles  = flag.String("soak.profiles", "", "directory for heap profiles of the daemon, idle and during a sync, at the middle commit (needs --pprof-listen)")
 	extra     = flag.String("soak.args", "", "more flags for sailplan run, space-separated")
 	daemonEnv = flag.String("soak.env", "", "more environment for the daemon, space-separated NAME=VALUE (such as GOMEMLIMIT=120MiB)")
@@ -181,6 +182,11 @@ func TestSoak(t *testing.T) {
 	}
 	if err := WriteSummary(&md, samples); err != nil {
 		t.Fatal(err)
+	}
+	if *mdOut != "" {
+		if err := os.WriteFile(*mdOut, md.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Logf("%d services, %d commits:\n%s", *services, *commits, md.String())
 }
