@@ -7,7 +7,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/sailplan/sailplan/render"
@@ -79,12 +78,6 @@ func newLiveObject(u *unstructured.Unstructured) (*liveObject, error) {
 
 func (l *liveObject) key() objKey {
 	return objKey{Group: l.GroupVersionKind().Group, Kind: l.Kind, Namespace: l.Namespace, Name: l.Name}
-}
-
-// GroupVersionKind is the object's kind; TypeMeta's method of the same
-// name is shadowed by ObjectMeta's lack of one, so it is spelled out.
-func (l *liveObject) GroupVersionKind() schema.GroupVersionKind {
-	return schema.FromAPIVersionAndKind(l.APIVersion, l.Kind)
 }
 
 // holds says whether the object still holds everything body, an object
