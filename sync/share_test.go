@@ -3,8 +3,9 @@ package sync
 import (
 	"testing"
 
-	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/sailplan/sailplan/sync/internal/fixture"
 )
 
 // TestShareKeepsOneCopy: an object two clusters render the same is one
