@@ -8,7 +8,7 @@ N ?= 2
 KUBEENV := $(GO) run ./testenv/cmd/kubeenv
 TEST_TIMEOUT ?= 60m
 
-.PHONY: all build test vet fmt-check unit bench demo clusters clusters-down clean deps
+.PHONY: all build test vet fmt-check unit bench soak demo clusters clusters-down clean deps
 
 all: build
 
@@ -45,6 +45,16 @@ unit:
 bench:
 	$(GO) test ./render -run '^$$' -bench . -benchtime 3x
 	$(GO) test ./sync -run '^$$' -bench BenchmarkApply -benchtime 1x -timeout 30m
+
+## soak: the daemon's memory over COMMITS commits to a templated repository of SERVICES services on three clusters,
+## one push every EVERY; the series goes to docs/soak/SERVICES.csv and the summary to docs/soak/SERVICES.md, which
+## docs/benchmarks.md quotes.
+SERVICES ?= 1000
+COMMITS ?= 200
+EVERY ?= 6s
+soak: deps
+	$(GO) test ./testenv/soak -run TestSoak -count=1 -v -timeout 180m -soak.services $(SERVICES) -soak.commits $(COMMITS) \
+		-soak.every $(EVERY) -soak.csv $(CURDIR)/docs/soak/$(SERVICES).csv -soak.summary $(CURDIR)/docs/soak/$(SERVICES).md $(SOAKFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -511,11 +511,13 @@ func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
 // renderAll renders loaded intents for every cluster of their fleet.
 func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
 	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}}
+	var sh sharer
 	for name := range in.Fleet.Clusters {
 		objs, err := renderFor(in, name, rev.Commit, canaries[name])
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
+		sh.share(objs)
 		p.desired[name] = objs
 	}
 	return p, nil

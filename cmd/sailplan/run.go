@@ -35,6 +35,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		kubeconfig string
 		httpf      httpFlags
 		stall      time.Duration
+		pprofAddr  string
 		once       bool
 		opts       apply.Options
 		// waves and limits are the reconciler's, beside opts.
@@ -68,6 +69,11 @@ the command line, and never reach a log.`,
 			// client-go logs through klog; send it to the same place, in
 			// the same format, at the same level.
 			routeKlog(log)
+			if limit, err := setMemoryLimit(cgroupMemoryMax); err != nil {
+				log.Warn("no memory limit for the Go collector: the container's could not be read", "err", err)
+			} else if limit > 0 {
+				log.Info("Go collector's memory limit set from the container's", "limit_bytes", limit)
+			}
 			src, err := git.source(ctx)
 			if err != nil {
 				return err
@@ -165,6 +171,13 @@ the command line, and never reach a log.`,
 				return err
 			}
 			defer srv.Shutdown(context.Background())
+			if pprofAddr != "" {
+				pp, err := servePprof(ctx, pprofAddr, log)
+				if err != nil {
+					return err
+				}
+				log.Info("profiles served", "pprof_listen", pp.Addr)
+			}
 			log.Info("sailplan running", "repo", source.RedactURL(git.repo), "path", git.path, "interval", interval, "listen", srv.Addr, "probe_listen", srv.ProbeAddr, "webhook", hook != nil, "promotions", promotions != nil, "write_back", wbf.mode,
 				"slack", sl.posting, "slack_interactions", sl.httpRoute, "slack_socket_mode", sl.socket != nil, "lease", elect.String())
 			// What the leader runs: the status (from where the last leader
@@ -219,6 +232,7 @@ the command line, and never reach a log.`,
 	httpf.register(f)
 	f.BoolVar(&once, "once", false, "sync once and exit")
 	f.DurationVar(&stall, "stall-timeout", 10*time.Minute, "how long the leader's sync loop may go without completing a round before /livez fails (at least 3 intervals)")
+	f.StringVar(&pprofAddr, "pprof-listen", "", "address to serve Go's profiles (/debug/pprof/) on, such as 127.0.0.1:6060, for an operator's port-forward; empty: off")
 	addApplyFlags(f, &opts, &waves)
 	bounded.AddFlags(f, &limits)
 	return cmd

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -112,7 +110,7 @@ func (a *Applier) mappings(objs []*unstructured.Unstructured) ([]desired, error)
 			}
 		}
 		if err := missing[gvk]; err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			errs = append(errs, objErr(key, "%w", err))
 			continue
 		}
 		out = append(out, desired{key: key, obj: obj, mapping: byGVK[gvk]})
@@ -177,25 +175,28 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 // correction means.
 func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	live := a.cache.get(d.key)
-	body, err := a.body(d.obj, live)
+	var liveAnn map[string]string
+	if live != nil {
+		liveAnn = live.Annotations
+	}
+	body, err := a.body(d.obj, liveAnn)
 	if err != nil {
 		return applied{err: err}
 	}
-	sameDigest := live != nil && live.GetAnnotations()[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
-	if sameDigest && !drifted(body, live) {
+	sameDigest := live != nil && liveAnn[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
+	if sameDigest && live.holds(body) {
 		return applied{action: Unchanged, body: body}
 	}
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
 	data, err := json.Marshal(body.Object)
 	if err != nil {
-		return applied{err: fmt.Errorf("%s: encoding: %w", d.key, err)}
+		return applied{err: objErr(d.key, "encoding: %w", err)}
 	}
 	res, err := a.resource(d.mapping, d.obj.GetNamespace()).Patch(ctx, d.obj.GetName(), types.ApplyPatchType, data,
 		metav1.PatchOptions{FieldManager: FieldManager, Force: &force})
 	if err != nil {
 		return applied{err: applyError(d.key, d.obj, err)}
 	}
-	a.cache.observe(res)
 	action := Configured
 	switch {
 	case live == nil && res.GetGeneration() <= 1 && len(res.GetManagedFields()) == 1:
@@ -203,26 +204,50 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	case live != nil && res.GetResourceVersion() == live.GetResourceVersion():
 		action = Unchanged
 	}
+	a.cache.observe(res)
 	return applied{action: action, body: body}
 }
 
 // body is what sailplan sends for obj: the ApplySet label, the digest, and
-// the commit of live when live already holds the same content.
-func (a *Applier) body(obj, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	obj = obj.DeepCopy()
+// the commit of the live object (its annotations liveAnn) when it already
+// holds the same content. It shares
+// all but its metadata with obj (ownMeta), so that what a cluster last
+// applied is not a second copy of what the commit rendered.
+func (a *Applier) body(obj *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
+	obj = ownMeta(obj)
 	labels := obj.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[LabelPartOf] = a.setID
 	obj.SetLabels(labels)
-	return withDigest(obj, live)
+	return withDigest(obj, liveAnn)
 }
 
-// withDigest returns a copy of desired that carries its digest, and the
-// commit annotation of live when live already holds the same content.
-func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	obj := desired.DeepCopy()
+// ownMeta is a copy of obj that may have its metadata changed and shares
+// everything else, which neither it nor obj may change: a deep copy of
+// every object on every sync was most of what a sync allocated.
+func ownMeta(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := make(map[string]any, len(obj.Object))
+	for k, v := range obj.Object {
+		out[k] = v
+	}
+	if m, ok := obj.Object["metadata"].(map[string]any); ok {
+		meta := make(map[string]any, len(m))
+		for k, v := range m {
+			meta[k] = v
+		}
+		out["metadata"] = meta
+	}
+	return &unstructured.Unstructured{Object: out}
+}
+
+// withDigest returns a copy of desired (sharing all but its metadata)
+// that carries its digest, and the commit annotation of the live object
+// (its annotations liveAnn) when it already holds the same content.
+func withDigest(desired *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
+	obj := ownMeta(desired)
+	// GetAnnotations and SetAnnotations copy the map: desired's stays as it is.
 	ann := obj.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
@@ -233,12 +258,12 @@ func withDigest(desired, live *unstructured.Unstructured) (*unstructured.Unstruc
 	obj.SetAnnotations(ann)
 	b, err := json.Marshal(obj.Object)
 	if err != nil {
-		return nil, fmt.Errorf("%s: encoding: %w", keyOf(desired), err)
+		return nil, objErr(keyOf(desired), "encoding: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	digest := hex.EncodeToString(sum[:])
-	if live != nil && live.GetAnnotations()[AnnotationDigest] == digest {
-		if c, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
+	if liveAnn[AnnotationDigest] == digest {
+		if c, ok := liveAnn[render.AnnotationCommit]; ok {
 			commit = c
 		}
 	}
@@ -284,7 +309,7 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // what happened in words, not as a stack of API details.
 func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 	if kube.IsUnreachable(err) {
-		return kube.Unreachable(fmt.Errorf("%s: %w", key, err))
+		return kube.Unreachable(objErr(key, "%w", err))
 	}
 	var causes []metav1.StatusCause
 	if s, ok := err.(apierrors.APIStatus); ok && s.Status().Details != nil {
@@ -300,7 +325,7 @@ func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 		}
 		return ce
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s: namespace %q does not exist in the cluster: %w", key, obj.GetNamespace(), err)
+		return objErr(key, "namespace %q does not exist in the cluster (create it there, or correct the intents' namespace): %w", obj.GetNamespace(), err)
 	case apierrors.IsInvalid(err):
 		var immutable, other []string
 		for _, c := range causes {
@@ -311,17 +336,17 @@ func applyError(key objKey, obj *unstructured.Unstructured, err error) error {
 			}
 		}
 		if len(immutable) > 0 {
-			return fmt.Errorf("%s: field %s is immutable: the object must be deleted and created again to change it, which sailplan does not do on its own: %w",
-				key, strings.Join(immutable, ", "), err)
+			return objErr(key, "field %s is immutable: the object must be deleted and created again to change it, which sailplan does not do on its own: %w",
+				strings.Join(immutable, ", "), err)
 		}
 		if len(other) > 0 {
-			return fmt.Errorf("%s: rejected by the apiserver: %s: %w", key, strings.Join(other, "; "), err)
+			return objErr(key, "rejected by the apiserver: %s: %w", strings.Join(other, "; "), err)
 		}
-		return fmt.Errorf("%s: rejected by the apiserver: %w", key, err)
+		return objErr(key, "rejected by the apiserver: %w", err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: forbidden (check sailplan's RBAC in this cluster): %w", key, err)
+		return objErr(key, "forbidden (check sailplan's RBAC in this cluster): %w", err)
 	}
-	return fmt.Errorf("%s: applying: %w", key, err)
+	return objErr(key, "applying: %w", err)
 }
 
 // managerOf finds the manager in a conflict cause's message, which reads
@@ -333,22 +358,4 @@ func managerOf(msg string) string {
 	}
 	name, _, _ := strings.Cut(rest, `"`)
 	return name
-}
-
-// maxErrors is how many errors of one cluster are spelled out; a missing
-// CRD would otherwise repeat one line per object.
-const maxErrors = 10
-
-// joinLimited joins errs, keeping the first maxErrors and counting the
-// rest. It keeps the unreachable mark if any error has it.
-func joinLimited(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	if len(errs) <= maxErrors {
-		return errors.Join(errs...)
-	}
-	kept := append(errs[:maxErrors:maxErrors], fmt.Errorf("and %d more errors", len(errs)-maxErrors))
-	return errors.Join(kept...)
 }

@@ -52,8 +52,8 @@ type liveCache struct {
 
 	mu       sync.Mutex
 	watches  map[schema.GroupVersionResource]cache.SharedIndexInformer
-	objects  map[objKey]*unstructured.Unstructured
-	onChange func(key objKey, obj *unstructured.Unstructured)
+	objects  map[objKey]*liveObject
+	onChange func(key objKey, obj *liveObject)
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -64,7 +64,7 @@ func newLiveCache(client dynamic.Interface, setID string) *liveCache {
 		client:   client,
 		selector: LabelPartOf + "=" + setID,
 		watches:  map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-		objects:  map[objKey]*unstructured.Unstructured{},
+		objects:  map[objKey]*liveObject{},
 		ctx:      ctx,
 		cancel:   cancel,
 	}
@@ -81,11 +81,10 @@ func (c *liveCache) watch(ctx context.Context, gvrs []schema.GroupVersionResourc
 		if !ok {
 			inf = dynamicinformer.NewFilteredDynamicInformer(c.client, gvr, metav1.NamespaceAll, 0, cache.Indexers{},
 				func(o *metav1.ListOptions) { o.LabelSelector = c.selector }).Informer()
-			// managedFields are most of an object's bytes and nothing here
-			// reads them from the cache.
+			// The cache keeps liveObjects, not what the watch decoded.
 			_ = inf.SetTransform(func(o any) (any, error) {
 				if u, ok := o.(*unstructured.Unstructured); ok {
-					u.SetManagedFields(nil)
+					return newLiveObject(u)
 				}
 				return o, nil
 			})
@@ -115,11 +114,11 @@ func (c *liveCache) event(o any, deleted bool) {
 	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 		o, deleted = d.Obj, true
 	}
-	u, ok := o.(*unstructured.Unstructured)
+	u, ok := o.(*liveObject)
 	if !ok {
 		return
 	}
-	key := keyOf(u)
+	key := u.key()
 	c.mu.Lock()
 	cur := c.objects[key]
 	switch {
@@ -151,23 +150,31 @@ func (c *liveCache) event(o any, deleted bool) {
 // Resource versions are opaque in general, but etcd-backed ones are
 // revision numbers that only grow for one object; anything else counts as
 // newer, which costs at most one redundant apply.
-func olderThan(a, b *unstructured.Unstructured) bool {
+func olderThan(a, b *liveObject) bool {
 	ra, err1 := strconv.ParseUint(a.GetResourceVersion(), 10, 64)
 	rb, err2 := strconv.ParseUint(b.GetResourceVersion(), 10, 64)
 	return err1 == nil && err2 == nil && ra < rb
 }
 
-// observe records the response to sailplan's own write.
+// lastApplied is where kubectl apply (client-side) keeps a copy of the
+// object: the cache drops it, with managedFields and the status, which
+// nothing here reads.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// observe records the response to sailplan's own write; it takes u apart.
 func (c *liveCache) observe(u *unstructured.Unstructured) {
-	u = u.DeepCopy()
-	u.SetManagedFields(nil)
-	key := keyOf(u)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cur := c.objects[key]; cur != nil && cur.GetUID() == u.GetUID() && olderThan(u, cur) {
+	l, err := newLiveObject(u)
+	if err != nil {
+		// The watch brings it soon; until then the object is applied again.
 		return
 	}
-	c.objects[key] = u
+	key := l.key()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.objects[key]; cur != nil && cur.GetUID() == l.GetUID() && olderThan(l, cur) {
+		return
+	}
+	c.objects[key] = l
 }
 
 // forget drops an object sailplan deleted.
@@ -179,17 +186,17 @@ func (c *liveCache) forget(key objKey) {
 
 // get returns the cached object, nil when the cluster has no such member.
 // The object is shared: callers must not modify it.
-func (c *liveCache) get(key objKey) *unstructured.Unstructured {
+func (c *liveCache) get(key objKey) *liveObject {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.objects[key]
 }
 
 // members returns every cached member of the kinds in gks.
-func (c *liveCache) members(gks map[schema.GroupKind]bool) []*unstructured.Unstructured {
+func (c *liveCache) members(gks map[schema.GroupKind]bool) []*liveObject {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []*unstructured.Unstructured
+	var out []*liveObject
 	for k, u := range c.objects {
 		if gks[k.groupKind()] {
 			out = append(out, u)
@@ -200,7 +207,7 @@ func (c *liveCache) members(gks map[schema.GroupKind]bool) []*unstructured.Unstr
 
 // setOnChange registers the function that is told of every change the
 // watches see: obj is nil when the object was deleted.
-func (c *liveCache) setOnChange(f func(key objKey, obj *unstructured.Unstructured)) {
+func (c *liveCache) setOnChange(f func(key objKey, obj *liveObject)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onChange = f

@@ -107,7 +107,11 @@ func (c *Cluster) diffOne(ctx context.Context, d desired) (ObjectDiff, error) {
 	case err != nil:
 		return ObjectDiff{}, fmt.Errorf("%s: reading: %w", d.key, err)
 	}
-	body, err := c.applier.body(d.obj, live)
+	var liveAnn map[string]string
+	if live != nil {
+		liveAnn = live.GetAnnotations()
+	}
+	body, err := c.applier.body(d.obj, liveAnn)
 	if err != nil {
 		return ObjectDiff{}, err
 	}

@@ -172,9 +172,9 @@ func (c *Cluster) StartDrift(ctx context.Context, report func(Drift)) {
 }
 
 // changed is called by the watches for every change; it must not block.
-func (d *driftCorrector) changed(key objKey, live *unstructured.Unstructured) {
+func (d *driftCorrector) changed(key objKey, live *liveObject) {
 	body := d.cluster.appliedBody(key)
-	if body == nil || (live != nil && !drifted(body, live)) {
+	if body == nil || (live != nil && live.holds(body)) {
 		return
 	}
 	d.mu.Lock()
@@ -206,7 +206,7 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	}
 	body := c.appliedBody(key)
 	live := c.cache.get(key)
-	if body == nil || (live != nil && !drifted(body, live)) {
+	if body == nil || (live != nil && live.holds(body)) {
 		return
 	}
 	what := "changed"

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/sailplan/sailplan/sync/kube"
@@ -38,23 +37,23 @@ func (e *PruneRefusedError) Error() string {
 // someone else in the meantime is left alone.
 func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schema.GroupKind]bool, maxShare float64, workers int) ([]Result, error) {
 	members := c.cache.members(gks)
-	var doomed []*unstructured.Unstructured
+	var doomed []*liveObject
 	for _, u := range members {
 		if u.GetLabels()[LabelPartOf] != c.inventory.ID() {
 			continue
 		}
-		if !keep[keyOf(u)] {
+		if !keep[u.key()] {
 			doomed = append(doomed, u)
 		}
 	}
 	if len(doomed) == 0 {
 		return nil, nil
 	}
-	sort.Slice(doomed, func(i, j int) bool { return keyOf(doomed[i]).String() < keyOf(doomed[j]).String() })
+	sort.Slice(doomed, func(i, j int) bool { return doomed[i].key().String() < doomed[j].key().String() })
 	if float64(len(doomed)) > maxShare*float64(len(members)) {
 		e := &PruneRefusedError{Cluster: c.Name, Delete: len(doomed), Inventory: len(members), MaxShare: maxShare}
 		for _, u := range doomed[:min(3, len(doomed))] {
-			e.Examples = append(e.Examples, keyOf(u).String())
+			e.Examples = append(e.Examples, u.key().String())
 		}
 		return nil, e
 	}
@@ -80,12 +79,12 @@ func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schem
 	return out, joinLimited(failed)
 }
 
-func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured) (Result, error) {
-	key := keyOf(u)
+func (c *Cluster) deleteMember(ctx context.Context, u *liveObject) (Result, error) {
+	key := u.key()
 	gvk := u.GroupVersionKind()
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: pruning: %w", key, err)
+		return Result{}, objErr(key, "pruning: %w", err)
 	}
 	uid := u.GetUID()
 	ri := c.client.Resource(m.Resource)
@@ -100,11 +99,11 @@ func (c *Cluster) deleteMember(ctx context.Context, u *unstructured.Unstructured
 	case apierrors.IsConflict(rerr):
 		// The UID precondition failed: another object of that name now
 		// stands there, and it is not the member we meant to delete.
-		return Result{}, fmt.Errorf("%s: not pruned: it was replaced by another object since it was listed: %w", key, rerr)
+		return Result{}, objErr(key, "not pruned: it was replaced by another object since it was listed: %w", rerr)
 	case kube.IsUnreachable(rerr):
-		return Result{}, kube.Unreachable(fmt.Errorf("%s: pruning: %w", key, rerr))
+		return Result{}, kube.Unreachable(objErr(key, "pruning: %w", rerr))
 	default:
-		return Result{}, fmt.Errorf("%s: pruning: %w", key, rerr)
+		return Result{}, objErr(key, "pruning: %w", rerr)
 	}
 	c.cache.forget(key)
 	c.mu.Lock()
