@@ -149,7 +149,7 @@ func evaluateAlone(name string, src []byte) (*Intents, bool) {
 		}
 	}
 	var in Intents
-	if root.Decode(&in) != nil {
+	if decodeValue(root, &in) != nil {
 		return nil, false
 	}
 	return &in, true
