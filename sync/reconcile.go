@@ -87,6 +87,9 @@ type Reconciler struct {
 	// (tests count and interrupt requests with it).
 	wrapTransport func(cluster string, rt http.RoundTripper) http.RoundTripper
 
+	// evaluator evaluates commits, reusing what it evaluated before.
+	evaluator *bounded.Evaluator
+
 	// syncMu makes syncs one at a time.
 	syncMu gosync.Mutex
 
@@ -438,7 +441,16 @@ func (r *Reconciler) load(ctx context.Context, head string, started time.Time) (
 		return nil, err
 	}
 	fetched(commitOf(rev))
-	in, usage, err := bounded.Evaluate(ctx, rev.Files, r.EvalLimits)
+	r.mu.Lock()
+	if r.evaluator == nil {
+		r.evaluator = &bounded.Evaluator{Limits: r.EvalLimits}
+	}
+	evaluator := r.evaluator
+	r.mu.Unlock()
+	// Content-keyed: a commit that changes no intent file is not
+	// evaluated again, one that changes a file evaluates that file only
+	// where the files load one by one.
+	in, usage, err := evaluator.Evaluate(ctx, rev.Files)
 	if usage != (bounded.Usage{}) && (err == nil || ctx.Err() == nil) {
 		r.publish(notify.CommitEvaluated{At: at(), Commit: commitOf(rev), Duration: usage.Took, PeakBytes: usage.Peak})
 	}
