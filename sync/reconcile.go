@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -521,14 +523,33 @@ func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
 }
 
 // renderAll renders loaded intents for every cluster of their fleet.
+// Clusters that see the same intents (no overrides) with the same canary
+// weights get the same objects, rendered once: the applier copies what it
+// sends, and rendering 2,000 objects per cluster was a fifth of a
+// one-service change's cost.
 func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
 	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}}
-	for name := range in.Fleet.Clusters {
+	type rendered struct {
+		view     *schema.Intents
+		canaries map[string]render.CanaryState
+		objs     []*unstructured.Unstructured
+	}
+	var done []rendered
+	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
+		view := in.ForCluster(name)
+		i := slices.IndexFunc(done, func(r rendered) bool {
+			return r.view == view && reflect.DeepEqual(r.canaries, canaries[name])
+		})
+		if i >= 0 {
+			p.desired[name] = done[i].objs
+			continue
+		}
 		objs, err := renderFor(in, name, rev.Commit, canaries[name])
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
 		p.desired[name] = objs
+		done = append(done, rendered{view: view, canaries: canaries[name], objs: objs})
 	}
 	return p, nil
 }
