@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sailplan/sailplan/schema"
 	"github.com/sailplan/sailplan/schema/bounded"
@@ -67,21 +69,23 @@ services: "svc-%04d": {
 // BenchmarkLoadRender1000 loads, validates, renders and encodes a
 // repository of 1,000 services in process.
 func BenchmarkLoadRender1000(b *testing.B) {
-	benchLoadRender1000(b, func(files schema.Files) (*schema.Intents, error) { return schema.Load(files) })
+	benchLoadRender(b, func(dir string) { writeRepo(b, dir, 1000) }, schemaLoad)
 }
+
+func schemaLoad(files schema.Files) (*schema.Intents, error) { return schema.Load(files) }
 
 // BenchmarkBoundedLoadRender1000 is BenchmarkLoadRender1000 with the
 // evaluation in a child process under the default limits, as the CLI and
 // the daemon load: the difference is the cost of the pipe.
 func BenchmarkBoundedLoadRender1000(b *testing.B) {
-	benchLoadRender1000(b, func(files schema.Files) (*schema.Intents, error) {
+	benchLoadRender(b, func(dir string) { writeRepo(b, dir, 1000) }, func(files schema.Files) (*schema.Intents, error) {
 		return bounded.Load(b.Context(), files, bounded.Limits{})
 	})
 }
 
-func benchLoadRender1000(b *testing.B, load func(schema.Files) (*schema.Intents, error)) {
+func benchLoadRender(b *testing.B, write func(dir string), load func(schema.Files) (*schema.Intents, error)) {
 	dir := b.TempDir()
-	writeRepo(b, dir, 1000)
+	write(dir)
 	files, err := schema.ReadDir(context.Background(), dir)
 	if err != nil {
 		b.Fatal(err)
@@ -109,9 +113,12 @@ func benchLoadRender1000(b *testing.B, load func(schema.Files) (*schema.Intents,
 // baseline, `cue export` of the same repository, both as processes, and
 // reports each one's peak resident memory. sailplan does more than cue
 // export: it unifies with the schema, validates, and renders Istio objects.
+// The repository is written three ways: every service in full (literal),
+// one template and team files listing names (templated), and the same
+// with cluster overrides (overrides). With SAILPLAN_BASELINE set to
+// another sailplan binary, that one runs too, in the same loop, for
+// ratios between two versions on a noisy machine.
 func BenchmarkCLI1000(b *testing.B) {
-	dir := b.TempDir()
-	writeRepo(b, dir, 1000)
 	bin := b.TempDir()
 	sailplan := filepath.Join(bin, "sailplan")
 	if out, err := exec.Command("go", "build", "-o", sailplan, "../cmd/sailplan").CombinedOutput(); err != nil {
@@ -124,44 +131,92 @@ func BenchmarkCLI1000(b *testing.B) {
 	if _, err := os.Stat(timeCmd); err != nil {
 		b.Fatalf("%s: %v (install Debian's time package; make deps does)", timeCmd, err)
 	}
-	withSchema := b.TempDir()
-	writeRepo(b, withSchema, 1000)
-	addSchema(b, withSchema)
-	for _, c := range []struct {
-		name string
-		dir  string
-		argv []string
+	baseline := os.Getenv("SAILPLAN_BASELINE")
+	for _, shape := range []struct {
+		name  string
+		write func(dir string)
 	}{
-		{"sailplan-render", dir, []string{sailplan, "render", dir, "--cluster", "c1"}},
-		{"cue-export", dir, []string{cue, "export", "--out", "yaml", "."}},
-		{"cue-export-with-schema", withSchema, []string{cue, "export", "--out", "yaml", "-e", "checked", "."}},
+		{"literal", func(dir string) { writeRepo(b, dir, 1000) }},
+		{"templated", func(dir string) { writeTemplatedRepo(b, dir, 1000, false) }},
+		{"overrides", func(dir string) { writeTemplatedRepo(b, dir, 1000, true) }},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			var peak int64
+		dir := b.TempDir()
+		shape.write(dir)
+		type run struct {
+			name string
+			dir  string
+			argv []string
+		}
+		runs := []run{
+			{"sailplan-render", dir, []string{sailplan, "render", dir, "--cluster", "c1"}},
+			{"cue-export", dir, []string{cue, "export", "--out", "yaml", "."}},
+		}
+		if baseline != "" {
+			runs = append(runs, run{"baseline-render", dir, []string{baseline, "render", dir, "--cluster", "c1"}})
+		}
+		if shape.name == "literal" {
+			withSchema := b.TempDir()
+			shape.write(withSchema)
+			addSchema(b, withSchema)
+			runs = append(runs, run{"cue-export-with-schema", withSchema, []string{cue, "export", "--out", "yaml", "-e", "checked", "."}})
+		}
+		b.Run(shape.name, func(b *testing.B) {
+			// One loop runs every command once, so that the machine's
+			// load falls on all of them alike; each is timed alone.
+			took := make([][]time.Duration, len(runs))
+			peak := make([]int64, len(runs))
 			for b.Loop() {
-				// GNU time reports the command's own peak: the rusage of
-				// a child of this process would count the pages it
-				// inherited from the benchmark at fork.
-				cmd := exec.Command(timeCmd, append([]string{"-f", "%M"}, c.argv...)...)
-				cmd.Dir = c.dir
-				var out, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &out, &stderr
-				if err := cmd.Run(); err != nil {
-					b.Fatalf("%s: %v\n%s", c.name, err, stderr.String())
+				for i, r := range runs {
+					d, kib := timed(b, r.name, r.dir, r.argv)
+					took[i] = append(took[i], d)
+					peak[i] = max(peak[i], kib)
 				}
-				if out.Len() == 0 {
-					b.Fatalf("%s printed nothing", c.name)
-				}
-				lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-				kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
-				if err != nil {
-					b.Fatalf("%s: peak memory from %s: %v", c.name, timeCmd, err)
-				}
-				peak = max(peak, kib)
 			}
-			b.ReportMetric(float64(peak)/1024, "peak-MiB")
+			for i, r := range runs {
+				b.ReportMetric(median(took[i]).Seconds(), r.name+"-s")
+				b.ReportMetric(float64(peak[i])/1024, r.name+"-peak-MiB")
+				if i > 0 {
+					ratio := make([]float64, len(took[0]))
+					for j := range ratio {
+						ratio[j] = float64(took[0][j]) / float64(took[i][j])
+					}
+					slices.Sort(ratio)
+					b.ReportMetric(ratio[len(ratio)/2], "sailplan/"+r.name+"-x")
+				}
+			}
 		})
 	}
+}
+
+// timed runs a command under GNU time and returns its wall time and peak
+// resident memory in KiB. GNU time reports the command's own peak (with
+// its children's): the rusage of a child of this process would count the
+// pages it inherited from the benchmark at fork.
+func timed(b *testing.B, name, dir string, argv []string) (time.Duration, int64) {
+	cmd := exec.Command(timeCmd, append([]string{"-f", "%M"}, argv...)...)
+	cmd.Dir = dir
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s: %v\n%s", name, err, stderr.String())
+	}
+	d := time.Since(start)
+	if out.Len() == 0 {
+		b.Fatalf("%s printed nothing", name)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		b.Fatalf("%s: peak memory from %s: %v", name, timeCmd, err)
+	}
+	return d, kib
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // addSchema copies sailplan's schema into a generated repository and

@@ -62,7 +62,7 @@ func codecOf(t reflect.Type) *durationCodec {
 // through can still be too long for time.Duration: that error is located
 // at the field, like CUE's own.
 func decodeDurations(value cue.Value, v any) error {
-	return fromText(v, value.Decode, func(name, s string, err error) error {
+	return fromText(v, func(text any) error { return decodeText(value, text) }, func(name, s string, err error) error {
 		return &valueError{v: value.LookupPath(cue.MakePath(cue.Str(name))),
 			msg: fmt.Sprintf("duration %q is out of range: durations go up to 2562047h (about 292 years)", s)}
 	})

@@ -10,7 +10,6 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
-	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 )
 
@@ -28,71 +27,89 @@ import (
 // wrong, so that errors always come from the one-package path, with
 // their positions.
 func loadSplit(files Files) (*Intents, bool) {
+	in, ok, _ := LoadSplit(files, nil, func(alone Files) (map[string]*Intents, error) {
+		return EvaluateAlone(alone), nil
+	})
+	return in, ok
+}
+
+// LoadSplit is the file-by-file load with the evaluation of each file
+// handed to evaluate (a child process, in the daemon) and its results kept
+// in cache, keyed by each file's content: a commit that changes one file
+// evaluates that file only. evaluate returns the intents of each file it
+// is given, leaving out those that decline. ok is false, with no error,
+// whenever Load must take the one-package path instead; an error is
+// evaluate's. A nil cache keeps nothing.
+func LoadSplit(files Files, cache *SplitCache, evaluate func(Files) (map[string]*Intents, error)) (in *Intents, ok bool, err error) {
+	if cache == nil {
+		cache = NewSplitCache()
+	}
+	defer cache.keepOnly(files)
 	if len(files) < 2 {
-		return nil, false
+		return nil, false, nil
 	}
 	names := slices.Sorted(maps.Keys(files))
 	owners := map[string]string{} // intent path -> file
 	labels := map[string]map[string]bool{}
-	parsed := map[string]*ast.File{}
-	for i, name := range names {
-		f, err := parser.ParseFile(name, files[name])
-		if err != nil || (i > 0 && f.PackageName() != parsed[names[0]].PackageName()) {
-			return nil, false
+	shapes := map[string]*fileShape{}
+	for _, name := range names {
+		sh := cache.shape(name, files[name])
+		if sh == nil || sh.pkg != cache.shape(names[0], files[names[0]]).pkg {
+			return nil, false, nil
 		}
-		parsed[name] = f
-		paths, ok := topLevelPaths(f)
-		if !ok {
-			return nil, false
-		}
+		shapes[name] = sh
 		labels[name] = map[string]bool{}
-		for _, p := range paths {
+		for _, p := range sh.paths {
 			if _, taken := owners[p.path]; taken {
-				return nil, false
+				return nil, false, nil
 			}
 			owners[p.path] = name
 			labels[name][p.label] = true
 		}
 	}
 	for _, name := range names {
-		others := map[string]bool{}
-		for other, ls := range labels {
-			if other != name {
-				maps.Copy(others, ls)
-			}
-		}
 		// A reference to a top-level field that another file declares too
 		// (services, say) means the merged field, which this file alone
 		// does not have: a comprehension over it would silently differ.
-		if refersTo(parsed[name], others) {
-			return nil, false
+		for other, ls := range labels {
+			if other == name {
+				continue
+			}
+			for l := range ls {
+				if shapes[name].refs[l] {
+					return nil, false, nil
+				}
+			}
 		}
 	}
 
 	parts := make([]*Intents, len(names))
-	oks := make([]bool, len(names))
-	next := make(chan int)
-	var wg gosync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(names)); w++ {
-		wg.Go(func() {
-			for i := range next {
-				parts[i], oks[i] = evaluateAlone(names[i], files[names[i]])
-			}
-		})
-	}
-	for i := range names {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
-	in := &Intents{Sources: map[string]string{}}
-	for i, part := range parts {
-		if !oks[i] {
-			return nil, false
+	missing := Files{}
+	for i, name := range names {
+		if parts[i] = cache.part(name, files[name]); parts[i] == nil {
+			missing[name] = files[name]
 		}
+	}
+	if len(missing) > 0 {
+		evaluated, err := evaluate(missing)
+		if err != nil {
+			return nil, false, err
+		}
+		for i, name := range names {
+			if parts[i] != nil {
+				continue
+			}
+			if parts[i] = evaluated[name]; parts[i] == nil {
+				return nil, false, nil
+			}
+			cache.keepPart(name, files[name], parts[i])
+		}
+	}
+
+	in = &Intents{Sources: map[string]string{}}
+	for _, part := range parts {
 		if len(part.Fleet.Clusters) > 0 {
-			in.Fleet = part.Fleet
+			in.Fleet = Fleet{Clusters: maps.Clone(part.Fleet.Clusters)}
 		}
 		for _, k := range Kinds {
 			k.merge(in, part)
@@ -122,9 +139,38 @@ func loadSplit(files Files) (*Intents, bool) {
 	}
 	// Warnings too send the load the one-package way, for their positions.
 	if errs := validate(in, fileOf); len(errs) > 0 {
-		return nil, false
+		return nil, false, nil
 	}
-	return in, true
+	return in, true, nil
+}
+
+// EvaluateAlone evaluates each file against the schema on its own, on
+// every core, and returns the intents of those that are fine alone and
+// declare no cluster overrides.
+func EvaluateAlone(files Files) map[string]*Intents {
+	names := slices.Sorted(maps.Keys(files))
+	parts := make([]*Intents, len(names))
+	next := make(chan int)
+	var wg gosync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(names)); w++ {
+		wg.Go(func() {
+			for i := range next {
+				parts[i], _ = evaluateAlone(names[i], files[names[i]])
+			}
+		})
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	out := map[string]*Intents{}
+	for i, name := range names {
+		if parts[i] != nil {
+			out[name] = parts[i]
+		}
+	}
+	return out
 }
 
 // evaluateAlone unifies one file with the schema and decodes it; false
@@ -150,28 +196,25 @@ func evaluateAlone(name string, src []byte) (*Intents, bool) {
 		}
 	}
 	var in Intents
-	if root.Decode(&in) != nil {
+	if decodeValue(root, &in) != nil {
 		return nil, false
 	}
 	return &in, true
 }
 
-// refersTo reports whether f uses any of names other than as a field's
-// own label. It errs on the side of yes: a selector such as x.services
-// counts, which only costs the fast way.
-func refersTo(f *ast.File, names map[string]bool) bool {
-	found := false
+// identifiers lists the names f uses other than as a field's own label.
+// It errs on the side of more: a selector such as x.services counts,
+// which only costs the fast way.
+func identifiers(f *ast.File) map[string]bool {
+	found := map[string]bool{}
 	var visit func(n ast.Node) bool
 	visit = func(n ast.Node) bool {
-		if found {
-			return false
-		}
 		switch x := n.(type) {
 		case *ast.Field:
 			ast.Walk(x.Value, visit, nil)
 			return false
 		case *ast.Ident:
-			found = names[x.Name]
+			found[x.Name] = true
 		}
 		return true
 	}

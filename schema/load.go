@@ -124,7 +124,7 @@ func (b *builder) decode(v cue.Value) (*Intents, Errors) {
 		}
 	}
 	var in Intents
-	if err := v.Decode(&in); err != nil {
+	if err := decodeValue(v, &in); err != nil {
 		return nil, b.convert(err)
 	}
 	errs, warnings := validate(&in, posIn(v)).split()

@@ -7,12 +7,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sailplan/sailplan/notify"
 	"github.com/sailplan/sailplan/sync/internal/fixture"
 	"github.com/sailplan/sailplan/sync/webhook"
 	"github.com/sailplan/sailplan/testenv"
@@ -40,6 +42,8 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 	var log testenv.LogBuffer
 
 	r := newReconcilerLog(b, repo.URL(), ns, slog.New(slog.NewTextHandler(&log, nil)))
+	evals := &evaluations{}
+	r.bus.Subscribe(evals)
 	runReconciler(b, r, time.Hour)
 	const secret = "bench-secret"
 	hook, err := webhook.New(webhook.Config{Provider: webhook.GitHub, Secret: []byte(secret), Ref: "refs/heads/main", Trigger: r.Trigger})
@@ -115,6 +119,29 @@ func BenchmarkWebhookToApplied(b *testing.B) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Milliseconds()), "median-ms")
 	b.ReportMetric(float64(took[len(took)-1].Milliseconds()), "max-ms")
+	// The evaluations of the changes alone (the first commit's is left
+	// out): what the daemon's child took per commit.
+	evals.mu.Lock()
+	defer evals.mu.Unlock()
+	if len(evals.took) > 1 {
+		changes := slices.Clone(evals.took[1:])
+		slices.Sort(changes)
+		b.ReportMetric(float64(changes[len(changes)/2].Milliseconds()), "evaluate-median-ms")
+	}
+}
+
+// evaluations records how long each commit's evaluation took.
+type evaluations struct {
+	mu   gosync.Mutex
+	took []time.Duration
+}
+
+func (e *evaluations) Handle(ev notify.Event) {
+	if ev, ok := ev.(notify.CommitEvaluated); ok {
+		e.mu.Lock()
+		e.took = append(e.took, ev.Duration)
+		e.mu.Unlock()
+	}
 }
 
 // benchFile is the f-th file of 100 services of the benchmark fleet; its

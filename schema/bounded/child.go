@@ -44,7 +44,7 @@ func serve(in io.Reader, out, errOut io.Writer) int {
 		return exitProtocol
 	}
 	confine(req)
-	a := answerFor(req.Files)
+	a := answerFor(req)
 	if err := json.NewEncoder(out).Encode(&a); err != nil {
 		fmt.Fprintf(errOut, "evaluation child: writing the answer: %v\n", err)
 		return exitProtocol

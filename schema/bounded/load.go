@@ -47,21 +47,32 @@ func Evaluate(ctx context.Context, files schema.Files, l Limits) (*schema.Intent
 		in, err := schema.Load(files)
 		return in, Usage{Took: time.Since(start)}, err
 	}
-	if _, ok := os.LookupEnv(childEnv); ok {
-		return nil, Usage{}, errNoHook
-	}
-	req, err := json.Marshal(request{Files: files, Timeout: l.Timeout, Memory: l.Memory})
-	if err != nil {
-		return nil, Usage{}, fmt.Errorf("evaluation: encoding the request: %w", err)
-	}
-	out, u, err := run(ctx, req, l)
+	a, u, err := ask(ctx, request{Files: files}, l)
 	if err != nil {
 		return nil, u, err
 	}
-	var a answer
-	if err := json.Unmarshal(out, &a); err != nil {
-		return nil, u, fmt.Errorf("evaluation: reading the answer: %w", err)
-	}
 	in, err := a.result()
 	return in, u, err
+}
+
+// ask sends req to a child under l (with its defaults) and reads its
+// answer.
+func ask(ctx context.Context, req request, l Limits) (answer, Usage, error) {
+	if _, ok := os.LookupEnv(childEnv); ok {
+		return answer{}, Usage{}, errNoHook
+	}
+	req.Timeout, req.Memory = l.Timeout, l.Memory
+	body, err := json.Marshal(req)
+	if err != nil {
+		return answer{}, Usage{}, fmt.Errorf("evaluation: encoding the request: %w", err)
+	}
+	out, u, err := run(ctx, body, l)
+	if err != nil {
+		return answer{}, u, err
+	}
+	var a answer
+	if err := json.Unmarshal(out, &a); err != nil {
+		return answer{}, u, fmt.Errorf("evaluation: reading the answer: %w", err)
+	}
+	return a, u, nil
 }

@@ -18,6 +18,9 @@ type request struct {
 	// the parent's enforcing them.
 	Timeout time.Duration `json:"timeout"`
 	Memory  int64         `json:"memory"`
+	// Alone asks for each file evaluated on its own (schema.EvaluateAlone)
+	// rather than the files as intents.
+	Alone bool `json:"alone,omitempty"`
 }
 
 // answer is what the child writes on its standard output: the intents, or
@@ -27,6 +30,8 @@ type answer struct {
 	Errors  schema.Errors `json:"errors,omitempty"`
 	// Error is the text of an error of schema.Load that is not Errors.
 	Error string `json:"error,omitempty"`
+	// Parts are the files evaluated alone, for a request with Alone.
+	Parts map[string]*wireIntents `json:"parts,omitempty"`
 }
 
 // wireIntents is schema.Intents with what its JSON leaves out, being for
@@ -43,7 +48,15 @@ type wireIntents struct {
 }
 
 // answerFor loads files, in the child.
-func answerFor(files schema.Files) answer {
+func answerFor(req request) answer {
+	files := req.Files
+	if req.Alone {
+		a := answer{Parts: map[string]*wireIntents{}}
+		for name, in := range schema.EvaluateAlone(files) {
+			a.Parts[name] = toWire(in)
+		}
+		return a
+	}
 	in, err := schema.Load(files)
 	var errs schema.Errors
 	switch {
