@@ -128,7 +128,7 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 		t.Fatalf("%s: %d queries, want the dashboard's every panel's", dashboardFile, len(dashboard))
 	}
 	for _, q := range dashboard {
-		if n, err := query(t.Context(), api, grafanaVars(q.expr)); err != nil || n == 0 {
+		if n, err := querySeries(t.Context(), api, grafanaVars(q.expr)); err != nil || n == 0 {
 			t.Errorf("dashboard panel %q: %s: %d series, %v; want series", q.panel, q.expr, n, err)
 		}
 	}
@@ -141,7 +141,7 @@ func TestDashboardAndAlertsAgainstARealDaemon(t *testing.T) {
 			t.Errorf("alert %s: no selector found in %s", a.name, a.expr)
 		}
 		for _, s := range sels {
-			if n, err := query(t.Context(), api, s); err != nil || n == 0 {
+			if n, err := querySeries(t.Context(), api, s); err != nil || n == 0 {
 				t.Errorf("alert %s: selector %s: %d series, %v; want series", a.name, s, n, err)
 			}
 		}
@@ -250,6 +250,21 @@ func query(ctx context.Context, api promv1.API, q string) (int, error) {
 		return 1, nil
 	}
 	return 0, fmt.Errorf("query %s: unexpected %T", q, v)
+}
+
+// querySeries is query, asked again for a few seconds while it returns
+// nothing: Prometheus scrapes every second with a timeout as long, and on a
+// busy machine a scrape that times out marks every series stale until the
+// next one. A query that errors is not asked again.
+func querySeries(ctx context.Context, api promv1.API, q string) (int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := query(ctx, api, q)
+		if err != nil || n > 0 || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // waitSeries waits until q returns series.
