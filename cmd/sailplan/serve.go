@@ -412,10 +412,13 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
+// Close gives the connection's count back before the connection itself:
+// closing it frees the LimitListener's slot, which lets the next Accept
+// count a new connection, and the count must never say more are open than
+// the LimitListener lets in.
 func (c *trackedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c) })
-	return err
+	return c.Conn.Close()
 }
 
 // connStats counts the connections a listener refused (their source at
