@@ -24,7 +24,8 @@ import (
 // that reached a standby would only wait for the leader's next poll.
 const LeaderLabel = "sailplan.dev/leader"
 
-// podFlag is this replica's Pod, as NAMESPACE/NAME.
+// podFlagDefault is this replica's Pod as NAMESPACE/NAME, from the downward
+// API's environment, or empty outside a Pod.
 func podFlagDefault() string {
 	ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
 	if ns == "" || name == "" {

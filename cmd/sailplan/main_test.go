@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// A test machine that is itself a Pod must not make every daemon the
+	// tests start label it (--pod's default).
+	os.Unsetenv("POD_NAME")
+	os.Unsetenv("POD_NAMESPACE")
 	testenv.Main(m, 2, &env)
 }
 
