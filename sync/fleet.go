@@ -22,10 +22,12 @@ type Member struct {
 	Wave int
 
 	// down is when the cluster stopped answering; zero while it answers.
-	// holds is the commit it was last synced to. Only the sync of the
+	// holds is the commit it was last synced to, and synced the rendering
+	// (prepared.rendering) it was last given in full. Only the sync of the
 	// cluster touches them, and syncs are one at a time.
-	down  time.Time
-	holds string
+	down   time.Time
+	holds  string
+	synced uint64
 }
 
 // Fleet is the clusters the intents declare, with clients built from the

@@ -130,6 +130,9 @@ type prepared struct {
 	in       *schema.Intents
 	canaries map[string]map[string]render.CanaryState
 	desired  map[string][]*unstructured.Unstructured
+	// rendering tells this rendering from every other of the process: the
+	// same commit is rendered again when promotions move its weights.
+	rendering uint64
 
 	// counts adds up, per cluster, what the syncs of this commit wrote,
 	// for CommitApplied.
@@ -522,13 +525,16 @@ func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
 	return next, nil
 }
 
+// renderings counts renderAll's renderings.
+var renderings atomic.Uint64
+
 // renderAll renders loaded intents for every cluster of their fleet.
 // Clusters that see the same intents (no overrides) with the same canary
 // weights get the same objects, rendered once: the applier copies what it
 // sends, and rendering 2,000 objects per cluster was a fifth of a
 // one-service change's cost.
 func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
-	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}}
+	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}, rendering: renderings.Add(1)}
 	type rendered struct {
 		view     *schema.Intents
 		canaries map[string]render.CanaryState

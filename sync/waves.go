@@ -165,8 +165,10 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 		return fmt.Errorf("cluster %s: %w", m.Name, err)
 	}
 	fleet.retries.Reset(m.Name)
-	held := m.holds == commit
-	m.holds = commit
+	// Given this very rendering before: what the sync wrote now, someone
+	// else had changed. A new commit or new weights are no drift.
+	held := m.synced == cur.rendering
+	m.holds, m.synced = commit, cur.rendering
 	r.recovered(m)
 	r.publish(notify.ClusterSynced{At: at(), Cluster: m.Name, Wave: m.Wave, Commit: commit, Committed: cur.rev.Time, Counts: c, Kinds: kinds,
 		Duration: took, Changes: changes})
@@ -177,8 +179,9 @@ func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, c
 }
 
 // driftPutBack publishes, as drift corrected, what a sync wrote to a cluster
-// that already held the commit: someone deleted or changed those objects,
-// and the sync came before the drift watch put them back.
+// that already held the same rendering of the commit: someone deleted or
+// changed those objects, and the sync came before the drift watch put them
+// back.
 func (r *Reconciler) driftPutBack(cluster string, written []apply.Result) {
 	for _, res := range written {
 		what := ""

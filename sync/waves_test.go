@@ -462,7 +462,8 @@ func TestPollPutsDriftBack(t *testing.T) {
 		defer mu.Unlock()
 		return slices.Clone(drift)
 	}
-	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10)}, "reviews 90/10")
+	r.bus.Subscribe(r.Reconciler)
+	repo.Commit(t, map[string]string{"fleet.cue": fleetCUE, "reviews.cue": serviceCUE(ns, 90, 10), "ratings.cue": testenv.CanaryCUE(ns, "ratings", "")}, "reviews 90/10")
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -470,8 +471,17 @@ func TestPollPutsDriftBack(t *testing.T) {
 	if err := r.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// A promotion's step renders the same commit again, with new weights.
+	r.bus.Publish(notify.PromotionStepped{Change: notify.Change{Promotion: notify.Promotion{Service: "ratings", Candidate: "v2", Phase: "Progressing",
+		Waves: []notify.WaveWeight{{Wave: 1, Weight: 20}, {Wave: 2, Weight: 20}}}}, Wave: 2, Weight: 20})
+	if err := r.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(); st.Clusters["c2"].Counts.Configured == 0 {
+		t.Fatalf("the step wrote nothing to c2: %+v", st.Clusters["c2"])
+	}
 	if got := heard(); len(got) != 0 {
-		t.Fatalf("a new commit's writes were published as drift: %+v", got)
+		t.Fatalf("a new commit's or a promotion step's writes were published as drift: %+v", got)
 	}
 	if err := istioClients(t)["c2"].NetworkingV1().VirtualServices(ns).Delete(t.Context(), "reviews", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
