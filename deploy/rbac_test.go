@@ -51,26 +51,10 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As an operator installs it in each fleet cluster.
-	if out, stderr, err := kubectl(t, nil, "apply", "--server-side", "-k", "rbac"); err != nil {
-		t.Fatalf("kubectl apply --server-side -k rbac: %v\n%s%s", err, out, stderr)
-	}
+	applyRBAC(t)
 	ns := env.Namespace(t)
-
-	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "sailplan",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("token for the ServiceAccount: %v", err)
-	}
-	kubeconfig := writeKubeconfig(t, c, tok.Status.Token)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	account := asServiceAccount(t, c, admin, "sailplan")
+	kubeconfig, sa := account.kubeconfig, account.client
 
 	// Sync: a service, a gateway and mTLS, then the gateway removed.
 	srv := testenv.NewGitServer(t)
@@ -182,23 +166,12 @@ services: reviews: {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	vtok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(ctx, "viewer",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := &status.Place{Kubeconfig: writeKubeconfig(t, c, vtok.Status.Token), Namespace: "sailplan-system", Name: status.NamePlace("sailplan"), Timeout: 5 * time.Second}
+	view := asServiceAccount(t, c, admin, "viewer")
+	viewer := &status.Place{Kubeconfig: view.kubeconfig, Namespace: "sailplan-system", Name: status.NamePlace("sailplan"), Timeout: 5 * time.Second}
 	if copies := viewer.Read(ctx, []string{"c1"}); copies[0].Err != nil || !copies[0].Found || copies[0].Record.Status.Head == "" {
 		t.Errorf("the viewer could not read the status: %+v", copies[0])
 	}
-	vcfg, err := clientcmd.BuildConfigFromFlags("", viewer.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc, err := kubernetes.NewForConfig(vcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vc := view.client
 	if _, err := vc.CoreV1().ConfigMaps("sailplan-system").Get(ctx, "promotion-reviews", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("the viewer reading a promotion state: %v, want forbidden", err)
 	}
@@ -222,6 +195,41 @@ func (passing) Analyze(context.Context, promote.Target, schema.Analysis) promote
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// serviceAccount is a ServiceAccount of sailplan-system as a client sees
+// it: a token from the TokenRequest API (as a pod gets one), a kubeconfig
+// that authenticates with it, and a client.
+type serviceAccount struct {
+	token, kubeconfig string
+	client            *kubernetes.Clientset
+}
+
+// asServiceAccount is the ServiceAccount name of sailplan-system in c.
+func asServiceAccount(t *testing.T, c *testenv.Cluster, admin kubernetes.Interface, name string) serviceAccount {
+	t.Helper()
+	tok, err := admin.CoreV1().ServiceAccounts("sailplan-system").CreateToken(t.Context(), name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token for the ServiceAccount %s: %v", name, err)
+	}
+	sa := serviceAccount{token: tok.Status.Token, kubeconfig: writeKubeconfig(t, c, tok.Status.Token)}
+	cfg, err := clientcmd.BuildConfigFromFlags("", sa.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return sa
+}
+
+// applyRBAC applies rbac/ as an operator installs it in each fleet cluster.
+func applyRBAC(t *testing.T) {
+	t.Helper()
+	if out, stderr, err := kubectl(t, nil, "apply", "--server-side", "-k", "rbac"); err != nil {
+		t.Fatalf("kubectl apply --server-side -k rbac: %v\n%s%s", err, out, stderr)
+	}
+}
 
 // writeKubeconfig writes a kubeconfig with one context, c1, that
 // authenticates with token.

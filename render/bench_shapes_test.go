@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sailplan/sailplan/schema"
 )
 
 // templateCUE is the templated repository's one template: the house
@@ -83,23 +85,36 @@ fleet: clusters: c3: overrides: services: [_]: policy: connectionPool: tcp: maxC
 	}
 }
 
-// TestWriteShapes writes the benchmark's repositories into
-// $SAILPLAN_SHAPES_DIR, to run sailplan and cue on them by hand.
+// TestWriteShapes checks that each shape the benchmark writes is valid
+// intents that declare every service, on 40 services each. With
+// $SAILPLAN_SHAPES_DIR set it writes the 1,000-service repositories there,
+// to run sailplan and cue on them by hand.
 func TestWriteShapes(t *testing.T) {
-	dir := os.Getenv("SAILPLAN_SHAPES_DIR")
+	dir, n := os.Getenv("SAILPLAN_SHAPES_DIR"), 1000
 	if dir == "" {
-		t.Skip("set SAILPLAN_SHAPES_DIR to write the benchmark's repositories there")
+		dir, n = t.TempDir(), 40
 	}
 	for name, write := range map[string]func(string){
-		"literal":   func(d string) { writeRepo(t, d, 1000) },
-		"templated": func(d string) { writeTemplatedRepo(t, d, 1000, false) },
-		"overrides": func(d string) { writeTemplatedRepo(t, d, 1000, true) },
+		"literal":   func(d string) { writeRepo(t, d, n) },
+		"templated": func(d string) { writeTemplatedRepo(t, d, n, false) },
+		"overrides": func(d string) { writeTemplatedRepo(t, d, n, true) },
 	} {
 		d := filepath.Join(dir, name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		write(d)
+		files, err := schema.ReadDir(t.Context(), d)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		in, err := schema.Load(files)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(in.Services) != n || len(in.Fleet.Clusters) != 3 {
+			t.Errorf("%s: %d services and %d clusters, want %d and 3", name, len(in.Services), len(in.Fleet.Clusters), n)
+		}
 	}
 }
 

@@ -377,7 +377,7 @@ func TestServeFloodFromManySources(t *testing.T) {
 	r := newServeRig(t, lim, nil)
 	_, port, _ := net.SplitHostPort(r.srv.Addr)
 	if _, err := serverFDs(port); err != nil {
-		t.Skipf("cannot count descriptors: %v", err)
+		t.Fatalf("cannot count the server's descriptors (from /proc/net/tcp and /proc/self/fd): %v", err)
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	f := &flood{target: r.srv.Addr, tick: 200 * time.Millisecond}

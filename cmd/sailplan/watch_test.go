@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"syscall"
@@ -15,35 +13,22 @@ import (
 	"github.com/sailplan/sailplan/notify/status"
 	"github.com/sailplan/sailplan/promote"
 	"github.com/sailplan/sailplan/schema"
-	"github.com/sailplan/sailplan/testenv"
 )
 
-// watcher is `sailplan ... --watch` running into a pipe, as into a log.
-type watcher struct {
-	cmd  *exec.Cmd
-	out  testenv.LogBuffer
-	done chan error
-}
+// watcher is `sailplan ... --watch` running into a pipe, as into a log,
+// started as the tests start a daemon.
+type watcher struct{ *daemon }
 
 func startWatch(t *testing.T, args ...string) *watcher {
 	t.Helper()
-	w := &watcher{done: make(chan error, 1)}
-	w.cmd = exec.Command(os.Args[0], args...)
-	w.cmd.Env = append(os.Environ(), asCommand+"=1", "KUBECONFIG="+env.Kubeconfig)
-	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.done <- w.cmd.Wait() }()
-	t.Cleanup(func() { _ = w.cmd.Process.Kill() })
-	return w
+	return &watcher{startDaemon(t, args...)}
 }
 
 var frameHeader = regexp.MustCompile(`(?m)^--- \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`)
 
 // frames are the frames drawn so far.
 func (w *watcher) frames() []string {
-	out := w.out.String()
+	out := w.log()
 	idx := frameHeader.FindAllStringIndex(out, -1)
 	var frames []string
 	for i, loc := range idx {
@@ -66,7 +51,7 @@ func (w *watcher) waitFrames(t *testing.T, n int, want string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("want frame %d to contain %q within 30s; drawn:\n%s", n, want, w.out.String())
+	t.Fatalf("want frame %d to contain %q within 30s; drawn:\n%s", n, want, w.log())
 }
 
 // stop interrupts the watch, as Ctrl-C does, which ends it with 0.
@@ -76,7 +61,7 @@ func (w *watcher) stop(t *testing.T) {
 	select {
 	case err := <-w.done:
 		if err != nil {
-			t.Errorf("watch interrupted: %v, want exit 0\n%s", err, w.out.String())
+			t.Errorf("watch interrupted: %v, want exit 0\n%s", err, w.log())
 		}
 	case <-time.After(10 * time.Second):
 		t.Errorf("watch did not stop within 10s of an interrupt")
@@ -145,7 +130,7 @@ func TestWatchRedraws(t *testing.T) {
 	// Nothing changes for two reads: nothing is drawn.
 	time.Sleep(2*watchEvery + 500*time.Millisecond)
 	if n, m := len(st.frames()), len(pr.frames()); n != 2 || m != 2 {
-		t.Errorf("frames drawn while nothing changed: status %d, promote status %d; want 2 each\n%s\n%s", n, m, st.out.String(), pr.out.String())
+		t.Errorf("frames drawn while nothing changed: status %d, promote status %d; want 2 each\n%s\n%s", n, m, st.log(), pr.log())
 	}
 	st.stop(t)
 	pr.stop(t)
