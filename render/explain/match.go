@@ -203,37 +203,17 @@ func matchHTTP(m *networking.HTTPMatchRequest, r *routed) (bool, []string, error
 		}
 		held = append(held, c)
 	}
-	for _, name := range slices.Sorted(maps.Keys(m.GetHeaders())) {
-		hm := m.GetHeaders()[name]
-		var ok bool
-		var c string
-		if claim, isClaim := claimPath(name); isClaim {
-			ok, c = claimCond(name, claim, hm, r.claims)
-		} else {
-			v, present := r.req.header(name)
-			ok, c = headerCond("header", strings.ToLower(name), hm, v, present, false)
+	for _, hs := range []struct {
+		matches map[string]*networking.StringMatch
+		without bool
+	}{{m.GetHeaders(), false}, {m.GetWithoutHeaders(), true}} {
+		for _, name := range slices.Sorted(maps.Keys(hs.matches)) {
+			ok, c := r.headerMatch(name, hs.matches[name], hs.without)
+			if !ok {
+				return fail(c)
+			}
+			held = append(held, c)
 		}
-		if !ok {
-			return fail(c)
-		}
-		held = append(held, c)
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.GetWithoutHeaders())) {
-		hm := m.GetWithoutHeaders()[name]
-		var ok bool
-		var c string
-		if claim, isClaim := claimPath(name); isClaim {
-			ok, c = claimCond(name, claim, hm, r.claims)
-			ok = !ok
-			c = "without " + c
-		} else {
-			v, present := r.req.header(name)
-			ok, c = headerCond("without header", strings.ToLower(name), hm, v, present, true)
-		}
-		if !ok {
-			return fail(c)
-		}
-		held = append(held, c)
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.GetQueryParams())) {
 		qm := m.GetQueryParams()[name]
@@ -343,4 +323,23 @@ func claimValues(payload map[string]any, path []string) ([]string, bool) {
 		return nil, false
 	}
 	return []string{fmt.Sprint(v)}, true
+}
+
+// headerMatch is one header condition of a match, or with without one of
+// its withoutHeaders: a JWT claim (@request.auth.claims.NAME) or a header
+// of the request.
+func (r *routed) headerMatch(name string, hm *networking.StringMatch, without bool) (bool, string) {
+	if claim, isClaim := claimPath(name); isClaim {
+		ok, c := claimCond(name, claim, hm, r.claims)
+		if without {
+			return !ok, "without " + c
+		}
+		return ok, c
+	}
+	what := "header"
+	if without {
+		what = "without header"
+	}
+	v, present := r.req.header(name)
+	return headerCond(what, strings.ToLower(name), hm, v, present, without)
 }
