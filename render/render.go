@@ -62,11 +62,7 @@ func Render(in *schema.Intents, opts Options) ([]Object, error) {
 	}
 	var out []Object
 	for _, k := range schema.Kinds {
-		r, ok := renderers[k.Field]
-		if !ok {
-			return nil, fmt.Errorf("intents of kind %s: no renderer", k.Field)
-		}
-		objs, err := r.render(in, k, opts)
+		objs, err := renderKind(in, k, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -74,6 +70,15 @@ func Render(in *schema.Intents, opts Options) ([]Object, error) {
 	}
 	sortObjects(out)
 	return out, nil
+}
+
+// renderKind renders the intents of one kind.
+func renderKind(in *schema.Intents, k schema.Kind, opts Options) ([]Object, error) {
+	r, ok := renderers[k.Field]
+	if !ok {
+		return nil, fmt.Errorf("intents of kind %s: no renderer", k.Field)
+	}
+	return r.render(in, k, opts)
 }
 
 // intentMeta is the metadata of the object named like the intent.

@@ -28,26 +28,39 @@ func init() {
 func services(in *schema.Intents, kind schema.Kind, opts Options) ([]Object, error) {
 	var out []Object
 	for _, name := range slices.Sorted(maps.Keys(in.Services)) {
-		svc := in.Services[name]
-		meta := intentMeta(in, kind, name, svc.Namespace, opts)
-		meta.Labels[LabelService] = name
-		if svc.ForceConflicts {
-			meta.Annotations[AnnotationForceConflicts] = "true"
+		objs, err := service(in, kind, name, opts)
+		if err != nil {
+			return nil, err
 		}
-		r := serviceRenderer{in: in, name: name, svc: svc, weight: canaryWeight(name, svc, opts)}
-		if len(svc.Routes) > 0 {
-			out = append(out, r.virtualService(meta))
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// service renders one service. What it reads besides the service's own
+// intent (its source, its canary weight, the gateways' namespaces) is
+// what serviceKey holds: keep the two together.
+func service(in *schema.Intents, kind schema.Kind, name string, opts Options) ([]Object, error) {
+	var out []Object
+	svc := in.Services[name]
+	meta := intentMeta(in, kind, name, svc.Namespace, opts)
+	meta.Labels[LabelService] = name
+	if svc.ForceConflicts {
+		meta.Annotations[AnnotationForceConflicts] = "true"
+	}
+	r := serviceRenderer{in: in, name: name, svc: svc, weight: canaryWeight(name, svc, opts)}
+	if len(svc.Routes) > 0 {
+		out = append(out, r.virtualService(meta))
+	}
+	for _, e := range svc.Expose {
+		out = append(out, r.exposed(meta, e))
+	}
+	if len(svc.Versions) > 0 || len(svc.Policy) > 0 {
+		dr, err := r.destinationRule(meta)
+		if err != nil {
+			return nil, fmt.Errorf("services.%s: %w", name, err)
 		}
-		for _, e := range svc.Expose {
-			out = append(out, r.exposed(meta, e))
-		}
-		if len(svc.Versions) > 0 || len(svc.Policy) > 0 {
-			dr, err := r.destinationRule(meta)
-			if err != nil {
-				return nil, fmt.Errorf("services.%s: %w", name, err)
-			}
-			out = append(out, dr)
-		}
+		out = append(out, dr)
 	}
 	return out, nil
 }

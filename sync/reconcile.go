@@ -91,6 +91,8 @@ type Reconciler struct {
 
 	// evaluator evaluates commits, reusing what it evaluated before.
 	evaluator *bounded.Evaluator
+	// renderer renders commits, reusing the objects of unchanged services.
+	renderer render.Renderer
 
 	// syncMu makes syncs one at a time.
 	syncMu gosync.Mutex
@@ -478,7 +480,7 @@ func (r *Reconciler) load(ctx context.Context, head string, started time.Time) (
 	r.mu.Lock()
 	canaries := canariesFor(in, r.promotions)
 	r.mu.Unlock()
-	p, err := renderAll(rev, in, canaries)
+	p, err := renderAll(&r.renderer, rev, in, canaries)
 	if err != nil {
 		r.reject(commitOf(rev), notify.RejectedInvalid, []string{err.Error()})
 		return nil, nil
@@ -518,7 +520,7 @@ func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
 	if reflect.DeepEqual(canaries, cur.canaries) {
 		return cur, nil
 	}
-	next, err := renderAll(cur.rev, cur.in, canaries)
+	next, err := renderAll(&r.renderer, cur.rev, cur.in, canaries)
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", cur.rev.Short(), err)
 	}
@@ -528,12 +530,12 @@ func (r *Reconciler) withLatestWeights(cur *prepared) (*prepared, error) {
 // renderings counts renderAll's renderings.
 var renderings atomic.Uint64
 
-// renderAll renders loaded intents for every cluster of their fleet.
-// Clusters that see the same intents (no overrides) with the same canary
-// weights get the same objects, rendered once: the applier copies what it
-// sends, and rendering 2,000 objects per cluster was a fifth of a
-// one-service change's cost.
-func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
+// renderAll renders loaded intents for every cluster of their fleet
+// through rr, which renders only the services that changed since its last
+// commit (render.Renderer). Clusters that see the same intents (no
+// overrides) with the same canary weights get the same objects: the
+// applier copies what it sends.
+func renderAll(rr *render.Renderer, rev *source.Revision, in *schema.Intents, canaries map[string]map[string]render.CanaryState) (*prepared, error) {
 	p := &prepared{rev: rev, in: in, canaries: canaries, desired: map[string][]*unstructured.Unstructured{}, rendering: renderings.Add(1)}
 	type rendered struct {
 		view     *schema.Intents
@@ -541,7 +543,8 @@ func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map
 		objs     []*unstructured.Unstructured
 	}
 	var done []rendered
-	// Clusters whose views differ still share the objects they render alike.
+	// Clusters whose views differ still share the objects they render
+	// alike: the services' through rr, the others' through sh.
 	var sh sharer
 	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
 		view := in.ForCluster(name)
@@ -552,7 +555,7 @@ func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map
 			p.desired[name] = done[i].objs
 			continue
 		}
-		objs, err := renderFor(in, name, rev.Commit, canaries[name])
+		objs, err := rr.Render(in, render.Options{Cluster: name, Commit: rev.Commit, Canaries: canaries[name]})
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
@@ -560,6 +563,7 @@ func renderAll(rev *source.Revision, in *schema.Intents, canaries map[string]map
 		p.desired[name] = objs
 		done = append(done, rendered{view: view, canaries: canaries[name], objs: objs})
 	}
+	rr.Forget()
 	return p, nil
 }
 
@@ -595,20 +599,4 @@ func (r *Reconciler) fleetFor(ctx context.Context, cur *prepared) (*Fleet, error
 	}
 	r.fleet = f
 	return f, nil
-}
-
-func renderFor(in *schema.Intents, cluster, commit string, canaries map[string]render.CanaryState) ([]*unstructured.Unstructured, error) {
-	objs, err := render.Render(in, render.Options{Cluster: cluster, Commit: commit, Canaries: canaries})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*unstructured.Unstructured, 0, len(objs))
-	for _, o := range objs {
-		u, err := render.ToUnstructured(o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/schema"
@@ -39,14 +40,23 @@ services: reviews: {
 	}
 	canaries := map[string]map[string]render.CanaryState{"c": {"reviews": {Candidate: "v2", Weight: 50}}}
 	rev := &source.Revision{Commit: "0123456789abcdef0123456789abcdef01234567"}
-	p, err := renderAll(rev, in, canaries)
+	var rr render.Renderer
+	p, err := renderAll(&rr, rev, in, canaries)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"a", "b", "c", "d"} {
-		want, err := renderFor(in, name, rev.Commit, canaries[name])
+		objs, err := render.Render(in, render.Options{Cluster: name, Commit: rev.Commit, Canaries: canaries[name]})
 		if err != nil {
 			t.Fatal(err)
+		}
+		var want []*unstructured.Unstructured
+		for _, o := range objs {
+			u, err := render.ToUnstructured(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, u)
 		}
 		if diff := cmp.Diff(want, p.desired[name]); diff != "" {
 			t.Errorf("cluster %s (-rendered alone +renderAll):\n%s", name, diff)

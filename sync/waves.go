@@ -121,6 +121,7 @@ func (r *Reconciler) excluded(fleet *Fleet) {
 // became of it. Its error names the cluster.
 func (r *Reconciler) syncCluster(ctx context.Context, fleet *Fleet, m *Member, cur *prepared, opts apply.Options) error {
 	start := time.Now()
+	opts.Commit = cur.rev.Commit
 	out, err := m.Sync(ctx, cur.desired[m.Name], opts)
 	took := time.Since(start)
 	c := countsOf(out.Counts())

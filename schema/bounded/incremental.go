@@ -22,6 +22,9 @@ import (
 //     merged and checked here, as Load does.
 //   - Otherwise everything is evaluated in a child, as Evaluate does.
 //
+// A service equal to the last result's is the last result's pointer
+// (schema.Intents.Intern), whichever way it was evaluated.
+//
 // The result is always what Evaluate gives for the same files
 // (TestEvaluatorMatchesEvaluate). Safe for one caller at a time.
 type Evaluator struct {
@@ -37,6 +40,9 @@ type Evaluator struct {
 	// again. A limit, a crash or a stopped context is not remembered.
 	lastErr error
 	valid   bool
+	// good is the last result without an error: the next one shares its
+	// unchanged services (schema.Intents.Intern).
+	good *schema.Intents
 	// alone, when set, sees the files evaluated one by one (for tests).
 	alone func(schema.Files)
 }
@@ -52,6 +58,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, files schema.Files) (*schema.I
 	}
 	e.valid = false
 	in, u, err := e.evaluate(ctx, files)
+	if err == nil {
+		in.Intern(e.good)
+		e.good = in
+	}
 	if err == nil || isIntentsError(err) {
 		e.last, e.lastIn, e.lastErr, e.valid = sum, in, err, true
 	}

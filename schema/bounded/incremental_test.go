@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -49,6 +50,8 @@ func TestEvaluatorMatchesEvaluate(t *testing.T) {
 	}
 
 	var alone []string
+	var good *schema.Intents // the last result without an error
+	shared := 0              // services shared with the previous result
 	e := &Evaluator{alone: func(f schema.Files) { alone = slices.Sorted(maps.Keys(f)) }}
 	ops := map[string]int{}
 	oneFile := 0 // commits checked to evaluate only the file they change
@@ -123,6 +126,21 @@ func TestEvaluatorMatchesEvaluate(t *testing.T) {
 			if diff := cmp.Diff(want, got, cmp.AllowUnexported(schema.Intents{})); diff != "" {
 				t.Fatalf("%s: incremental differs from a full evaluation (-full +incremental):\n%s", what, diff)
 			}
+			// An unchanged service is the previous result's pointer,
+			// however the commit was evaluated (render keeps its objects
+			// by that pointer).
+			if good != nil {
+				for name, s := range got.Services {
+					p, ok := good.Services[name]
+					if ok && reflect.DeepEqual(p, s) && p != s {
+						t.Errorf("%s: service %s is unchanged but not shared with the previous result", what, name)
+					}
+					if p == s {
+						shared++
+					}
+				}
+			}
+			good = got
 		}
 		changed := changedFiles(before, files)
 		switch {
@@ -137,6 +155,9 @@ func TestEvaluatorMatchesEvaluate(t *testing.T) {
 				t.Errorf("%s: evaluated %v alone, want only the changed file %v", what, alone, changed)
 			}
 		}
+	}
+	if shared == 0 {
+		t.Error("no service was ever shared between commits")
 	}
 	if oneFile < 3 {
 		t.Errorf("%d commits checked to evaluate one file alone, want at least 3: change the seed", oneFile)

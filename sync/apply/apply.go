@@ -2,8 +2,6 @@ package apply
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,6 +61,8 @@ type Applier struct {
 	setID string
 	// workers bounds the applies in flight.
 	workers int
+	// bodies are what applyOne sends for each rendered object.
+	bodies bodies
 }
 
 // desired is one object to apply, with the resource it is served as.
@@ -125,13 +125,15 @@ func (a *Applier) resource(m *meta.RESTMapping, namespace string) dynamic.Resour
 	return a.client.Resource(m.Resource)
 }
 
-// apply applies objects in render's kind order: the objects of one kind
+// apply applies objects in render's kind order, stamping commit (when not
+// empty) on those whose content it changes,: the objects of one kind
 // at the same time (at most a.workers in flight), the next kind only
 // after every object of the previous one succeeded, because a kind may
 // refer to an earlier one (a VirtualService to a DestinationRule's
 // subsets). Every error names its object; an unreachable cluster stops the
 // rest at once.
-func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) {
+func (a *Applier) apply(ctx context.Context, objs []desired, commit string) ([]applied, error) {
+	a.bodies.next()
 	out := make([]applied, len(objs))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -141,7 +143,7 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 			end++
 		}
 		parallel(ctx, start, end, a.workers, func(i int) {
-			out[i] = a.applyOne(ctx, objs[i], false)
+			out[i] = a.applyOne(ctx, objs[i], false, commit)
 			if kube.IsUnreachable(out[i].err) {
 				cancel(out[i].err)
 			}
@@ -173,19 +175,34 @@ func (a *Applier) apply(ctx context.Context, objs []desired) ([]applied, error) 
 // object carries the same digest): then any field of ours that differs
 // was taken from it by an edit, and taking it back is what drift
 // correction means.
-func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
+//
+// The commit annotation sent is the live object's when the content is
+// the same (the object keeps the commit that last changed it), else commit,
+// else the one the object was rendered with.
+func (a *Applier) applyOne(ctx context.Context, d desired, force bool, commit string) applied {
 	live := a.cache.get(d.key)
-	var liveAnn map[string]string
-	if live != nil {
-		liveAnn = live.Annotations
-	}
-	body, err := a.body(d.obj, liveAnn)
+	b, err := a.bodies.of(d.obj, a.setID)
 	if err != nil {
 		return applied{err: err}
 	}
-	sameDigest := live != nil && liveAnn[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest]
+	body := b.obj
+	sameDigest := live != nil && live.Annotations[AnnotationDigest] == b.digest
+	liveCommit, hasCommit := "", false
+	if live != nil {
+		liveCommit, hasCommit = live.Annotations[render.AnnotationCommit]
+	}
 	if sameDigest && live.holds(body) {
+		if hasCommit && liveCommit != b.commit {
+			// What drift correction would put back keeps the commit.
+			body = a.bodies.recommit(d.obj, b, liveCommit)
+		}
 		return applied{action: Unchanged, body: body}
+	}
+	switch {
+	case sameDigest && hasCommit:
+		body = withCommit(body, liveCommit)
+	case !sameDigest && commit != "" && commit != b.commit:
+		body = withCommit(body, commit)
 	}
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
 	data, err := json.Marshal(body.Object)
@@ -206,73 +223,6 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool) applied {
 	}
 	a.cache.observe(res)
 	return applied{action: action, body: body}
-}
-
-// body is what sailplan sends for obj: the ApplySet label, the digest, and
-// the commit of the live object (its annotations liveAnn) when it already
-// holds the same content. It shares
-// all but its metadata with obj (ownMeta), so that what a cluster last
-// applied is not a second copy of what the commit rendered.
-func (a *Applier) body(obj *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
-	obj = ownMeta(obj)
-	labels := obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	labels[LabelPartOf] = a.setID
-	obj.SetLabels(labels)
-	return withDigest(obj, liveAnn)
-}
-
-// ownMeta is a copy of obj that may have its metadata changed and shares
-// everything else, which neither it nor obj may change: a deep copy of
-// every object on every sync was most of what a sync allocated.
-func ownMeta(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	out := make(map[string]any, len(obj.Object))
-	for k, v := range obj.Object {
-		out[k] = v
-	}
-	if m, ok := obj.Object["metadata"].(map[string]any); ok {
-		meta := make(map[string]any, len(m))
-		for k, v := range m {
-			meta[k] = v
-		}
-		out["metadata"] = meta
-	}
-	return &unstructured.Unstructured{Object: out}
-}
-
-// withDigest returns a copy of desired (sharing all but its metadata)
-// that carries its digest, and the commit annotation of the live object
-// (its annotations liveAnn) when it already holds the same content.
-func withDigest(desired *unstructured.Unstructured, liveAnn map[string]string) (*unstructured.Unstructured, error) {
-	obj := ownMeta(desired)
-	// GetAnnotations and SetAnnotations copy the map: desired's stays as it is.
-	ann := obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	commit := ann[render.AnnotationCommit]
-	delete(ann, render.AnnotationCommit)
-	delete(ann, AnnotationDigest)
-	obj.SetAnnotations(ann)
-	b, err := json.Marshal(obj.Object)
-	if err != nil {
-		return nil, objErr(keyOf(desired), "encoding: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	digest := hex.EncodeToString(sum[:])
-	if liveAnn[AnnotationDigest] == digest {
-		if c, ok := liveAnn[render.AnnotationCommit]; ok {
-			commit = c
-		}
-	}
-	if commit != "" {
-		ann[render.AnnotationCommit] = commit
-	}
-	ann[AnnotationDigest] = digest
-	obj.SetAnnotations(ann)
-	return obj, nil
 }
 
 // FieldConflict is one field that another manager owns with another value.

@@ -167,7 +167,7 @@ func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, o
 	}
 	wider.namespaces = withoutNS(wider.namespaces, c.inventory.Namespace)
 
-	out, applyErr := c.applier.apply(ctx, ds)
+	out, applyErr := c.applier.apply(ctx, ds, opts.Commit)
 	var o Outcome
 	keep := map[objKey]bool{}
 	for i, d := range ds {
@@ -176,10 +176,14 @@ func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, o
 			o.failed(d.key.Kind, out[i].err)
 			continue
 		}
-		if out[i].action == "" {
+		switch out[i].action {
+		case "":
 			continue
+		case Unchanged:
+			o.done(Result{Kind: d.key.Kind, Action: Unchanged}) // counted, not listed
+		default:
+			o.done(Result{Object: d.key.String(), Kind: d.key.Kind, Action: out[i].action})
 		}
-		o.done(Result{Object: d.key.String(), Kind: d.key.Kind, Action: out[i].action})
 		c.setApplied(d.key, out[i].body)
 	}
 	err = errors.Join(mapErr, applyErr)

@@ -107,25 +107,20 @@ func (c *Cluster) diffOne(ctx context.Context, d desired) (ObjectDiff, error) {
 	case err != nil:
 		return ObjectDiff{}, fmt.Errorf("%s: reading: %w", d.key, err)
 	}
-	var liveAnn map[string]string
-	if live != nil {
-		liveAnn = live.GetAnnotations()
-	}
-	body, err := c.applier.body(d.obj, liveAnn)
+	b, err := makeBody(d.obj, c.applier.setID)
 	if err != nil {
 		return ObjectDiff{}, err
 	}
+	body := b.obj
 	if live != nil {
 		// The commit annotation records history, not intent: a diff of a
 		// working tree must not show every object as changed because of it.
 		if commit, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
-			ann := body.GetAnnotations()
-			ann[render.AnnotationCommit] = commit
-			body.SetAnnotations(ann)
+			body = withCommit(body, commit)
 		}
 	}
 	force := d.obj.GetAnnotations()[AnnotationForceConflicts] == "true" ||
-		(live != nil && live.GetAnnotations()[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest])
+		(live != nil && live.GetAnnotations()[AnnotationDigest] == b.digest)
 	data, err := body.MarshalJSON()
 	if err != nil {
 		return ObjectDiff{}, fmt.Errorf("%s: encoding: %w", d.key, err)

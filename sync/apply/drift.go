@@ -220,7 +220,7 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 	}
 	// body is exactly what was applied before, so every field it declares
 	// was sailplan's: force takes back what an edit took.
-	res := c.applier.applyOne(ctx, ds[0], true)
+	res := c.applier.applyOne(ctx, ds[0], true, "")
 	d.mu.Lock()
 	d.last[key] = time.Now()
 	d.mu.Unlock()

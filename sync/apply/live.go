@@ -83,7 +83,8 @@ func (l *liveObject) key() objKey {
 // holds says whether the object still holds everything body, an object
 // sailplan applied, says (see drifted).
 func (l *liveObject) holds(body *unstructured.Unstructured) bool {
-	if l.intact && l.Annotations[AnnotationDigest] == body.GetAnnotations()[AnnotationDigest] {
+	digest, _, _ := unstructured.NestedString(body.Object, "metadata", "annotations", AnnotationDigest)
+	if l.intact && l.Annotations[AnnotationDigest] == digest {
 		return true
 	}
 	u, err := l.decode()

@@ -19,6 +19,13 @@ type Options struct {
 	// repositories in the same clusters need different parents: each
 	// prunes only its own ApplySet.
 	ParentNamespace, ParentName string
+	// Commit, when set, is the commit being applied: it goes into the
+	// sailplan.dev/commit annotation of every object whose content the
+	// sync changes. An object whose content stays keeps the commit that
+	// last changed it; empty leaves the annotation objects were rendered
+	// with (render.Renderer gives an unchanged service's objects as an
+	// earlier commit rendered them).
+	Commit string
 }
 
 // Defaults for Options.

@@ -96,11 +96,11 @@ func TestBodyLeavesDesiredAlone(t *testing.T) {
 	desired := fixture.VirtualService("ns", "reviews", 90)
 	desired.SetAnnotations(map[string]string{"sailplan.dev/commit": "1111111"})
 	before := desired.DeepCopy()
-	a := &Applier{setID: "applyset-x"}
-	body, err := a.body(desired, nil)
+	b, err := makeBody(desired, "applyset-x")
 	if err != nil {
 		t.Fatal(err)
 	}
+	body := b.obj
 	if diff := cmp.Diff(before.Object, desired.Object); diff != "" {
 		t.Errorf("desired changed by body (-before +after):\n%s", diff)
 	}
