@@ -2,6 +2,7 @@ package schema
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -46,12 +47,34 @@ func Load(files Files) (*Intents, error) {
 	return b.build()
 }
 
+// LoadCluster is Load for one cluster of the fleet: the intents as that
+// cluster sees them, with its overrides, and nothing else evaluated. A
+// cluster with overrides costs one evaluation instead of one for the
+// fleet plus one per cluster with overrides; the price is that mistakes
+// only the fleet's intents or another cluster's overrides make are not
+// reported: Load, which sync and validate use, reports them. The
+// result's ForCluster(cluster) is the cluster's view. Errors of the view
+// name the cluster, as Load's do.
+func LoadCluster(files Files, cluster string) (*Intents, error) {
+	if in, ok := loadSplit(files); ok {
+		return in, nil
+	}
+	b := &builder{ctx: cuecontext.New(), files: files, only: cluster}
+	return b.build()
+}
+
 type builder struct {
 	ctx     *cue.Context
 	files   Files
 	intents cue.Value // #Intents, once compiled
 	user    cue.Value // the user's intents alone
 	root    cue.Value // the user's intents unified with #Intents
+	// view, when set, is the cluster whose overrides the package embeds
+	// (viewFile): the builder evaluates that cluster's view.
+	view string
+	// only, when set, is the one cluster to evaluate the intents for
+	// (LoadCluster): no other cluster's view is evaluated.
+	only string
 }
 
 // schema compiles the embedded schema and returns #Intents. It is built as
@@ -95,6 +118,18 @@ func (b *builder) build() (*Intents, error) {
 	user, errs := b.parse()
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if b.only != "" && hasOverrides(user, b.only) {
+		// The cluster sees its view alone: the shared intents need not
+		// be evaluated.
+		view, errs := b.viewOf(b.only)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		c := view.Fleet.Clusters[b.only]
+		c.HasOverrides = true
+		view.Fleet.Clusters[b.only] = c
+		return view, nil
 	}
 	schema, err := b.schema()
 	if err != nil {
@@ -175,23 +210,17 @@ var overridePath = regexp.MustCompile(`^fleet\.clusters\.[^.]+\.overrides\b`)
 func (b *builder) clusterViews(in *Intents) Errors {
 	var errs Errors
 	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
-		// From the user's value, not the unified one: there the overrides
-		// are closed by the schema's #Cluster, and they must not be.
-		ov := b.user.LookupPath(cue.MakePath(cue.Str("fleet"), cue.Str("clusters"), cue.Str(name), cue.Str("overrides")))
-		if !ov.Exists() {
+		if b.only != "" && name != b.only {
+			continue
+		}
+		if !hasOverrides(b.user, name) {
 			continue
 		}
 		c := in.Fleet.Clusters[name]
 		c.HasOverrides = true
 		in.Fleet.Clusters[name] = c
-		view, verrs := b.decode(b.root.Unify(ov))
-		for _, e := range verrs {
-			e.Msg = fmt.Sprintf("cluster %s: %s", name, e.Msg)
-			if e.Hint == "" && strings.HasPrefix(e.Msg[len("cluster ")+len(name)+2:], "conflicting values") {
-				e.Hint = "an override can only replace a default: write the base value as *VALUE | TYPE (such as *90 | int)"
-			}
-			errs = append(errs, e)
-		}
+		view, verrs := b.viewOf(name)
+		errs = append(errs, verrs...)
 		if view != nil {
 			in.Warnings = append(in.Warnings, clusterWarnings(name, in.Warnings, view.Warnings)...)
 			view.Sources = in.Sources
@@ -204,6 +233,68 @@ func (b *builder) clusterViews(in *Intents) Errors {
 	sortErrors(errs)
 	return errs
 }
+
+// hasOverrides says whether the user's intents give cluster overrides.
+// From the user's value, not the unified one: there the overrides are
+// closed by the schema's #Cluster, and they must not be. It evaluates no
+// more than the fleet.
+func hasOverrides(user cue.Value, cluster string) bool {
+	return user.LookupPath(cue.MakePath(cue.Str("fleet"), cue.Str("clusters"), cue.Str(cluster), cue.Str("overrides"))).Exists()
+}
+
+// viewOf evaluates the intents as cluster sees them, in one evaluation of
+// the files with the cluster's overrides embedded (viewFile). Unifying
+// the evaluated intents with the overrides instead evaluated everything
+// again, and took half as long again as this (docs/benchmarks.md). Its
+// errors name the cluster.
+func (b *builder) viewOf(cluster string) (*Intents, Errors) {
+	vb := &builder{ctx: b.ctx, files: b.files, intents: b.intents, view: cluster}
+	view, err := func() (*Intents, error) {
+		user, errs := vb.parse()
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		schema, err := vb.schema()
+		if err != nil {
+			return nil, err
+		}
+		if err := user.Err(); err != nil {
+			return nil, vb.convert(err)
+		}
+		vb.user, vb.root = user, schema.Unify(user)
+		in, errs := vb.decode(vb.root)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		in.Sources = vb.sources()
+		return in, nil
+	}()
+	var errs Errors
+	if err != nil && !errors.As(err, &errs) {
+		errs = Errors{{Msg: err.Error()}}
+	}
+	for i := range errs {
+		e := &errs[i]
+		if e.Hint == "" && strings.HasPrefix(e.Msg, "conflicting values") {
+			e.Hint = "an override can only replace a default: write the base value as *VALUE | TYPE (such as *90 | int)"
+		}
+		e.Msg = fmt.Sprintf("cluster %s: %s", cluster, e.Msg)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return view, nil
+}
+
+// viewFile is the file that makes the package the view of one cluster:
+// it embeds the cluster's overrides at the top of the package.
+func viewFile(pkg, cluster string) []byte {
+	return fmt.Appendf(nil, "package %s\n\nfleet.clusters[%s].overrides\n", pkg, strconv.Quote(cluster))
+}
+
+// viewFileName names viewFile in positions; no file of a repository has
+// such a name.
+const viewFileName = "(the cluster's overrides)"
 
 // parse builds all files as one CUE package. Every .cue file under the
 // intent root belongs to it, whatever directory it is in, so a repository
@@ -253,6 +344,15 @@ func (b *builder) parse() (cue.Value, Errors) {
 	}
 	if len(errs) > 0 {
 		return cue.Value{}, errs
+	}
+	if b.view != "" {
+		f, err := parser.ParseFile(viewFileName, viewFile(pkg, b.view))
+		if err == nil {
+			err = inst.AddSyntax(f)
+		}
+		if err != nil {
+			return cue.Value{}, b.convert(err)
+		}
 	}
 	return b.ctx.BuildInstance(inst), nil
 }

@@ -15,3 +15,16 @@ func loadDir(ctx context.Context, dir string, limits bounded.Limits) (*schema.In
 	}
 	return bounded.Load(ctx, files, limits)
 }
+
+// loadDirFor is loadDir for one cluster of the fleet (schema.LoadCluster),
+// or for the whole fleet when cluster is empty.
+func loadDirFor(ctx context.Context, dir, cluster string, limits bounded.Limits) (*schema.Intents, error) {
+	if cluster == "" {
+		return loadDir(ctx, dir, limits)
+	}
+	files, err := schema.ReadDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	return bounded.LoadCluster(ctx, files, cluster, limits)
+}

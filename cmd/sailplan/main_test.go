@@ -120,4 +120,34 @@ func TestRender(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, `output format "toml": want yaml or json`) {
 		t.Errorf("render -o toml: exit %d, stderr %q", code, stderr)
 	}
+
+	// --cluster evaluates that cluster's view alone: another cluster's
+	// mistake is validate's to report, and its own is reported as
+	// validate reports it.
+	dir := t.TempDir()
+	src := `package intents
+fleet: clusters: {
+	a: overrides: services: reviews: timeout: "20s"
+	b: overrides: services: reviews: timout: "20s"
+}
+services: reviews: {
+	versions: v1: labels: version: "v1"
+	timeout: *"10s" | string
+	routes: [{to: v1: 100}]
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "reviews.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = sailplan(t, "render", dir, "--cluster", "a")
+	if code != 0 || !strings.Contains(out, "timeout: 20s") {
+		t.Errorf("render --cluster a, with a mistake in b's overrides: exit %d, stderr %q, stdout\n%s\nwant a's objects with its 20s", code, stderr, out)
+	}
+	want := `reviews.cue:4:35: services.reviews.timout: cluster b: field not allowed (hint: did you mean "timeout"?)`
+	for _, args := range [][]string{{"render", dir, "--cluster", "b"}, {"validate", dir}} {
+		_, stderr, code = sailplan(t, args...)
+		if code != 1 || stderr != "sailplan: "+want+"\n" {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", args, code, stderr, want)
+		}
+	}
 }

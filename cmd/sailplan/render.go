@@ -15,7 +15,7 @@ func newRenderCmd() *cobra.Command {
 		Short: "Print the Istio objects that the intents in DIR render to",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := loadDir(cmd.Context(), args[0], limits)
+			in, err := loadDirFor(cmd.Context(), args[0], cluster, limits)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -31,7 +31,7 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&cluster, "cluster", "", "render for this fleet cluster")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "render for this fleet cluster, evaluating its overrides alone (validate checks every cluster's)")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	cmd.Flags().StringVar(&commit, "commit", "", "commit to record in the objects' annotations")
 	bounded.AddFlags(cmd.Flags(), &limits)

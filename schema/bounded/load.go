@@ -25,6 +25,24 @@ func Load(ctx context.Context, files schema.Files, l Limits) (*schema.Intents, e
 	return in, err
 }
 
+// LoadCluster is schema.LoadCluster in a child process, as Load is
+// schema.Load: the intents as one cluster sees them, evaluating no other
+// cluster's view (what `sailplan render --cluster` needs).
+func LoadCluster(ctx context.Context, files schema.Files, cluster string, l Limits) (*schema.Intents, error) {
+	l = l.WithDefaults()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
+	}
+	if l.InProcess {
+		return schema.LoadCluster(files, cluster)
+	}
+	a, _, err := ask(ctx, request{Files: files, Cluster: cluster}, l)
+	if err != nil {
+		return nil, err
+	}
+	return a.result()
+}
+
 // Usage is what one evaluation took.
 type Usage struct {
 	// Took is how long it ran.

@@ -21,6 +21,9 @@ type request struct {
 	// Alone asks for each file evaluated on its own (schema.EvaluateAlone)
 	// rather than the files as intents.
 	Alone bool `json:"alone,omitempty"`
+	// Cluster asks for the intents as that one cluster sees them
+	// (schema.LoadCluster).
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // answer is what the child writes on its standard output: the intents, or
@@ -57,7 +60,11 @@ func answerFor(req request) answer {
 		}
 		return a
 	}
-	in, err := schema.Load(files)
+	load := schema.Load
+	if req.Cluster != "" {
+		load = func(files schema.Files) (*schema.Intents, error) { return schema.LoadCluster(files, req.Cluster) }
+	}
+	in, err := load(files)
 	var errs schema.Errors
 	switch {
 	case errors.As(err, &errs):
