@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/sailplan/sailplan/render"
 	"github.com/sailplan/sailplan/sync/kube"
 )
 
@@ -75,8 +74,17 @@ type desired struct {
 // applied is the outcome of one object's apply.
 type applied struct {
 	action Action
-	body   *unstructured.Unstructured // what was sent, or found in place
-	err    error
+	// sent is what was sent, or found in place.
+	sent appliedObject
+	err  error
+}
+
+// appliedObject is an object as sailplan applied it: the rendered object,
+// with the commit its annotation said. Its body (bodyOf) is made again
+// when needed, which is rarely: to put it back after an edit.
+type appliedObject struct {
+	obj    *unstructured.Unstructured
+	commit string
 }
 
 // mappings finds the resource of every object. A kind the cluster does not
@@ -185,27 +193,22 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool, commit st
 	if err != nil {
 		return applied{err: err}
 	}
-	body := b.obj
-	sameDigest := live != nil && live.Annotations[AnnotationDigest] == b.digest
-	liveCommit, hasCommit := "", false
-	if live != nil {
-		liveCommit, hasCommit = live.Annotations[render.AnnotationCommit]
-	}
-	if sameDigest && live.holds(body) {
-		if hasCommit && liveCommit != b.commit {
-			// What drift correction would put back keeps the commit.
-			body = a.bodies.recommit(d.obj, b, liveCommit)
-		}
-		return applied{action: Unchanged, body: body}
-	}
+	sameDigest := live != nil && live.digest == b.digest
+	send := b.commit
 	switch {
-	case sameDigest && hasCommit:
-		body = withCommit(body, liveCommit)
-	case !sameDigest && commit != "" && commit != b.commit:
-		body = withCommit(body, commit)
+	case sameDigest && live.hasCommit:
+		send = live.commit
+	case !sameDigest && commit != "":
+		send = commit
+	}
+	sent := appliedObject{obj: d.obj, commit: send}
+	body := func() (*unstructured.Unstructured, error) { return bodyOf(d.obj, a.setID, b.digest, send), nil }
+	if sameDigest && live.holds(b.digest, body) {
+		return applied{action: Unchanged, sent: sent}
 	}
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
-	data, err := json.Marshal(body.Object)
+	u, _ := body()
+	data, err := json.Marshal(u.Object)
 	if err != nil {
 		return applied{err: objErr(d.key, "encoding: %w", err)}
 	}
@@ -222,7 +225,7 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool, commit st
 		action = Unchanged
 	}
 	a.cache.observe(res)
-	return applied{action: action, body: body}
+	return applied{action: action, sent: sent}
 }
 
 // FieldConflict is one field that another manager owns with another value.

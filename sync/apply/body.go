@@ -11,35 +11,36 @@ import (
 	"github.com/sailplan/sailplan/render"
 )
 
-// body is what sailplan sends for a rendered object: the object with the
-// ApplySet label and its digest.
-type body struct {
-	obj *unstructured.Unstructured
-	// digest is the AnnotationDigest of obj, and commit its commit
-	// annotation, read once.
+// digested is what is kept of a rendered object's body: its digest, and
+// the commit it was rendered with.
+type digested struct {
 	digest, commit string
 }
 
-// bodies keeps the body of every rendered object an apply was given,
+// bodies keeps the digest of every rendered object an apply was given,
 // keyed by the object itself: sync hands the very same objects over for
 // intents that did not change (render.Renderer), so an unchanged object
 // costs a lookup, not an encoding and a hash (they were a sixth of a
-// one-service change's time with 1,000 services). It keeps the bodies of
-// the objects of the last two syncs: next starts a sync.
+// one-service change's time with 1,000 services). Bodies themselves are
+// made only to be sent, or compared with a drifted object: kept for every
+// object they were a fifth of the daemon's live heap. It keeps the
+// digests of the objects of the last two syncs: next starts a sync.
 type bodies struct {
 	mu         gosync.Mutex
-	kept, used map[*unstructured.Unstructured]body
+	kept, used map[*unstructured.Unstructured]digested
+	// made counts the digests computed, for tests.
+	made int
 }
 
-// next starts a sync: bodies not asked for since the last call are dropped.
+// next starts a sync: digests not asked for since the last call are dropped.
 func (b *bodies) next() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.kept, b.used = b.used, nil
 }
 
-// of returns the body of obj, made once.
-func (b *bodies) of(obj *unstructured.Unstructured, setID string) (body, error) {
+// of returns the digest of obj's body, computed once.
+func (b *bodies) of(obj *unstructured.Unstructured, setID string) (digested, error) {
 	b.mu.Lock()
 	got, ok := b.used[obj]
 	if !ok {
@@ -48,36 +49,39 @@ func (b *bodies) of(obj *unstructured.Unstructured, setID string) (body, error) 
 	b.mu.Unlock()
 	if !ok {
 		var err error
-		if got, err = makeBody(obj, setID); err != nil {
-			return body{}, err
+		if got, err = digestOf(obj, setID); err != nil {
+			return digested{}, err
 		}
 	}
-	b.remember(obj, got)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ok {
+		b.made++
+	}
+	if b.used == nil {
+		b.used = map[*unstructured.Unstructured]digested{}
+	}
+	b.used[obj] = got
 	return got, nil
 }
 
-// recommit makes obj's body, got, carry commit from now on, and returns it.
-func (b *bodies) recommit(obj *unstructured.Unstructured, got body, commit string) *unstructured.Unstructured {
-	got.obj, got.commit = withCommit(got.obj, commit), commit
-	b.remember(obj, got)
-	return got.obj
-}
-
-func (b *bodies) remember(obj *unstructured.Unstructured, got body) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.used == nil {
-		b.used = map[*unstructured.Unstructured]body{}
+// digestOf hashes the body of obj without its commit annotation, so that
+// a commit that changes nothing writes nothing.
+func digestOf(obj *unstructured.Unstructured, setID string) (digested, error) {
+	data, err := json.Marshal(bodyOf(obj, setID, "", "").Object)
+	if err != nil {
+		return digested{}, objErr(keyOf(obj), "encoding: %w", err)
 	}
-	b.used[obj] = got
+	sum := sha256.Sum256(data)
+	commit, _, _ := unstructured.NestedString(obj.Object, "metadata", "annotations", render.AnnotationCommit)
+	return digested{digest: hex.EncodeToString(sum[:]), commit: commit}, nil
 }
 
-// makeBody is the body of obj: a copy of its metadata with the ApplySet
-// label and the digest, sharing the rest with obj, which neither may
-// change (a deep copy of every object on every sync was most of what a
-// sync allocated). The digest hashes the body without its commit
-// annotation, so that a commit that changes nothing writes nothing.
-func makeBody(obj *unstructured.Unstructured, setID string) (body, error) {
+// bodyOf is what sailplan sends for obj: a copy of its metadata with the
+// ApplySet label, the digest and the commit (each left out when empty),
+// sharing the rest with obj, which neither may change (a deep copy of
+// every object on every sync was most of what a sync allocated).
+func bodyOf(obj *unstructured.Unstructured, setID, digest, commit string) *unstructured.Unstructured {
 	out := ownMeta(obj)
 	labels := out.GetLabels()
 	if labels == nil {
@@ -90,32 +94,14 @@ func makeBody(obj *unstructured.Unstructured, setID string) (body, error) {
 	if ann == nil {
 		ann = map[string]string{}
 	}
-	commit, hasCommit := ann[render.AnnotationCommit]
 	delete(ann, render.AnnotationCommit)
 	delete(ann, AnnotationDigest)
-	out.SetAnnotations(ann)
-	data, err := json.Marshal(out.Object)
-	if err != nil {
-		return body{}, objErr(keyOf(obj), "encoding: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	digest := hex.EncodeToString(sum[:])
-	if hasCommit && commit != "" {
+	if commit != "" {
 		ann[render.AnnotationCommit] = commit
 	}
-	ann[AnnotationDigest] = digest
-	out.SetAnnotations(ann)
-	return body{obj: out, digest: digest, commit: commit}, nil
-}
-
-// withCommit is a copy of b's metadata that carries commit, sharing the rest.
-func withCommit(b *unstructured.Unstructured, commit string) *unstructured.Unstructured {
-	out := ownMeta(b)
-	ann := out.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
+	if digest != "" {
+		ann[AnnotationDigest] = digest
 	}
-	ann[render.AnnotationCommit] = commit
 	out.SetAnnotations(ann)
 	return out
 }

@@ -57,9 +57,9 @@ type Cluster struct {
 
 	// mu guards what follows.
 	mu sync.Mutex
-	// applied is the body sailplan last applied successfully per object:
+	// applied is what sailplan last applied successfully per object:
 	// what drift correction puts back.
-	applied map[objKey]*unstructured.Unstructured
+	applied map[objKey]appliedObject
 
 	driftOnce sync.Once
 }
@@ -105,7 +105,7 @@ func newCluster(name string, cfg *rest.Config, opts Options) (*Cluster, error) {
 		mapper:    mapper,
 		cache:     cache,
 		inventory: inv,
-		applied:   map[objKey]*unstructured.Unstructured{},
+		applied:   map[objKey]appliedObject{},
 	}
 	c.applier = &Applier{client: client, mapper: mapper, cache: cache, setID: inv.ID(), workers: opts.Workers}
 	return c, nil
@@ -184,7 +184,7 @@ func (c *Cluster) Sync(ctx context.Context, objs []*unstructured.Unstructured, o
 		default:
 			o.done(Result{Object: d.key.String(), Kind: d.key.Kind, Action: out[i].action})
 		}
-		c.setApplied(d.key, out[i].body)
+		c.setApplied(d.key, out[i].sent)
 	}
 	err = errors.Join(mapErr, applyErr)
 	final := wider

@@ -107,18 +107,19 @@ func (c *Cluster) diffOne(ctx context.Context, d desired) (ObjectDiff, error) {
 	case err != nil:
 		return ObjectDiff{}, fmt.Errorf("%s: reading: %w", d.key, err)
 	}
-	b, err := makeBody(d.obj, c.applier.setID)
+	b, err := digestOf(d.obj, c.applier.setID)
 	if err != nil {
 		return ObjectDiff{}, err
 	}
-	body := b.obj
+	// The commit annotation records history, not intent: a diff of a
+	// working tree must not show every object as changed because of it.
+	commit := b.commit
 	if live != nil {
-		// The commit annotation records history, not intent: a diff of a
-		// working tree must not show every object as changed because of it.
-		if commit, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
-			body = withCommit(body, commit)
+		if lc, ok := live.GetAnnotations()[render.AnnotationCommit]; ok {
+			commit = lc
 		}
 	}
+	body := bodyOf(d.obj, c.applier.setID, b.digest, commit)
 	force := d.obj.GetAnnotations()[AnnotationForceConflicts] == "true" ||
 		(live != nil && live.GetAnnotations()[AnnotationDigest] == b.digest)
 	data, err := body.MarshalJSON()

@@ -112,18 +112,31 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// setApplied records the body sailplan applied to an object, which drift
+// setApplied records what sailplan applied to an object, which drift
 // correction puts back.
-func (c *Cluster) setApplied(key objKey, body *unstructured.Unstructured) {
+func (c *Cluster) setApplied(key objKey, a appliedObject) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.applied[key] = body
+	c.applied[key] = a
 }
 
-func (c *Cluster) appliedBody(key objKey) *unstructured.Unstructured {
+// appliedTo returns what sailplan last applied to an object; its obj is
+// nil when nothing was.
+func (c *Cluster) appliedTo(key objKey) appliedObject {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.applied[key]
+}
+
+// holdsApplied says whether live still holds a, what sailplan applied.
+func (c *Cluster) holdsApplied(live *liveObject, a appliedObject) bool {
+	b, err := c.applier.bodies.of(a.obj, c.applier.setID)
+	if err != nil {
+		return false
+	}
+	return live.holds(b.digest, func() (*unstructured.Unstructured, error) {
+		return bodyOf(a.obj, c.applier.setID, b.digest, a.commit), nil
+	})
 }
 
 // driftCorrector puts back what sailplan applied when a watch shows an
@@ -173,8 +186,8 @@ func (c *Cluster) StartDrift(ctx context.Context, report func(Drift)) {
 
 // changed is called by the watches for every change; it must not block.
 func (d *driftCorrector) changed(key objKey, live *liveObject) {
-	body := d.cluster.appliedBody(key)
-	if body == nil || (live != nil && live.holds(body)) {
+	a := d.cluster.appliedTo(key)
+	if a.obj == nil || (live != nil && d.cluster.holdsApplied(live, a)) {
 		return
 	}
 	d.mu.Lock()
@@ -204,23 +217,23 @@ func (d *driftCorrector) correct(ctx context.Context, key objKey) {
 		d.queue.AddAfter(key, driftBaseDelay)
 		return
 	}
-	body := c.appliedBody(key)
+	a := c.appliedTo(key)
 	live := c.cache.get(key)
-	if body == nil || (live != nil && live.holds(body)) {
+	if a.obj == nil || (live != nil && c.holdsApplied(live, a)) {
 		return
 	}
 	what := "changed"
 	if live == nil {
 		what = "deleted"
 	}
-	ds, err := c.applier.mappings([]*unstructured.Unstructured{body})
+	ds, err := c.applier.mappings([]*unstructured.Unstructured{a.obj})
 	if err != nil {
 		d.report(Drift{Object: key.String(), Kind: key.Kind, What: what, Err: err})
 		return
 	}
-	// body is exactly what was applied before, so every field it declares
-	// was sailplan's: force takes back what an edit took.
-	res := c.applier.applyOne(ctx, ds[0], true, "")
+	// What was applied before: every field it declares was sailplan's,
+	// so force takes back what an edit took, and its commit goes back too.
+	res := c.applier.applyOne(ctx, ds[0], true, a.commit)
 	d.mu.Lock()
 	d.last[key] = time.Now()
 	d.mu.Unlock()

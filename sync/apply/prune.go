@@ -39,7 +39,7 @@ func (c *Cluster) prune(ctx context.Context, keep map[objKey]bool, gks map[schem
 	members := c.cache.members(gks)
 	var doomed []*liveObject
 	for _, u := range members {
-		if u.GetLabels()[LabelPartOf] != c.inventory.ID() {
+		if u.partOf != c.inventory.ID() {
 			continue
 		}
 		if !keep[u.key()] {
