@@ -109,9 +109,47 @@ func (d *decoder) decode(x reflect.Value, v cue.Value) {
 			}
 		}
 	default:
-		// Scalars, and anything CUE converts that the intents do not use.
+		if scalar(x, v) {
+			return
+		}
+		// Anything CUE converts that the intents do not use, and every
+		// value of the wrong kind, which CUE's error then describes.
 		d.add(v.Decode(x.Addr().Interface()))
 	}
+}
+
+// scalar sets x, a string, bool or number, from v when v holds one of
+// its kind, in one call to CUE rather than Decode's several.
+func scalar(x reflect.Value, v cue.Value) bool {
+	switch x.Kind() {
+	case reflect.String:
+		s, err := v.String()
+		if err == nil {
+			x.SetString(s)
+		}
+		return err == nil
+	case reflect.Bool:
+		b, err := v.Bool()
+		if err == nil {
+			x.SetBool(b)
+		}
+		return err == nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := v.Int64()
+		if err != nil || x.OverflowInt(n) {
+			return false
+		}
+		x.SetInt(n)
+		return true
+	case reflect.Float32, reflect.Float64:
+		f, err := v.Float64()
+		if err != nil || x.OverflowFloat(f) {
+			return false
+		}
+		x.SetFloat(f)
+		return true
+	}
+	return false
 }
 
 type goField struct {
