@@ -23,10 +23,11 @@ import (
 // The objects are shared, between commits and between clusters that
 // render them alike: callers must not change them. An object kept from an
 // earlier commit carries that commit in its sailplan.dev/commit
-// annotation, the commit it was first rendered at with this content,
-// which is what the annotation records on the cluster anyway (sync keeps
-// the commit that last changed an object). Otherwise the result is
-// exactly what Render and ToUnstructured give (TestRendererMatchesRender).
+// annotation, the commit it was first rendered at with this content; sync
+// writes the commit it applies on whatever it changes in a cluster
+// (apply.Options.Commit) and leaves an unchanged object's as it is.
+// Otherwise the result is exactly what Render and ToUnstructured give
+// (TestRendererMatchesRender, TestRendererHistory).
 //
 // Safe for concurrent use; it holds the objects of the services rendered
 // since the last Forget.

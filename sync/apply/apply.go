@@ -60,7 +60,7 @@ type Applier struct {
 	setID string
 	// workers bounds the applies in flight.
 	workers int
-	// bodies are what applyOne sends for each rendered object.
+	// bodies keeps the digest of each rendered object's body.
 	bodies bodies
 }
 
@@ -134,7 +134,7 @@ func (a *Applier) resource(m *meta.RESTMapping, namespace string) dynamic.Resour
 }
 
 // apply applies objects in render's kind order, stamping commit (when not
-// empty) on those whose content it changes,: the objects of one kind
+// empty) on those whose content it changes: the objects of one kind
 // at the same time (at most a.workers in flight), the next kind only
 // after every object of the previous one succeeded, because a kind may
 // refer to an earlier one (a VirtualService to a DestinationRule's
@@ -202,13 +202,12 @@ func (a *Applier) applyOne(ctx context.Context, d desired, force bool, commit st
 		send = commit
 	}
 	sent := appliedObject{obj: d.obj, commit: send}
-	body := func() (*unstructured.Unstructured, error) { return bodyOf(d.obj, a.setID, b.digest, send), nil }
+	body := func() *unstructured.Unstructured { return bodyOf(d.obj, a.setID, b.digest, send) }
 	if sameDigest && live.holds(b.digest, body) {
 		return applied{action: Unchanged, sent: sent}
 	}
 	force = force || sameDigest || d.obj.GetAnnotations()[AnnotationForceConflicts] == "true"
-	u, _ := body()
-	data, err := json.Marshal(u.Object)
+	data, err := json.Marshal(body().Object)
 	if err != nil {
 		return applied{err: objErr(d.key, "encoding: %w", err)}
 	}

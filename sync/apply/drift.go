@@ -134,8 +134,8 @@ func (c *Cluster) holdsApplied(live *liveObject, a appliedObject) bool {
 	if err != nil {
 		return false
 	}
-	return live.holds(b.digest, func() (*unstructured.Unstructured, error) {
-		return bodyOf(a.obj, c.applier.setID, b.digest, a.commit), nil
+	return live.holds(b.digest, func() *unstructured.Unstructured {
+		return bodyOf(a.obj, c.applier.setID, b.digest, a.commit)
 	})
 }
 

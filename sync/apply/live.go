@@ -104,7 +104,7 @@ func (l *liveObject) key() objKey {
 // sailplan applied says (see drifted): at once when it is intact with
 // digest, else by comparing it with body, which makes the object as
 // applied and is called only then.
-func (l *liveObject) holds(digest string, body func() (*unstructured.Unstructured, error)) bool {
+func (l *liveObject) holds(digest string, body func() *unstructured.Unstructured) bool {
 	if l.intact && l.digest == digest {
 		return true
 	}
@@ -112,11 +112,7 @@ func (l *liveObject) holds(digest string, body func() (*unstructured.Unstructure
 	if err != nil {
 		return false
 	}
-	b, err := body()
-	if err != nil {
-		return false
-	}
-	return !drifted(b, u)
+	return !drifted(body(), u)
 }
 
 // decode is the object as the cluster had it, without what the cache drops.
