@@ -23,8 +23,9 @@ func newDiffCmd() *cobra.Command {
 		commits                      commitDiff
 	)
 	cmd := &cobra.Command{
-		Use:   "diff (DIR --context NAME | --base REV --head REV [--repo PATH|URL])",
-		Short: "Show what applying the intents in DIR would change in one cluster, or what a commit changes in the fleet",
+		Use:         "diff (DIR --context NAME | --base REV --head REV [--repo PATH|URL])",
+		Annotations: oneShot(),
+		Short:       "Show what applying the intents in DIR would change in one cluster, or what a commit changes in the fleet",
 		Long: `diff DIR --context NAME renders DIR for the cluster, applies every object
 with a server-side dry run and prints a unified diff of the live object
 against the result, leaving out fields that change on every write

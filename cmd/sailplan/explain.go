@@ -42,8 +42,9 @@ type explainOutput struct {
 func newExplainCmd() *cobra.Command {
 	f := &explainFlags{}
 	cmd := &cobra.Command{
-		Use:   "explain [DIR | --live --repo URL] --host HOST [--path P] [--method M] [--header k=v]... [--gateway NS/NAME | --from-namespace NS | --from-principal P]",
-		Short: "Say where a request goes in each cluster, and why: route, destinations, policy, authorization",
+		Use:         "explain [DIR | --live --repo URL] --host HOST [--path P] [--method M] [--header k=v]... [--gateway NS/NAME | --from-namespace NS | --from-principal P]",
+		Annotations: oneShot(),
+		Short:       "Say where a request goes in each cluster, and why: route, destinations, policy, authorization",
 		Long: `explain renders the intents in DIR (default: the current directory) for every
 cluster of the fleet (or those --cluster names) and follows a request through them
 as Istio would: the VirtualService and route that take it (and the routes before it

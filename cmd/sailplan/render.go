@@ -11,9 +11,10 @@ func newRenderCmd() *cobra.Command {
 	var cluster, output, commit string
 	var limits bounded.Limits
 	cmd := &cobra.Command{
-		Use:   "render DIR",
-		Short: "Print the Istio objects that the intents in DIR render to",
-		Args:  cobra.ExactArgs(1),
+		Use:         "render DIR",
+		Annotations: oneShot(),
+		Short:       "Print the Istio objects that the intents in DIR render to",
+		Args:        cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := loadDirFor(cmd.Context(), args[0], cluster, limits)
 			if err != nil {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sailplan/sailplan/schema/bounded"
 )
 
 // exitError asks for a given exit code; its message, if any, is printed once.
@@ -24,6 +27,12 @@ func (e *exitError) Error() string {
 	}
 	return e.err.Error()
 }
+
+// annotationOneShot marks a command that loads and renders intents once
+// and exits: its process collects garbage late (bounded.CollectLate).
+const annotationOneShot = "sailplan.dev/one-shot"
+
+func oneShot() map[string]string { return map[string]string{annotationOneShot: "true"} }
 
 type globalFlags struct {
 	logLevel  string
@@ -40,6 +49,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Annotations[annotationOneShot] != "" {
+			bounded.CollectLate(math.MaxInt64)
+		}
+	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(

@@ -14,9 +14,10 @@ func newValidateCmd() *cobra.Command {
 	var limits bounded.Limits
 	var strict bool
 	cmd := &cobra.Command{
-		Use:   "validate DIR",
-		Short: "Check the intents in DIR; exit 0 when valid, 1 with every error (and with every warning under --strict)",
-		Args:  cobra.ExactArgs(1),
+		Use:         "validate DIR",
+		Annotations: oneShot(),
+		Short:       "Check the intents in DIR; exit 0 when valid, 1 with every error (and with every warning under --strict)",
+		Args:        cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := loadDir(cmd.Context(), args[0], limits)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"time"
 )
 
@@ -55,7 +54,8 @@ func serve(in io.Reader, out, errOut io.Writer) int {
 // confine holds the child to its limits from the inside, on top of the
 // parent's watch, which stays the rule:
 //   - the garbage collector works to stay under 7/8 of the memory limit,
-//     so that garbage alone does not cross it;
+//     so that garbage alone does not cross it, and collects late
+//     (CollectLate);
 //   - the address space is capped at what the process maps now plus 1.25
 //     times the limit, so that the runtime fails to allocate ("out of
 //     memory") even if the parent's reading came late;
@@ -63,7 +63,7 @@ func serve(in io.Reader, out, errOut io.Writer) int {
 //   - the child exits by itself soon after its deadline, should nobody be
 //     left to kill it.
 func confine(req request) {
-	debug.SetMemoryLimit(req.Memory / 8 * 7)
+	CollectLate(req.Memory / 8 * 7)
 	if err := capAddressSpace(req.Memory + req.Memory/4); err != nil {
 		fmt.Fprintf(os.Stderr, "evaluation child: capping the address space: %v\n", err)
 	}
