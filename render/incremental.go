@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	gosync "sync"
 
@@ -79,16 +78,7 @@ func (r *Renderer) Render(in *schema.Intents, opts Options) ([]*unstructured.Uns
 		}
 		out = append(out, us...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if ka, kb := applyOrder[a.GetKind()], applyOrder[b.GetKind()]; ka != kb {
-			return ka < kb
-		}
-		if a.GetNamespace() != b.GetNamespace() {
-			return a.GetNamespace() < b.GetNamespace()
-		}
-		return a.GetName() < b.GetName()
-	})
+	byApplyOrder(out, (*unstructured.Unstructured).GetKind)
 	return out, nil
 }
 
@@ -127,10 +117,7 @@ func (r *Renderer) lookup(key serviceKey) ([]*unstructured.Unstructured, bool) {
 	}
 	if ok {
 		r.hits++
-		if r.used == nil {
-			r.used = map[serviceKey][]*unstructured.Unstructured{}
-		}
-		r.used[key] = objs
+		r.use(key, objs)
 	}
 	return objs, ok
 }
@@ -139,6 +126,11 @@ func (r *Renderer) keep(key serviceKey, objs []*unstructured.Unstructured) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.misses++
+	r.use(key, objs)
+}
+
+// use records that objs were given out since the last Forget; r.mu is held.
+func (r *Renderer) use(key serviceKey, objs []*unstructured.Unstructured) {
 	if r.used == nil {
 		r.used = map[serviceKey][]*unstructured.Unstructured{}
 	}

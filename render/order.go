@@ -1,6 +1,10 @@
 package render
 
-import "sort"
+import (
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // phase is when objects of an Istio kind are applied: objects that others
 // refer to go first, so a cluster never routes to a subset before the
@@ -28,10 +32,15 @@ const (
 )
 
 func sortObjects(objs []Object) {
+	byApplyOrder(objs, func(o Object) string { return o.GetObjectKind().GroupVersionKind().Kind })
+}
+
+// byApplyOrder sorts objects by the phase of their kind, then namespace,
+// then name; kind reads an object's kind (cheaply, for unstructured ones).
+func byApplyOrder[T metav1.Object](objs []T, kind func(T) string) {
 	sort.SliceStable(objs, func(i, j int) bool {
 		a, b := objs[i], objs[j]
-		ka, kb := applyOrder[a.GetObjectKind().GroupVersionKind().Kind], applyOrder[b.GetObjectKind().GroupVersionKind().Kind]
-		if ka != kb {
+		if ka, kb := applyOrder[kind(a)], applyOrder[kind(b)]; ka != kb {
 			return ka < kb
 		}
 		if a.GetNamespace() != b.GetNamespace() {

@@ -9,22 +9,18 @@ import (
 
 // loadDir reads the intent files in dir and loads them within limits.
 func loadDir(ctx context.Context, dir string, limits bounded.Limits) (*schema.Intents, error) {
-	files, err := schema.ReadDir(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	return bounded.Load(ctx, files, limits)
+	return loadDirFor(ctx, dir, "", limits)
 }
 
 // loadDirFor is loadDir for one cluster of the fleet (schema.LoadCluster),
 // or for the whole fleet when cluster is empty.
 func loadDirFor(ctx context.Context, dir, cluster string, limits bounded.Limits) (*schema.Intents, error) {
-	if cluster == "" {
-		return loadDir(ctx, dir, limits)
-	}
 	files, err := schema.ReadDir(ctx, dir)
 	if err != nil {
 		return nil, err
+	}
+	if cluster == "" {
+		return bounded.Load(ctx, files, limits)
 	}
 	return bounded.LoadCluster(ctx, files, cluster, limits)
 }

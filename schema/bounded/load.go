@@ -29,18 +29,8 @@ func Load(ctx context.Context, files schema.Files, l Limits) (*schema.Intents, e
 // schema.Load: the intents as one cluster sees them, evaluating no other
 // cluster's view (what `sailplan render --cluster` needs).
 func LoadCluster(ctx context.Context, files schema.Files, cluster string, l Limits) (*schema.Intents, error) {
-	l = l.WithDefaults()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
-	}
-	if l.InProcess {
-		return schema.LoadCluster(files, cluster)
-	}
-	a, _, err := ask(ctx, request{Files: files, Cluster: cluster}, l)
-	if err != nil {
-		return nil, err
-	}
-	return a.result()
+	in, _, err := evaluate(ctx, request{Files: files, Cluster: cluster}, l)
+	return in, err
 }
 
 // Usage is what one evaluation took.
@@ -56,16 +46,22 @@ type Usage struct {
 // outcome (over a limit, the same as the LimitError's). Usage is zero
 // when no evaluation ran.
 func Evaluate(ctx context.Context, files schema.Files, l Limits) (*schema.Intents, Usage, error) {
+	return evaluate(ctx, request{Files: files}, l)
+}
+
+// evaluate loads what req asks for (request.load) in a child under l, or
+// in process when l says so.
+func evaluate(ctx context.Context, req request, l Limits) (*schema.Intents, Usage, error) {
 	l = l.WithDefaults()
 	if err := ctx.Err(); err != nil {
 		return nil, Usage{}, fmt.Errorf("evaluation stopped: %w", context.Cause(ctx))
 	}
 	if l.InProcess {
 		start := time.Now()
-		in, err := schema.Load(files)
+		in, err := req.load()
 		return in, Usage{Took: time.Since(start)}, err
 	}
-	a, u, err := ask(ctx, request{Files: files}, l)
+	a, u, err := ask(ctx, req, l)
 	if err != nil {
 		return nil, u, err
 	}

@@ -50,6 +50,15 @@ type wireIntents struct {
 	Warnings  schema.Errors           `json:"warnings,omitempty"`
 }
 
+// load is the load req asks for: the whole fleet's intents, or one
+// cluster's view.
+func (req request) load() (*schema.Intents, error) {
+	if req.Cluster != "" {
+		return schema.LoadCluster(req.Files, req.Cluster)
+	}
+	return schema.Load(req.Files)
+}
+
 // answerFor loads files, in the child.
 func answerFor(req request) answer {
 	files := req.Files
@@ -60,11 +69,7 @@ func answerFor(req request) answer {
 		}
 		return a
 	}
-	load := schema.Load
-	if req.Cluster != "" {
-		load = func(files schema.Files) (*schema.Intents, error) { return schema.LoadCluster(files, req.Cluster) }
-	}
-	in, err := load(files)
+	in, err := req.load()
 	var errs schema.Errors
 	switch {
 	case errors.As(err, &errs):
