@@ -27,7 +27,7 @@ func TestDecodeMatchesCUE(t *testing.T) {
 		tested++
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			b := &builder{ctx: cuecontext.New(), files: files}
-			if _, err := b.build(); err != nil {
+			if _, err := b.load(); err != nil {
 				t.Fatalf("loading: %v", err)
 			}
 			values := map[string]cue.Value{"shared": b.root}

@@ -177,7 +177,7 @@ func EvaluateAlone(files Files) map[string]*Intents {
 // when anything is wrong with it, or it declares cluster overrides.
 func evaluateAlone(name string, src []byte) (*Intents, bool) {
 	b := &builder{ctx: cuecontext.New(), files: Files{name: src}}
-	user, errs := b.parse()
+	user, errs := b.parse(false)
 	if len(errs) > 0 || user.Err() != nil {
 		return nil, false
 	}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -36,7 +38,10 @@ type Files map[string][]byte
 
 // Load unifies files with the schema, validates the result and decodes it.
 // It is pure: the files are in memory, and every call uses a fresh CUE
-// context so a long-running daemon does not accumulate CUE state.
+// context so a long-running daemon does not accumulate CUE state. It takes
+// the quickest way that gives the same result: file by file (fast.go),
+// the exported way (exported.go), or the files as one package, which is
+// where errors are reported from.
 //
 // On failure the error is Errors, listing every problem found.
 func Load(files Files) (*Intents, error) {
@@ -75,6 +80,9 @@ type builder struct {
 	// only, when set, is the one cluster to evaluate the intents for
 	// (LoadCluster): no other cluster's view is evaluated.
 	only string
+	// exported, when set, evaluates the package the exported way
+	// (exported.go).
+	exported bool
 }
 
 // schema compiles the embedded schema and returns #Intents. It is built as
@@ -115,37 +123,99 @@ func (b *builder) schema() (cue.Value, error) {
 }
 
 func (b *builder) build() (*Intents, error) {
-	user, errs := b.parse()
-	if len(errs) > 0 {
-		return nil, errs
+	// The exported way first; when it declines, the one-package way
+	// evaluates everything again, in a context of its own so that the
+	// exported way's values can go, and reports what is wrong.
+	fast := &builder{ctx: cuecontext.New(), files: b.files, only: b.only, exported: true}
+	if in, err := fast.load(); err == nil {
+		return in, nil
 	}
-	if b.only != "" && hasOverrides(user, b.only) {
-		// The cluster sees its view alone: the shared intents need not
-		// be evaluated.
-		view, errs := b.viewOf(b.only)
+	return b.load()
+}
+
+func (b *builder) load() (*Intents, error) {
+	if b.only != "" && mentionsOverrides(b.files) {
+		user, errs := b.parse(false)
 		if len(errs) > 0 {
 			return nil, errs
 		}
-		c := view.Fleet.Clusters[b.only]
-		c.HasOverrides = true
-		view.Fleet.Clusters[b.only] = c
-		return view, nil
+		if hasOverrides(user, b.only) {
+			// The cluster sees its view alone: the shared intents need
+			// not be evaluated.
+			view, err := b.viewOf(b.only)
+			if err != nil {
+				return nil, err
+			}
+			c := view.Fleet.Clusters[b.only]
+			c.HasOverrides = true
+			view.Fleet.Clusters[b.only] = c
+			// A view names the files the fleet's intents do, as in
+			// clusterViews: overrides change intents, they do not
+			// declare them.
+			view.Sources = sources(user)
+			return view, nil
+		}
+		if !b.exported {
+			return b.fleet(user)
+		}
+	}
+	user, errs := b.parse(b.exported)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return b.fleet(user)
+}
+
+// mentionsOverrides says whether any file could give cluster overrides.
+func mentionsOverrides(files Files) bool {
+	for _, src := range files {
+		if bytes.Contains(src, []byte("overrides")) {
+			return true
+		}
+	}
+	return false
+}
+
+// fleet evaluates the fleet's intents and the views of the clusters with
+// overrides.
+func (b *builder) fleet(user cue.Value) (*Intents, error) {
+	in, err := b.evaluate(user)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.clusterViews(in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// evaluate evaluates the builder's package, the fleet's intents or
+// b.view's, validates and decodes it. The exported way, whose user value
+// holds the defaults file already, returns errDeclined for anything it
+// does not take. A view's sources are left to the caller.
+func (b *builder) evaluate(user cue.Value) (*Intents, error) {
+	b.user = user
+	if err := user.Err(); err != nil {
+		if b.exported {
+			return nil, errDeclined
+		}
+		return nil, b.convert(err)
+	}
+	if b.exported {
+		b.root = user
+		return b.checkExported()
 	}
 	schema, err := b.schema()
 	if err != nil {
 		return nil, err
 	}
-	if err := user.Err(); err != nil {
-		return nil, b.convert(err)
-	}
-	b.user, b.root = user, schema.Unify(user)
+	b.root = schema.Unify(user)
 	in, errs := b.decode(b.root)
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	in.Sources = b.sources()
-	if errs := b.clusterViews(in); len(errs) > 0 {
-		return nil, errs
+	if b.view == "" {
+		in.Sources = sources(user)
 	}
 	return in, nil
 }
@@ -207,7 +277,7 @@ var overridePath = regexp.MustCompile(`^fleet\.clusters\.[^.]+\.overrides\b`)
 // unified with its overrides: plain CUE unification, so an override can
 // fill in or narrow a value, or replace a default (*90 | int), but never
 // contradict a concrete value of the base.
-func (b *builder) clusterViews(in *Intents) Errors {
+func (b *builder) clusterViews(in *Intents) error {
 	var errs Errors
 	for _, name := range slices.Sorted(maps.Keys(in.Fleet.Clusters)) {
 		if b.only != "" && name != b.only {
@@ -219,7 +289,11 @@ func (b *builder) clusterViews(in *Intents) Errors {
 		c := in.Fleet.Clusters[name]
 		c.HasOverrides = true
 		in.Fleet.Clusters[name] = c
-		view, verrs := b.viewOf(name)
+		view, err := b.viewOf(name)
+		var verrs Errors
+		if err != nil && !errors.As(err, &verrs) {
+			return err
+		}
 		errs = append(errs, verrs...)
 		if view != nil {
 			in.Warnings = append(in.Warnings, clusterWarnings(name, in.Warnings, view.Warnings)...)
@@ -230,8 +304,11 @@ func (b *builder) clusterViews(in *Intents) Errors {
 			in.clusters[name] = view
 		}
 	}
-	sortErrors(errs)
-	return errs
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return errs
+	}
+	return nil
 }
 
 // hasOverrides says whether the user's intents give cluster overrides.
@@ -247,31 +324,18 @@ func hasOverrides(user cue.Value, cluster string) bool {
 // the evaluated intents with the overrides instead evaluated everything
 // again, and took half as long again as this (docs/benchmarks.md). Its
 // errors name the cluster.
-func (b *builder) viewOf(cluster string) (*Intents, Errors) {
-	vb := &builder{ctx: b.ctx, files: b.files, intents: b.intents, view: cluster}
+func (b *builder) viewOf(cluster string) (*Intents, error) {
+	vb := &builder{ctx: b.ctx, files: b.files, intents: b.intents, view: cluster, exported: b.exported}
 	view, err := func() (*Intents, error) {
-		user, errs := vb.parse()
+		user, errs := vb.parse(vb.exported)
 		if len(errs) > 0 {
 			return nil, errs
 		}
-		schema, err := vb.schema()
-		if err != nil {
-			return nil, err
-		}
-		if err := user.Err(); err != nil {
-			return nil, vb.convert(err)
-		}
-		vb.user, vb.root = user, schema.Unify(user)
-		in, errs := vb.decode(vb.root)
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		in.Sources = vb.sources()
-		return in, nil
+		return vb.evaluate(user)
 	}()
 	var errs Errors
 	if err != nil && !errors.As(err, &errs) {
-		errs = Errors{{Msg: err.Error()}}
+		return nil, err
 	}
 	for i := range errs {
 		e := &errs[i]
@@ -299,7 +363,7 @@ const viewFileName = "(the cluster's overrides)"
 // parse builds all files as one CUE package. Every .cue file under the
 // intent root belongs to it, whatever directory it is in, so a repository
 // can be organised in folders without CUE imports.
-func (b *builder) parse() (cue.Value, Errors) {
+func (b *builder) parse(withDefaults bool) (cue.Value, Errors) {
 	names := make([]string, 0, len(b.files))
 	for name := range b.files {
 		names = append(names, name)
@@ -308,9 +372,11 @@ func (b *builder) parse() (cue.Value, Errors) {
 	if len(names) == 0 {
 		return cue.Value{}, Errors{{Msg: "no .cue files found", Hint: "point sailplan at the directory that holds your intent files"}}
 	}
-	inst := build.NewContext().NewInstance("", nil)
-	var errs Errors
-	var pkg, pkgFile string
+	var (
+		errs         Errors
+		pkg, pkgFile string
+		parsed       []*ast.File
+	)
 	for _, name := range names {
 		f, err := parser.ParseFile(name, b.files[name], parser.ParseComments)
 		if err != nil {
@@ -338,23 +404,42 @@ func (b *builder) parse() (cue.Value, Errors) {
 				})
 			}
 		}
+		parsed = append(parsed, f)
+	}
+	inst := build.NewContext().NewInstance("", nil)
+	// The defaults come first: a value's position (Value.Pos) is its last
+	// conjunct's, which is then the user's, as unified with the schema.
+	if withDefaults {
+		src, err := defaultsFile(pkg)
+		if err != nil {
+			return cue.Value{}, Errors{{Msg: err.Error()}}
+		}
+		errs = append(errs, b.addFile(inst, defaultsFileName, src)...)
+	}
+	for _, f := range parsed {
 		if err := inst.AddSyntax(f); err != nil {
 			errs = append(errs, b.convert(err)...)
 		}
 	}
+	if b.view != "" && len(errs) == 0 {
+		errs = append(errs, b.addFile(inst, viewFileName, viewFile(pkg, b.view))...)
+	}
 	if len(errs) > 0 {
 		return cue.Value{}, errs
 	}
-	if b.view != "" {
-		f, err := parser.ParseFile(viewFileName, viewFile(pkg, b.view))
-		if err == nil {
-			err = inst.AddSyntax(f)
-		}
-		if err != nil {
-			return cue.Value{}, b.convert(err)
-		}
-	}
 	return b.ctx.BuildInstance(inst), nil
+}
+
+// addFile adds a file of sailplan's own making to the package.
+func (b *builder) addFile(inst *build.Instance, name string, src []byte) Errors {
+	f, err := parser.ParseFile(name, src)
+	if err == nil {
+		err = inst.AddSyntax(f)
+	}
+	if err != nil {
+		return b.convert(err)
+	}
+	return nil
 }
 
 func positionOf(p token.Pos, file string) token.Position {
@@ -366,21 +451,24 @@ func positionOf(p token.Pos, file string) token.Position {
 }
 
 // sources records which file declares each named intent, keyed by
-// Kind.Intent (services/reviews, gateways/main, ...). Raw objects are a
-// list: each records its own.
-func (b *builder) sources() map[string]string {
+// Kind.Intent (services/reviews, gateways/main, ...), from the user's
+// value alone: the first position of an intent there is where the user
+// declared it, and the value needs little evaluation to tell. Raw
+// objects are a list: each records its own.
+func sources(user cue.Value) map[string]string {
+	declared := posIn(user)
 	out := map[string]string{}
 	for _, k := range Kinds {
 		if !k.Named {
 			continue
 		}
-		names, err := b.root.LookupPath(cue.MakePath(cue.Str(k.Field))).Fields()
+		names, err := user.LookupPath(cue.MakePath(cue.Str(k.Field))).Fields()
 		if err != nil {
 			continue // none of this kind
 		}
 		for names.Next() {
 			name := names.Selector().Unquoted()
-			if pos := b.pos(k.Field, name); pos.IsValid() {
+			if pos := declared(k.Field, name); pos.IsValid() {
 				out[k.Intent(name)] = pos.Filename
 			}
 		}
@@ -436,7 +524,12 @@ func posIn(root cue.Value) posFunc {
 		if !v.Exists() {
 			return token.Position{}
 		}
-		for _, p := range append([]token.Pos{v.Pos()}, userPositions(v)...) {
+		// The value's own position first: finding the others is most of
+		// the cost.
+		if pp := v.Pos().Position(); pp.IsValid() && !inSchema(pp) {
+			return pp
+		}
+		for _, p := range userPositions(v) {
 			if pp := p.Position(); pp.IsValid() && !inSchema(pp) {
 				return pp
 			}

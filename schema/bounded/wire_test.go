@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -76,21 +75,6 @@ func TestWireKeepsEverything(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		sameIntents(t, name, in, got)
-	}
-}
-
-func TestWholeNumbers(t *testing.T) {
-	in := &schema.Intents{Services: map[string]*schema.Service{"s": {
-		Policy:  schema.Policy{"a": float64(3), "b": 1.5, "c": []any{float64(-2), "x", map[string]any{"d": float64(1 << 40)}}},
-		Retries: &schema.Retries{RetryOn: []any{"5xx", float64(503)}},
-	}}}
-	wholeNumbers(reflect.ValueOf(in))
-	want := &schema.Intents{Services: map[string]*schema.Service{"s": {
-		Policy:  schema.Policy{"a": int64(3), "b": 1.5, "c": []any{int64(-2), "x", map[string]any{"d": int64(1 << 40)}}},
-		Retries: &schema.Retries{RetryOn: []any{"5xx", int64(503)}},
-	}}}
-	if diff := cmp.Diff(want, in, cmp.AllowUnexported(schema.Intents{})); diff != "" {
-		t.Errorf("whole numbers (-want +got):\n%s", diff)
 	}
 }
 
