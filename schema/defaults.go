@@ -96,7 +96,7 @@ func writeDefaults(out *strings.Builder, ctx *cue.Context, v cue.Value, indent s
 }
 
 // defaultsOf returns what the defaults file says of a field's value v:
-// its default (*VALUE | _), a struct or list of what its fields or
+// its default (*VALUE | KIND), a struct or list of what its fields or
 // elements hold, or "" for nothing.
 func defaultsOf(ctx *cue.Context, v cue.Value, indent string) (string, error) {
 	kind := kindOf(ctx, v)
@@ -116,7 +116,10 @@ func defaultsOf(ctx *cue.Context, v cue.Value, indent string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return "*" + string(js) + " | _", nil
+		// The default with its kind, not its constraints: CUE that
+		// reads the field, or meets it with a struct, sees what it would
+		// with the schema; the constraints are the check's.
+		return "*" + string(js) + " | " + v.IncompleteKind().String(), nil
 	}
 	if op, args := v.Eval().Expr(); op == cue.OrOp {
 		// A choice of shapes ({exact!: string} | {prefix!: string}) holds

@@ -9,6 +9,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -46,6 +47,9 @@ const exportBatch = 32
 // checkExported checks and decodes b.root, the user's package evaluated
 // with the defaults file. Batches are checked as they are exported.
 func (b *builder) checkExported() (*Intents, error) {
+	if !concrete(b.root) {
+		return nil, errDeclined
+	}
 	var (
 		g, ctx = errgroup.WithContext(context.Background())
 		next   = make(chan exported)
@@ -101,6 +105,21 @@ func (b *builder) checkExported() (*Intents, error) {
 	return in, nil
 }
 
+// concrete says whether root, evaluated, is free of errors and concrete
+// everywhere but in the clusters' overrides, which may be partial
+// ([_, {...}]): exportFleet checks them, each cluster's view in full. It
+// is the one-package way's check (decode, withoutPartialOverrides), and
+// it finds what exporting intent by intent would not: a missing required
+// field, an error in a struct that holds the intents.
+func concrete(root cue.Value) bool {
+	for _, e := range cueerrors.Errors(root.Validate(cue.Concrete(true))) {
+		if !overridePath.MatchString(pathString(e.Path())) {
+			return false
+		}
+	}
+	return true
+}
+
 // exported is the index-th batch of exported intents: the data to
 // decode, and what of it the schema has yet to check (sameFields).
 type exported struct {
@@ -142,7 +161,7 @@ func (b *builder) export(send func(batch, check []byte) bool) error {
 	var batch batchOf
 	seen := sameFields{}
 	flush := func() error {
-		if batch.n == 0 {
+		if batch.data == nil {
 			return nil
 		}
 		js, err := json.Marshal(batch.data)
@@ -186,6 +205,7 @@ func (b *builder) export(send func(batch, check []byte) bool) error {
 		if err != nil {
 			return errDeclined
 		}
+		batch.hold(label) // a kind with no intents is still there
 		for items.Next() {
 			js, err := items.Value().MarshalJSON()
 			if err != nil {
@@ -224,8 +244,8 @@ type batchOf struct {
 	n           int
 }
 
-// add files an intent in the batch and returns how many it holds: the
-// fleet when name is "", a raw object when kind is raw.
+// add files an intent in the batch and returns how many it holds. The
+// fleet and raw objects have no name.
 func (b *batchOf) add(kind, name string, data, check json.RawMessage) int {
 	if b.data == nil {
 		b.data, b.check = map[string]any{}, map[string]any{}
@@ -236,12 +256,28 @@ func (b *batchOf) add(kind, name string, data, check json.RawMessage) int {
 	return b.n
 }
 
+// hold makes sure the batch holds kind, even with no intents of it.
+func (b *batchOf) hold(kind string) {
+	if b.data == nil {
+		b.data, b.check = map[string]any{}, map[string]any{}
+	}
+	for _, batch := range []map[string]any{b.data, b.check} {
+		if _, ok := batch[kind]; !ok {
+			if kind == "raw" {
+				batch[kind] = []json.RawMessage{}
+			} else {
+				batch[kind] = map[string]json.RawMessage{}
+			}
+		}
+	}
+}
+
 func put(batch map[string]any, kind, name string, js json.RawMessage) {
-	switch {
-	case kind == "raw":
+	switch kind {
+	case "raw":
 		objs, _ := batch[kind].([]json.RawMessage)
 		batch[kind] = append(objs, js)
-	case name == "":
+	case "fleet":
 		batch[kind] = js
 	default:
 		named, _ := batch[kind].(map[string]json.RawMessage)

@@ -24,7 +24,7 @@ import (
 )
 
 // TestDefaultsFile shows what the defaults file, derived from the schema,
-// holds: every default of the schema, where it applies. A new default in
+// holds: every default of the schema, with its kind, where it applies. A new default in
 // the schema shows here (UPDATE_GOLDEN=1 writes the file).
 func TestDefaultsFile(t *testing.T) {
 	body, err := defaultsBody()
@@ -34,7 +34,7 @@ func TestDefaultsFile(t *testing.T) {
 	got := []byte(body)
 	golden.File(t, filepath.Join("testdata", "defaults.golden.cue"), got)
 	// Every default the schema's files write is in it: the count of
-	// defaults in the schema's source is the count of *VALUE | _.
+	// defaults in the schema's source is the count of *VALUE | KIND.
 	inSchema := 0
 	entries, _ := schemaFS.ReadDir(".")
 	for _, e := range entries {
@@ -45,7 +45,7 @@ func TestDefaultsFile(t *testing.T) {
 			}
 		}
 	}
-	if n := strings.Count(string(got), " | _\n"); n != inSchema || n == 0 {
+	if n := strings.Count(string(got), "\": *"); n != inSchema || n == 0 {
 		t.Errorf("the defaults file holds %d defaults, the schema's files write %d", n, inSchema)
 	}
 }
@@ -108,7 +108,7 @@ for team, names in _teams for name in names {
 // exportedInputs are the repositories the exported way must take: every
 // example, every repository of render's golden tests, a templated one, and
 // ones that lean on what the schema gives.
-func exportedInputs(t *testing.T) map[string]Files {
+func exportedInputs(t testing.TB) map[string]Files {
 	inputs := map[string]Files{"templated": templatedRepo(30)}
 	dirs, _ := filepath.Glob("../examples/*")
 	more, _ := filepath.Glob("../render/testdata/*")
@@ -233,6 +233,9 @@ func TestExportedDeclines(t *testing.T) {
 services: b: {}
 services: c: {}
 services: d: timeout: "1 s"`,
+		// Found by FuzzExportedMatchesUnified: an intent named "" was
+		// taken for the fleet, which has no name, and got lost.
+		"empty name":     svc + `gateways: "": {}`,
 		"raw incomplete": svc + `raw: [{apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: name: string, spec: {}}]`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -329,4 +332,32 @@ func TestServiceFieldsStandAlone(t *testing.T) {
 	if fields < 10 {
 		t.Errorf("#Service has %d fields: not the struct this test reads", fields)
 	}
+}
+
+// FuzzExportedMatchesUnified: whatever the exported way loads, the
+// one-package way loads too, to the same intents and views.
+func FuzzExportedMatchesUnified(f *testing.F) {
+	for _, files := range exportedInputs(f) {
+		if len(files) == 1 {
+			for _, src := range files {
+				f.Add(string(src))
+			}
+		}
+	}
+	f.Add("package intents\n\nservices: [_]: namespace: *\"team\" | string\nservices: a: {}\n")
+	f.Add("package intents\n\nfleet: clusters: c1: {wave: 1, overrides: services: a: timeout: \"2s\"}\nservices: a: timeout: *\"1s\" | string\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		files := Files{"a.cue": []byte(src)}
+		got, want, gerr, werr := loadBothWays(files, "")
+		if gerr != nil {
+			return // declined, or not even parsed: the one-package way answers
+		}
+		if werr != nil {
+			t.Fatalf("the exported way loaded what the one-package way rejects:\n%v", werr)
+		}
+		sameIntents(t, "fleet", want, got)
+		for _, c := range slices.Sorted(maps.Keys(want.Fleet.Clusters)) {
+			sameIntents(t, "cluster "+c, want.ForCluster(c), got.ForCluster(c))
+		}
+	})
 }

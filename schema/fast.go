@@ -271,8 +271,8 @@ func topLevelPaths(f *ast.File) ([]intentPath, bool) {
 }
 
 func mergeInto[V any](dst *map[string]V, src map[string]V) {
-	if len(src) == 0 {
-		return
+	if src == nil {
+		return // an empty map stays: the kind was there, with no intents
 	}
 	if *dst == nil {
 		*dst = map[string]V{}

@@ -15,7 +15,7 @@ import (
 // onePackage loads files the way that always holds: as one CUE package.
 func onePackage(t *testing.T, files Files) *Intents {
 	t.Helper()
-	in, err := (&builder{ctx: cuecontext.New(), files: files}).build()
+	in, err := (&builder{ctx: cuecontext.New(), files: files}).load()
 	if err != nil {
 		t.Fatalf("one package: %v", err)
 	}

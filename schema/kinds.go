@@ -104,7 +104,12 @@ var Kinds = []Kind{
 			}
 			return out
 		},
-		merge: func(dst, src *Intents) { dst.Raw = append(dst.Raw, src.Raw...) },
+		merge: func(dst, src *Intents) {
+			if dst.Raw == nil && src.Raw != nil {
+				dst.Raw = src.Raw[:0:0] // an empty list stays, as in mergeInto
+			}
+			dst.Raw = append(dst.Raw, src.Raw...)
+		},
 	},
 }
 

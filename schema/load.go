@@ -135,27 +135,22 @@ func (b *builder) build() (*Intents, error) {
 
 func (b *builder) load() (*Intents, error) {
 	if b.only != "" && mentionsOverrides(b.files) {
-		user, errs := b.parse(false)
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		if hasOverrides(user, b.only) {
-			// The cluster sees its view alone: the shared intents need
-			// not be evaluated.
-			view, err := b.viewOf(b.only)
-			if err != nil {
-				return nil, err
+		if b.exported {
+			if view, err := b.onlyView(); err != errNoOverrides {
+				return view, err
 			}
-			c := view.Fleet.Clusters[b.only]
-			c.HasOverrides = true
-			view.Fleet.Clusters[b.only] = c
-			// A view names the files the fleet's intents do, as in
-			// clusterViews: overrides change intents, they do not
-			// declare them.
-			view.Sources = sources(user)
-			return view, nil
-		}
-		if !b.exported {
+		} else {
+			user, errs := b.parse(false)
+			if len(errs) > 0 {
+				return nil, errs
+			}
+			if hasOverrides(user, b.only) {
+				view, err := b.viewOf(b.only)
+				if err != nil {
+					return nil, err
+				}
+				return b.withOverrides(view, sources(user)), nil
+			}
 			return b.fleet(user)
 		}
 	}
@@ -164,6 +159,53 @@ func (b *builder) load() (*Intents, error) {
 		return nil, errs
 	}
 	return b.fleet(user)
+}
+
+// withOverrides completes the view of b.only, which has overrides: the
+// cluster sees its view alone, and the shared intents need not be
+// evaluated. A view names the files the fleet's intents do (sources), as
+// in clusterViews: overrides change intents, they do not declare them.
+func (b *builder) withOverrides(view *Intents, sources map[string]string) *Intents {
+	c := view.Fleet.Clusters[b.only]
+	c.HasOverrides = true
+	view.Fleet.Clusters[b.only] = c
+	view.Sources = sources
+	return view
+}
+
+// errNoOverrides says that b.only has no overrides: its view is the
+// fleet's.
+var errNoOverrides = errors.New("the cluster has no overrides")
+
+// onlyView is, the exported way, the view of b.only when it has
+// overrides. Whether it has, and the files that declare the fleet's
+// intents, take an evaluation of the files without the view: that runs
+// on another core, in a context of its own, while this one evaluates the
+// view, which is thrown away if the cluster has no overrides after all.
+func (b *builder) onlyView() (*Intents, error) {
+	type fleetSide struct {
+		overrides bool
+		sources   map[string]string
+	}
+	side := make(chan fleetSide, 1)
+	go func() {
+		fb := &builder{ctx: cuecontext.New(), files: b.files}
+		user, errs := fb.parse(false)
+		if len(errs) > 0 || !hasOverrides(user, b.only) {
+			side <- fleetSide{}
+			return
+		}
+		side <- fleetSide{overrides: true, sources: sources(user)}
+	}()
+	view, err := b.viewOf(b.only)
+	fleet := <-side
+	switch {
+	case !fleet.overrides:
+		return nil, errNoOverrides
+	case err != nil:
+		return nil, err
+	}
+	return b.withOverrides(view, fleet.sources), nil
 }
 
 // mentionsOverrides says whether any file could give cluster overrides.
