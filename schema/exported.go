@@ -16,9 +16,10 @@ import (
 // The exported way to load a package, for repositories written the CUE
 // way: a template applied to every service by a pattern constraint,
 // comprehensions declaring the services from the teams' lists. Such a
-// package evaluates in a tenth of the time it takes unified with the
-// schema, because the schema is what CUE spends its time on: every field
-// of every service checked against closed definitions, on one core.
+// package evaluates in a seventh of the time it takes unified with the
+// schema (docs/benchmarks.md), because the schema is what CUE spends its
+// time on: every field of every service checked against closed
+// definitions, on one core.
 //
 // So the package is evaluated with the defaults file (defaults.go) in
 // place of the schema, which gives every value the schema would give; its
@@ -86,7 +87,7 @@ func (b *builder) checkExported() (*Intents, error) {
 	in := &Intents{}
 	for i := range n {
 		part := parts[i]
-		if len(part.Fleet.Clusters) > 0 {
+		if part.Fleet.Clusters != nil {
 			in.Fleet = part.Fleet
 		}
 		for _, k := range Kinds {
@@ -247,9 +248,7 @@ type batchOf struct {
 // add files an intent in the batch and returns how many it holds. The
 // fleet and raw objects have no name.
 func (b *batchOf) add(kind, name string, data, check json.RawMessage) int {
-	if b.data == nil {
-		b.data, b.check = map[string]any{}, map[string]any{}
-	}
+	b.hold(kind)
 	put(b.data, kind, name, data)
 	put(b.check, kind, name, check)
 	b.n++
@@ -263,15 +262,18 @@ func (b *batchOf) hold(kind string) {
 	}
 	for _, batch := range []map[string]any{b.data, b.check} {
 		if _, ok := batch[kind]; !ok {
-			if kind == "raw" {
+			switch kind {
+			case "raw":
 				batch[kind] = []json.RawMessage{}
-			} else {
+			case "fleet":
+			default:
 				batch[kind] = map[string]json.RawMessage{}
 			}
 		}
 	}
 }
 
+// put files one intent's JSON in one side of a batch.
 func put(batch map[string]any, kind, name string, js json.RawMessage) {
 	switch kind {
 	case "raw":

@@ -335,7 +335,8 @@ func TestServiceFieldsStandAlone(t *testing.T) {
 }
 
 // FuzzExportedMatchesUnified: whatever the exported way loads, the
-// one-package way loads too, to the same intents and views.
+// one-package way loads too, to the same intents and views, for the
+// fleet and for each cluster alone.
 func FuzzExportedMatchesUnified(f *testing.F) {
 	for _, files := range exportedInputs(f) {
 		if len(files) == 1 {
@@ -358,6 +359,15 @@ func FuzzExportedMatchesUnified(f *testing.F) {
 		sameIntents(t, "fleet", want, got)
 		for _, c := range slices.Sorted(maps.Keys(want.Fleet.Clusters)) {
 			sameIntents(t, "cluster "+c, want.ForCluster(c), got.ForCluster(c))
+			// And the cluster's view alone (LoadCluster).
+			got, want, gerr, werr := loadBothWays(files, c)
+			switch {
+			case gerr != nil:
+				continue
+			case werr != nil:
+				t.Fatalf("cluster %s: the exported way loaded what the one-package way rejects:\n%v", c, werr)
+			}
+			sameIntents(t, "cluster "+c+" alone", want.ForCluster(c), got.ForCluster(c))
 		}
 	})
 }
