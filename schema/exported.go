@@ -33,8 +33,9 @@ import (
 // The exported way declines (errDeclined) whatever it is not sure of:
 // any error, incomplete value or conflict, a top-level field the schema
 // does not know, overrides that are not a struct, a batch the schema
-// rejects, a mistake the semantic checks find. The one-package way then
-// evaluates the files again and reports what is wrong, with positions.
+// rejects, a mistake or a warning the semantic checks find. The
+// one-package way then evaluates the files again and reports what it
+// finds, with positions.
 
 // errDeclined says that the exported way does not load a package, which
 // the one-package way then loads.
@@ -95,11 +96,13 @@ func (b *builder) checkExported() (*Intents, error) {
 		}
 	}
 	in.WholeNumbers()
-	errs, warnings := validate(in, posIn(b.root)).split()
-	if len(errs) > 0 {
+	// A mistake or a warning goes to the one-package way for its
+	// position: a field only the user's files give has one conjunct
+	// here, and CUE places it at its label, not its value as unified
+	// with the schema. (validate also records each raw object's file.)
+	if findings := validate(in, posIn(b.root)); len(findings) > 0 {
 		return nil, errDeclined
 	}
-	in.Warnings = warnings
 	if b.view == "" {
 		in.Sources = sources(b.root)
 	}

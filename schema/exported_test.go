@@ -334,6 +334,29 @@ func TestServiceFieldsStandAlone(t *testing.T) {
 	}
 }
 
+// TestExportedLeavesWarnings: a repository with a warning loads the
+// one-package way, where the warning has its position.
+func TestExportedLeavesWarnings(t *testing.T) {
+	files := Files{"mesh.cue": []byte(`package intents
+
+authorization: admin: {namespace: "shop", selector: app: "admin", action: "DENY", rules: [{to: [{paths: ["/admin"]}]}]}
+`)}
+	_, want, gerr, werr := loadBothWays(files, "")
+	if !errors.Is(gerr, errDeclined) || werr != nil {
+		t.Fatalf("the exported way gave %v, the one-package way %v; want the exported way to decline and the other to load", gerr, werr)
+	}
+	in, err := Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Warnings) == 0 {
+		t.Fatal("no warning: not the input this test needs")
+	}
+	if diff := cmp.Diff(want.Warnings.Strings(), in.Warnings.Strings()); diff != "" {
+		t.Errorf("Load's warnings (-one package +Load):\n%s", diff)
+	}
+}
+
 // FuzzExportedMatchesUnified: whatever the exported way loads, the
 // one-package way loads too, to the same intents and views, for the
 // fleet and for each cluster alone.
