@@ -494,9 +494,10 @@ func positionOf(p token.Pos, file string) token.Position {
 
 // sources records which file declares each named intent, keyed by
 // Kind.Intent (services/reviews, gateways/main, ...), from the user's
-// value alone: the first position of an intent there is where the user
-// declared it, and the value needs little evaluation to tell. Raw
-// objects are a list: each records its own.
+// value, never unified with the schema (the exported way's holds the
+// defaults file, whose positions posIn skips): an intent's position
+// there is where the user declared it, and takes little evaluation to
+// tell. Raw objects are a list: each records its own.
 func sources(user cue.Value) map[string]string {
 	declared := posIn(user)
 	out := map[string]string{}
