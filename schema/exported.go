@@ -54,7 +54,7 @@ func (b *builder) checkExported() (*Intents, error) {
 	}
 	var (
 		g, ctx = errgroup.WithContext(context.Background())
-		next   = make(chan exported)
+		next   = make(chan exportedBatch)
 		mu     gosync.Mutex
 		parts  = map[int]*Intents{}
 	)
@@ -70,7 +70,7 @@ func (b *builder) checkExported() (*Intents, error) {
 	n := 0
 	err := b.export(func(batch, check []byte) bool {
 		select {
-		case next <- exported{n, batch, check}:
+		case next <- exportedBatch{n, batch, check}:
 			n++
 			return true
 		case <-ctx.Done():
@@ -124,16 +124,16 @@ func concrete(root cue.Value) bool {
 	return true
 }
 
-// exported is the index-th batch of exported intents: the data to
+// exportedBatch is the index-th batch of exported intents: the data to
 // decode, and what of it the schema has yet to check (sameFields).
-type exported struct {
+type exportedBatch struct {
 	index       int
 	data, check []byte
 }
 
 // checkBatches checks the batches it is handed against the schema, in a
 // CUE context of its own, and hands each one's intents to done.
-func checkBatches(ctx context.Context, next <-chan exported, done func(int, *Intents)) error {
+func checkBatches(ctx context.Context, next <-chan exportedBatch, done func(int, *Intents)) error {
 	cb := &builder{ctx: cuecontext.New()}
 	schema, err := cb.schema()
 	if err != nil {
@@ -268,7 +268,7 @@ func (b *batchOf) hold(kind string) {
 			switch kind {
 			case "raw":
 				batch[kind] = []json.RawMessage{}
-			case "fleet":
+			case "fleet": // one value, which put sets
 			default:
 				batch[kind] = map[string]json.RawMessage{}
 			}
